@@ -1,0 +1,327 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import type { ImageInfo } from '../embed/imageCheck.js';
+import type { DatasetPart, IssueKind, Sample, SampleIssue, Severity } from '../embed/readers/types.js';
+
+export const CATALOG_FILE = 'catalog.duckdb';
+
+/**
+ * The workspace's persistent record of samples: one DuckDB file. Later stages add their own tables
+ * (embeddings, scores, selections) keyed by `samples.id`.
+ *
+ * A dataset is read part by part (shard, manifest, folder). Each part's rows go to staging tables and
+ * are merged in one transaction that also marks the part done, so an interrupted run keeps every part
+ * it finished and a re-run reads only parts that are new, changed or unfinished.
+ */
+const SCHEMA = `
+CREATE SEQUENCE IF NOT EXISTS dataset_id_seq;
+CREATE SEQUENCE IF NOT EXISTS sample_id_seq;
+CREATE TABLE IF NOT EXISTS datasets (
+  id INTEGER PRIMARY KEY DEFAULT nextval('dataset_id_seq'),
+  name VARCHAR NOT NULL,
+  spec VARCHAR NOT NULL,
+  format VARCHAR NOT NULL,
+  options JSON NOT NULL,
+  added_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS parts (
+  dataset_id INTEGER NOT NULL,
+  path VARCHAR NOT NULL,
+  size BIGINT NOT NULL,
+  mtime_ms DOUBLE NOT NULL,
+  samples INTEGER NOT NULL,
+  issues INTEGER NOT NULL,
+  read_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS samples (
+  id BIGINT NOT NULL DEFAULT nextval('sample_id_seq'),
+  key VARCHAR NOT NULL,
+  source_key VARCHAR NOT NULL,
+  dataset_id INTEGER NOT NULL,
+  part VARCHAR NOT NULL,
+  file VARCHAR NOT NULL,
+  member VARCHAR,
+  row_index BIGINT,
+  image_path VARCHAR,
+  caption VARCHAR NOT NULL,
+  image_format VARCHAR NOT NULL,
+  width INTEGER NOT NULL,
+  height INTEGER NOT NULL,
+  image_bytes INTEGER NOT NULL,
+  metadata JSON NOT NULL
+);
+CREATE TABLE IF NOT EXISTS issues (
+  dataset_id INTEGER NOT NULL,
+  part VARCHAR NOT NULL,
+  file VARCHAR NOT NULL,
+  key VARCHAR,
+  kind VARCHAR NOT NULL,
+  severity VARCHAR NOT NULL,
+  "where" VARCHAR,
+  reason VARCHAR NOT NULL
+);
+CREATE OR REPLACE TABLE _staging_samples (
+  seq BIGINT, source_key VARCHAR, file VARCHAR, member VARCHAR, row_index BIGINT, "where" VARCHAR, image_path VARCHAR,
+  caption VARCHAR, image_format VARCHAR, width INTEGER, height INTEGER, image_bytes INTEGER, metadata VARCHAR
+);
+CREATE OR REPLACE TABLE _staging_issues (
+  file VARCHAR, key VARCHAR, kind VARCHAR, severity VARCHAR, "where" VARCHAR, reason VARCHAR
+);
+`;
+
+export interface DatasetRecord {
+  id: number;
+  name: string;
+  spec: string;
+  format: string;
+  options: string;
+}
+
+export interface PartRecord {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  samples: number;
+  issues: number;
+}
+
+export interface IssueCount {
+  kind: IssueKind;
+  severity: Severity;
+  count: number;
+}
+
+export interface CatalogSummary {
+  datasets: Array<DatasetRecord & { samples: number; issues: number; parts: number }>;
+  samples: number;
+  issues: IssueCount[];
+}
+
+export class Catalog {
+  private constructor(
+    readonly file: string,
+    private readonly instance: DuckDBInstance,
+    readonly connection: DuckDBConnection,
+  ) {}
+
+  static async open(workspaceDir: string): Promise<Catalog> {
+    await mkdir(workspaceDir, { recursive: true });
+    const file = path.join(workspaceDir, CATALOG_FILE);
+    const instance = await DuckDBInstance.create(file);
+    const connection = await instance.connect();
+    await connection.run(SCHEMA);
+    return new Catalog(file, instance, connection);
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+
+  async rows<T>(sql: string, params?: Record<string, DuckDBValue>): Promise<T[]> {
+    const reader = await this.connection.runAndReadAll(sql, params);
+    return reader.getRowObjectsJS() as T[];
+  }
+
+  async findDataset(spec: string, options: string): Promise<DatasetRecord | undefined> {
+    const [found] = await this.rows<DatasetRecord>(
+      'SELECT id, name, spec, format, options::VARCHAR AS options FROM datasets WHERE spec = $spec AND options::VARCHAR = $options',
+      { spec, options },
+    );
+    return found;
+  }
+
+  /** Register a dataset under a name unique in this catalog (`name`, `name-2`, …). */
+  async createDataset(suggestedName: string, spec: string, format: string, options: string): Promise<DatasetRecord> {
+    const taken = new Set((await this.rows<{ name: string }>('SELECT name FROM datasets')).map((r) => r.name));
+    let name = suggestedName;
+    for (let n = 2; taken.has(name); n++) name = `${suggestedName}-${n}`;
+    const [created] = await this.rows<DatasetRecord>(
+      `INSERT INTO datasets (name, spec, format, options) VALUES ($name, $spec, $format, $options)
+       RETURNING id, name, spec, format, options::VARCHAR AS options`,
+      { name, spec, format, options },
+    );
+    return created!;
+  }
+
+  async finishedParts(datasetId: number): Promise<Map<string, PartRecord>> {
+    const rows = await this.rows<PartRecord>(
+      'SELECT path, size, mtime_ms AS "mtimeMs", samples, issues FROM parts WHERE dataset_id = $id',
+      { id: datasetId },
+    );
+    return new Map(rows.map((r) => [r.path, { ...r, size: Number(r.size) }]));
+  }
+
+  /** Drop everything recorded for a part (or, with `part = ''`, the dataset-level issues). */
+  async forgetPart(datasetId: number, part: string): Promise<void> {
+    await this.transaction(() => this.deletePartRows(datasetId, part));
+  }
+
+  /** Delete a part's samples, issues and done-mark; call inside a transaction. */
+  async deletePartRows(datasetId: number, part: string): Promise<void> {
+    for (const [table, column] of [['samples', 'part'], ['issues', 'part'], ['parts', 'path']] as const) {
+      await this.connection.run(`DELETE FROM ${table} WHERE dataset_id = $id AND ${column} = $part`, {
+        id: datasetId,
+        part,
+      });
+    }
+  }
+
+  async recordDatasetIssues(datasetId: number, issues: SampleIssue[]): Promise<void> {
+    await this.forgetPart(datasetId, '');
+    for (const i of issues) {
+      await this.connection.run(
+        `INSERT INTO issues VALUES ($id, '', $file, $key, $kind, $severity, $where, $reason)`,
+        { id: datasetId, file: i.file, key: i.key ?? null, kind: i.kind, severity: i.severity, where: i.where ?? null, reason: i.reason },
+      );
+    }
+  }
+
+  async beginPart(): Promise<PartWriter> {
+    await this.connection.run('DELETE FROM _staging_samples; DELETE FROM _staging_issues;');
+    return new PartWriter(
+      this,
+      await this.connection.createAppender('_staging_samples'),
+      await this.connection.createAppender('_staging_issues'),
+    );
+  }
+
+  async transaction(work: () => Promise<void>): Promise<void> {
+    await this.connection.run('BEGIN TRANSACTION');
+    try {
+      await work();
+      await this.connection.run('COMMIT');
+    } catch (err) {
+      await this.connection.run('ROLLBACK');
+      throw err;
+    }
+  }
+
+  async summary(): Promise<CatalogSummary> {
+    const datasets = await this.rows<CatalogSummary['datasets'][number]>(`
+      SELECT d.id, d.name, d.spec, d.format, d.options::VARCHAR AS options,
+        (SELECT count(*) FROM samples s WHERE s.dataset_id = d.id)::INTEGER AS samples,
+        (SELECT count(*) FROM issues i WHERE i.dataset_id = d.id)::INTEGER AS issues,
+        (SELECT count(*) FROM parts p WHERE p.dataset_id = d.id)::INTEGER AS parts
+      FROM datasets d ORDER BY d.id`);
+    const [{ n } = { n: 0 }] = await this.rows<{ n: number }>('SELECT count(*)::INTEGER AS n FROM samples');
+    const issues = await this.rows<IssueCount>(
+      'SELECT kind, severity, count(*)::INTEGER AS count FROM issues GROUP BY ALL ORDER BY count DESC, kind',
+    );
+    return { datasets, samples: n, issues };
+  }
+}
+
+/**
+ * Collects one part's samples and issues in staging tables, then merges them into the catalog in one
+ * transaction: duplicate keys within the dataset become `duplicate-key` issues (the first sample keeps
+ * the key), and keys already used by another dataset are namespaced as `<dataset name>/<key>`.
+ */
+export class PartWriter {
+  private seq = 0;
+
+  constructor(
+    private readonly catalog: Catalog,
+    private readonly samples: DuckDBAppender,
+    private readonly issues: DuckDBAppender,
+  ) {}
+
+  addSample(sample: Sample, image: ImageInfo, where: string | undefined): void {
+    const a = this.samples;
+    const loc = sample.location;
+    a.appendBigInt(BigInt(this.seq++));
+    a.appendVarchar(sample.key);
+    a.appendVarchar(loc.file);
+    appendOptional(a, loc.member);
+    if (loc.row === undefined) a.appendNull();
+    else a.appendBigInt(BigInt(loc.row));
+    appendOptional(a, where);
+    appendOptional(a, loc.imagePath);
+    a.appendVarchar(sample.caption);
+    a.appendVarchar(image.format);
+    a.appendInteger(image.width);
+    a.appendInteger(image.height);
+    a.appendInteger(image.bytes);
+    a.appendVarchar(JSON.stringify(sample.metadata));
+    a.endRow();
+  }
+
+  addIssue(i: SampleIssue): void {
+    const a = this.issues;
+    a.appendVarchar(i.file);
+    appendOptional(a, i.key);
+    a.appendVarchar(i.kind);
+    a.appendVarchar(i.severity);
+    appendOptional(a, i.where);
+    a.appendVarchar(i.reason);
+    a.endRow();
+  }
+
+  /** Merge the staged part into the catalog and mark it done. Returns what was kept. */
+  async commit(dataset: DatasetRecord, part: DatasetPart): Promise<{ samples: number; issues: number }> {
+    this.samples.closeSync();
+    this.issues.closeSync();
+    const c = this.catalog.connection;
+    const params = { id: dataset.id, part: part.path, name: dataset.name };
+    let counts = { samples: 0, issues: 0 };
+    await this.catalog.transaction(async () => {
+      await this.catalog.deletePartRows(dataset.id, part.path);
+      await c.run(
+        `CREATE OR REPLACE TEMP TABLE _ranked AS
+         SELECT s.*,
+           row_number() OVER (PARTITION BY s.source_key ORDER BY s.seq) > 1
+             OR s.source_key IN (SELECT source_key FROM samples WHERE dataset_id = $id) AS duplicate,
+           s.source_key IN (SELECT key FROM samples WHERE dataset_id <> $id) AS clashes
+         FROM _staging_samples s`,
+        { id: dataset.id },
+      );
+      await c.run(
+        `INSERT INTO issues SELECT $id, $part, file, key, kind, severity, "where", reason FROM _staging_issues`,
+        { id: dataset.id, part: part.path },
+      );
+      await c.run(
+        `INSERT INTO issues
+         SELECT $id, $part, file, source_key, 'duplicate-key', 'error', "where",
+           'key ' || source_key || ' was already used by an earlier sample of this dataset; this one is skipped'
+         FROM _ranked WHERE duplicate ORDER BY seq`,
+        { id: dataset.id, part: part.path },
+      );
+      await c.run(
+        `INSERT INTO samples (key, source_key, dataset_id, part, file, member, row_index, image_path, caption,
+                              image_format, width, height, image_bytes, metadata)
+         SELECT CASE WHEN clashes THEN $name || '/' || source_key ELSE source_key END, source_key, $id, $part,
+                file, member, row_index, image_path, caption, image_format, width, height, image_bytes, metadata
+         FROM _ranked WHERE NOT duplicate ORDER BY seq`,
+        params,
+      );
+      const [row] = await this.catalog.rows<{ samples: number; issues: number }>(
+        `SELECT (SELECT count(*) FROM samples WHERE dataset_id = $id AND part = $part)::INTEGER AS samples,
+                (SELECT count(*) FROM issues WHERE dataset_id = $id AND part = $part)::INTEGER AS issues`,
+        { id: dataset.id, part: part.path },
+      );
+      counts = row!;
+      await c.run(`INSERT INTO parts (dataset_id, path, size, mtime_ms, samples, issues)
+                   VALUES ($id, $part, $size, $mtime, $samples, $issues)`, {
+        id: dataset.id,
+        part: part.path,
+        size: part.size,
+        mtime: part.mtimeMs,
+        samples: counts.samples,
+        issues: counts.issues,
+      });
+    });
+    return counts;
+  }
+
+  /** Abandon the staged rows (the part stays unfinished and is read again next time). */
+  discard(): void {
+    this.samples.closeSync();
+    this.issues.closeSync();
+  }
+}
+
+function appendOptional(a: DuckDBAppender, value: string | undefined): void {
+  if (value === undefined) a.appendNull();
+  else a.appendVarchar(value);
+}

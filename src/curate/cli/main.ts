@@ -1,0 +1,155 @@
+/**
+ * `curate` command line: commander wiring only. Every action calls `src/curate/api.ts`; errors become
+ * exit codes here and nowhere else (0 ok, 1 failure, 2 usage or bad input).
+ */
+import { Command, CommanderError, Option } from 'commander';
+import {
+  addDataset,
+  DatasetError,
+  DEFAULT_WORKSPACE,
+  DEMO_DATASET,
+  ISSUE_KINDS,
+  openWorkspace,
+  type AddDatasetOptions,
+  type Catalog,
+} from '../api.js';
+import { ingestBar } from './progress.js';
+import { formatIngestReport, formatSummary } from './report.js';
+
+export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+
+interface GlobalOptions {
+  workspace: string;
+}
+
+interface InitOptions {
+  imageColumn?: string;
+  captionColumn?: string;
+  keyColumn?: string;
+}
+
+export function buildProgram(out: (text: string) => void): Command {
+  const program = new Command('curate')
+    .description('Curate image-caption data for CLIP and self-supervised pre-training')
+    .option('-w, --workspace <dir>', 'workspace folder (catalog, embeddings, selections)', DEFAULT_WORKSPACE)
+    .exitOverride()
+    .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('init')
+    .description('read datasets into the workspace catalog (re-running reads only new or changed parts)')
+    .argument('<dataset...>', 'tar shards (globs, {000..010} ranges), an image folder, or a csv/tsv/jsonl/parquet manifest')
+    .option('--image-column <name>', 'manifest column with the image path, URL or bytes')
+    .option('--caption-column <name>', 'manifest column with the caption')
+    .option('--key-column <name>', 'manifest column with a unique sample key')
+    .action(async (specs: string[], opts: InitOptions, cmd: Command) => {
+      const { workspace } = cmd.optsWithGlobals<GlobalOptions>();
+      const columns = {
+        ...(opts.imageColumn ? { image: opts.imageColumn } : {}),
+        ...(opts.captionColumn ? { caption: opts.captionColumn } : {}),
+        ...(opts.keyColumn ? { key: opts.keyColumn } : {}),
+      };
+      await withCatalog(workspace, async (catalog) => {
+        // One unusable dataset must not stop the others: report it, go on, and exit 2 at the end.
+        const failed: string[] = [];
+        for (const spec of specs) {
+          try {
+            await ingestWithBar(catalog, spec, { columns }, out);
+          } catch (err) {
+            if (!(err instanceof DatasetError)) throw err;
+            process.stderr.write(`curate: ${err.message}\n`);
+            failed.push(spec);
+          }
+        }
+        out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n`);
+        if (failed.length) throw new DatasetError(`${failed.length} of ${specs.length} dataset(s) gave no usable samples`);
+      });
+    });
+
+  program
+    .command('status')
+    .description('summarise the workspace catalog: datasets, samples, issues by kind')
+    .action(async (_opts: object, cmd: Command) => {
+      const { workspace } = cmd.optsWithGlobals<GlobalOptions>();
+      await withCatalog(workspace, async (catalog) => out(formatSummary(await catalog.summary()) + '\n'));
+    });
+
+  program
+    .command('issues')
+    .description('list per-sample issues: file, key, where, reason')
+    .addOption(new Option('--kind <kind>', 'only this kind').choices(Object.keys(ISSUE_KINDS)))
+    .option('--limit <n>', 'at most this many rows', (v) => Number.parseInt(v, 10), 50)
+    .action(async (opts: { kind?: string; limit: number }, cmd: Command) => {
+      const { workspace } = cmd.optsWithGlobals<GlobalOptions>();
+      await withCatalog(workspace, async (catalog) => {
+        const rows = await catalog.rows<Record<string, string | null>>(
+          `SELECT kind, severity, file, key, "where", reason FROM issues
+           WHERE $kind IS NULL OR kind = $kind ORDER BY dataset_id, part, file LIMIT $limit`,
+          { kind: opts.kind ?? null, limit: opts.limit },
+        );
+        for (const r of rows) {
+          out(`${r.kind} [${r.severity === 'error' ? 'skipped' : 'kept'}] ${r.file}${r.key ? ` key=${r.key}` : ''}${r.where ? ` (${r.where})` : ''}: ${r.reason}\n`);
+        }
+        if (rows.length === 0) out('no issues\n');
+      });
+    });
+
+  program
+    .command('demo')
+    .description('run the pipeline on the bundled CIFAR-10 caption sample (no network, no model needed)')
+    .option('-w, --workspace <dir>', 'workspace folder for the demo', '.curate-demo')
+    .action(async (opts: { workspace: string }) => {
+      out(`clipcurate demo: reading the bundled sample ${DEMO_DATASET}\n`);
+      await withCatalog(opts.workspace, async (catalog) => {
+        await ingestWithBar(catalog, DEMO_DATASET, {}, out);
+        out(`\nworkspace ${opts.workspace}: ${formatSummary(await catalog.summary())}\n`);
+      });
+    });
+
+  return program;
+}
+
+async function withCatalog(workspace: string, work: (catalog: Catalog) => Promise<void>): Promise<void> {
+  const catalog = await openWorkspace(workspace);
+  try {
+    await work(catalog);
+  } finally {
+    catalog.close();
+  }
+}
+
+async function ingestWithBar(catalog: Catalog, spec: string, options: AddDatasetOptions, out: (s: string) => void) {
+  const bar = ingestBar();
+  const abort = new AbortController();
+  const onSigint = () => abort.abort(new Error('interrupted; finished parts are kept, run again to resume'));
+  process.once('SIGINT', onSigint);
+  try {
+    const report = await addDataset(catalog, spec, { ...options, signal: abort.signal, onProgress: bar.update });
+    bar.stop();
+    out(formatIngestReport(report) + '\n');
+  } finally {
+    bar.stop();
+    process.off('SIGINT', onSigint);
+  }
+}
+
+/** Run the CLI; resolves to the process exit code. */
+export async function main(argv: string[], out: (text: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+  const program = buildProgram(out);
+  try {
+    await program.parseAsync(argv);
+    return EXIT.ok;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version arrive here as "errors" with exit code 0.
+      return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
+    }
+    if (err instanceof DatasetError) {
+      process.stderr.write(`curate: ${err.message}\n`);
+      return EXIT.usage;
+    }
+    process.stderr.write(`curate: ${(err as Error).message}\n`);
+    if (process.env.CURATE_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
+    return EXIT.failure;
+  }
+}

@@ -1,0 +1,198 @@
+import { checkImage, type ImageInfo } from '../embed/imageCheck.js';
+import {
+  DatasetError,
+  ImageLoadError,
+  openDataset,
+  type DatasetPart,
+  type DatasetReader,
+  type ReaderOptions,
+  type ReadItem,
+  type Sample,
+  type SampleIssue,
+  type SourceLocation,
+} from '../embed/readers/index.js';
+import type { Catalog, DatasetRecord, IssueCount } from './catalog.js';
+
+export interface IngestProgress {
+  dataset: string;
+  part: string;
+  partIndex: number;
+  parts: number;
+  /** Source bytes of all parts read or skipped so far, including the current one's progress. */
+  bytesDone: number;
+  bytesTotal: number;
+  samples: number;
+  issues: number;
+}
+
+export interface AddDatasetOptions extends ReaderOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: IngestProgress) => void;
+  /** Resolve relative specs against this folder (default: the process's). */
+  cwd?: string;
+}
+
+export interface IngestReport {
+  dataset: DatasetRecord;
+  partsRead: number;
+  /** Parts already in the catalog with the same size and mtime. */
+  partsUnchanged: number;
+  /** Parts recorded earlier whose files are gone now; their samples were removed. */
+  partsRemoved: number;
+  /** Samples kept from the parts read in this run. */
+  samplesRead: number;
+  /** Samples of this dataset in the catalog after the run. */
+  samples: number;
+  issues: IssueCount[];
+  seconds: number;
+}
+
+/** How many samples' images are loaded and checked at once (sharp works on libuv's thread pool). */
+const CHECK_WINDOW = 32;
+
+/**
+ * Read a dataset into the catalog: the read → catalog step of the pipeline. Idempotent (unchanged parts
+ * are skipped) and resumable (each finished part is committed on its own). Bad samples become issues;
+ * only a dataset with nothing usable throws, as a {@link DatasetError}.
+ */
+export async function addDataset(catalog: Catalog, spec: string, options: AddDatasetOptions = {}): Promise<IngestReport> {
+  const started = performance.now();
+  const opened = await openDataset(spec, options, options.cwd);
+  const optionsKey = JSON.stringify({ format: opened.reader.format, columns: options.columns ?? {} });
+  const dataset =
+    (await catalog.findDataset(opened.canonicalSpec, optionsKey)) ??
+    (await catalog.createDataset(opened.suggestedName, opened.canonicalSpec, opened.reader.format, optionsKey));
+
+  await catalog.recordDatasetIssues(
+    dataset.id,
+    opened.missing.map((file) => ({ kind: 'missing-file', severity: 'error', file, reason: `'${spec}' names ${file}, which does not exist` })),
+  );
+
+  const parts = await opened.reader.parts();
+  const finished = await catalog.finishedParts(dataset.id);
+  const current = new Set(parts.map((p) => p.path));
+  let partsRemoved = 0;
+  for (const old of finished.keys()) {
+    if (!current.has(old)) {
+      await catalog.forgetPart(dataset.id, old);
+      partsRemoved += 1;
+    }
+  }
+
+  const bytesTotal = parts.reduce((sum, p) => sum + p.size, 0);
+  let bytesDone = 0;
+  let partsRead = 0;
+  let samplesRead = 0;
+  for (const [partIndex, part] of parts.entries()) {
+    options.signal?.throwIfAborted();
+    const done = finished.get(part.path);
+    if (done && done.size === part.size && done.mtimeMs === part.mtimeMs) {
+      bytesDone += part.size;
+      continue;
+    }
+    const progress: IngestProgress = {
+      dataset: dataset.name,
+      part: part.path,
+      partIndex,
+      parts: parts.length,
+      bytesDone,
+      bytesTotal,
+      samples: 0,
+      issues: 0,
+    };
+    options.onProgress?.(progress);
+    const kept = await readPart(catalog, opened.reader, dataset, part, options, (partBytes, samples, issues) => {
+      options.onProgress?.({ ...progress, bytesDone: bytesDone + Math.min(partBytes, part.size), samples, issues });
+    });
+    bytesDone += part.size;
+    partsRead += 1;
+    samplesRead += kept.samples;
+  }
+
+  const summary = (await catalog.summary()).datasets.find((d) => d.id === dataset.id)!;
+  const issues = await catalog.rows<IssueCount>(
+    `SELECT kind, severity, count(*)::INTEGER AS count FROM issues WHERE dataset_id = $id
+     GROUP BY ALL ORDER BY count DESC, kind`,
+    { id: dataset.id },
+  );
+  if (summary.samples === 0) {
+    const what = issues.length
+      ? `; issues: ${issues.map((i) => `${i.count} ${i.kind}`).join(', ')}`
+      : ' (no image-caption pairs found)';
+    throw new DatasetError(`no usable samples in '${spec}'${what}`);
+  }
+  return {
+    dataset,
+    partsRead,
+    partsUnchanged: parts.length - partsRead,
+    partsRemoved,
+    samplesRead,
+    samples: summary.samples,
+    issues,
+    seconds: (performance.now() - started) / 1000,
+  };
+}
+
+async function readPart(
+  catalog: Catalog,
+  reader: DatasetReader,
+  dataset: DatasetRecord,
+  part: DatasetPart,
+  options: AddDatasetOptions,
+  onProgress: (partBytes: number, samples: number, issues: number) => void,
+): Promise<{ samples: number; issues: number }> {
+  const writer = await catalog.beginPart();
+  let partBytes = 0;
+  let samples = 0;
+  let issues = 0;
+  let window: ReadItem[] = [];
+  const flush = async () => {
+    const checked = await Promise.all(window.map((item) => (item.type === 'sample' ? inspect(item.sample) : item.issue)));
+    for (const result of checked) {
+      if ('kind' in result) {
+        writer.addIssue(result);
+        issues += 1;
+      } else {
+        writer.addSample(result.sample, result.info, describeWhere(result.sample.location));
+        samples += 1;
+      }
+    }
+    window = [];
+    onProgress(partBytes, samples, issues);
+  };
+  try {
+    const items = reader.read(part, { ...(options.signal ? { signal: options.signal } : {}), onBytes: (n) => (partBytes = n) });
+    for await (const item of items) {
+      window.push(item);
+      if (window.length >= CHECK_WINDOW) await flush();
+    }
+    await flush();
+  } catch (err) {
+    writer.discard();
+    throw err;
+  }
+  return writer.commit(dataset, part);
+}
+
+/** Load and check one sample's image; problems come back as the issue to record. */
+async function inspect(sample: Sample): Promise<{ sample: Sample; info: ImageInfo } | SampleIssue> {
+  const at = { file: sample.location.imagePath ?? sample.location.file, key: sample.key };
+  const where = describeWhere(sample.location);
+  let bytes: Buffer;
+  try {
+    bytes = await sample.image();
+  } catch (err) {
+    const kind = err instanceof ImageLoadError ? err.kind : 'unreadable-file';
+    return { kind, severity: 'error', ...at, ...(where ? { where } : {}), reason: (err as Error).message };
+  }
+  const check = await checkImage(bytes);
+  if (!check.ok) return { kind: check.kind, severity: 'error', ...at, ...(where ? { where } : {}), reason: check.reason };
+  return { sample, info: check.info };
+}
+
+/** Member, line or row of a sample, as the issue list shows it. */
+export function describeWhere(loc: SourceLocation): string | undefined {
+  if (loc.member) return loc.member;
+  if (loc.line !== undefined) return `line ${loc.line}`;
+  return loc.row !== undefined ? `row ${loc.row}` : undefined;
+}
