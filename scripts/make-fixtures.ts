@@ -114,15 +114,22 @@ async function makeMini(samples: SourceSample[]): Promise<void> {
     const dir = path.join(MINI, 'folder', String(s.json.label));
     await mkdir(dir, { recursive: true });
     await writeFile(path.join(dir, `${s.key}.jpg`), s.jpg);
-    if (i % 5 === 0) await writeFile(path.join(dir, `${s.key}.json`), JSON.stringify({ caption: s.txt, ...s.json }));
+    if (i % 5 === 0)
+      await writeFile(path.join(dir, `${s.key}.json`), JSON.stringify({ caption: s.txt, ...s.json }));
     else await writeFile(path.join(dir, `${s.key}.txt`), s.txt);
   }
 
   const csvCell = (v: string) => (/[",\n]/.test(v) ? `"${v.replaceAll('"', '""')}"` : v);
   const header = ['key', 'image_path', 'caption', 'label', 'caption_kind'];
   const rows = samples.map((s) => [s.key, rel(s), s.txt, String(s.json.label), String(s.json.caption_kind)]);
-  await writeFile(path.join(MINI, 'manifest.csv'), [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n');
-  await writeFile(path.join(MINI, 'manifest.tsv'), [header, ...rows].map((r) => r.join('\t')).join('\n') + '\n');
+  await writeFile(
+    path.join(MINI, 'manifest.csv'),
+    [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n',
+  );
+  await writeFile(
+    path.join(MINI, 'manifest.tsv'),
+    [header, ...rows].map((r) => r.join('\t')).join('\n') + '\n',
+  );
   await writeFile(
     path.join(MINI, 'manifest.jsonl'),
     rows.map((r) => JSON.stringify(Object.fromEntries(header.map((h, i) => [h, r[i]])))).join('\n') + '\n',
@@ -131,7 +138,18 @@ async function makeMini(samples: SourceSample[]): Promise<void> {
   await writeParquet(
     path.join(MINI, 'img2dataset.parquet'),
     'key VARCHAR, jpg BLOB, txt VARCHAR, url VARCHAR, status VARCHAR, error_message VARCHAR, width INTEGER, height INTEGER, original_width INTEGER, original_height INTEGER',
-    samples.map((s) => [s.key, s.jpg, s.txt, `https://example.invalid/cifar/${s.key}.jpg`, 'success', null, 32, 32, 32, 32]),
+    samples.map((s) => [
+      s.key,
+      s.jpg,
+      s.txt,
+      `https://example.invalid/cifar/${s.key}.jpg`,
+      'success',
+      null,
+      32,
+      32,
+      32,
+      32,
+    ]),
   );
   await writeParquet(
     path.join(MINI, 'paths.parquet'),
@@ -155,7 +173,11 @@ async function makeBroken(samples: SourceSample[]): Promise<void> {
   const half = (buf: Buffer) => buf.subarray(0, Math.floor(buf.length / 2));
   // Cut inside the entropy-coded scan, after the headers: only the missing end marker tells.
   const mostly = (buf: Buffer) => buf.subarray(0, buf.length - 40);
-  const invalidUtf8 = Buffer.concat([Buffer.from('a photo of a '), Buffer.from([0xff, 0xfe, 0xc3]), Buffer.from(' cat')]);
+  const invalidUtf8 = Buffer.concat([
+    Buffer.from('a photo of a '),
+    Buffer.from([0xff, 0xfe, 0xc3]),
+    Buffer.from(' cat'),
+  ]);
   const png = await sharp(b.jpg).png().toBuffer();
   const cases: BrokenCase[] = [];
   const expect = (file: string, kind: string, what: string, key?: string) =>
@@ -165,17 +187,27 @@ async function makeBroken(samples: SourceSample[]): Promise<void> {
   await writeFile(
     path.join(BROKEN, 'tar/broken-000.tar'),
     await packTar([
-      ['good1.jpg', a.jpg], ['good1.txt', a.txt],
-      ['zero.jpg', Buffer.alloc(0)], ['zero.txt', 'an empty file'],
-      ['notimage.jpg', 'this is not a jpeg'], ['notimage.txt', 'a text file named .jpg'],
-      ['cut.jpg', half(c.jpg)], ['cut.txt', 'a truncated jpeg'],
+      ['good1.jpg', a.jpg],
+      ['good1.txt', a.txt],
+      ['zero.jpg', Buffer.alloc(0)],
+      ['zero.txt', 'an empty file'],
+      ['notimage.jpg', 'this is not a jpeg'],
+      ['notimage.txt', 'a text file named .jpg'],
+      ['cut.jpg', half(c.jpg)],
+      ['cut.txt', 'a truncated jpeg'],
       ['captiononly.txt', 'a caption without its image'],
       ['imageonly.jpg', d.jpg],
-      ['emptycaption.jpg', d.jpg], ['emptycaption.txt', '   '],
-      ['badutf8.jpg', e.jpg], ['badutf8.txt', invalidUtf8],
-      ['badjson.jpg', e.jpg], ['badjson.txt', 'json member is broken'], ['badjson.json', '{"label": "cat",'],
-      ['good2.png', png], ['good2.txt', b.txt],
-      ['good1.jpg', a.jpg], ['good1.txt', 'the same key again, later in the shard'],
+      ['emptycaption.jpg', d.jpg],
+      ['emptycaption.txt', '   '],
+      ['badutf8.jpg', e.jpg],
+      ['badutf8.txt', invalidUtf8],
+      ['badjson.jpg', e.jpg],
+      ['badjson.txt', 'json member is broken'],
+      ['badjson.json', '{"label": "cat",'],
+      ['good2.png', png],
+      ['good2.txt', b.txt],
+      ['good1.jpg', a.jpg],
+      ['good1.txt', 'the same key again, later in the shard'],
     ]),
   );
   const shard = 'tar/broken-000.tar';
@@ -197,22 +229,32 @@ async function makeBroken(samples: SourceSample[]): Promise<void> {
   const gz = gzipSync(whole);
   await writeFile(path.join(BROKEN, 'tar/truncated.tar.gz'), gz.subarray(0, Math.floor(gz.length * 0.6)));
   expect('tar/truncated.tar.gz', 'truncated-archive', 'gzip stream cut at 60%');
-  await writeFile(path.join(BROKEN, 'tar/not-a-tar.tar'), 'hello, I am a text file with a .tar name\n'.repeat(40));
+  await writeFile(
+    path.join(BROKEN, 'tar/not-a-tar.tar'),
+    'hello, I am a text file with a .tar name\n'.repeat(40),
+  );
   expect('tar/not-a-tar.tar', 'truncated-archive', 'not a tar at all: no samples, one named issue');
 
   // An image folder with the same kinds of damage, one level of nesting.
   const folder = path.join(BROKEN, 'folder');
   await mkdir(path.join(folder, 'nested'), { recursive: true });
   const files: Array<[string, Buffer | string]> = [
-    ['good.jpg', a.jpg], ['good.txt', a.txt],
-    ['nested/deep.png', png], ['nested/deep.txt', b.txt],
-    ['zero.jpg', Buffer.alloc(0)], ['zero.txt', 'empty image'],
-    ['notimage.jpg', 'plain text'], ['notimage.txt', 'text named jpg'],
-    ['cut.jpg', mostly(c.jpg)], ['cut.txt', 'truncated jpeg'],
+    ['good.jpg', a.jpg],
+    ['good.txt', a.txt],
+    ['nested/deep.png', png],
+    ['nested/deep.txt', b.txt],
+    ['zero.jpg', Buffer.alloc(0)],
+    ['zero.txt', 'empty image'],
+    ['notimage.jpg', 'plain text'],
+    ['notimage.txt', 'text named jpg'],
+    ['cut.jpg', mostly(c.jpg)],
+    ['cut.txt', 'truncated jpeg'],
     ['orphan.txt', 'caption whose image was deleted'],
     ['nocaption.jpg', d.jpg],
-    ['badjson.jpg', e.jpg], ['badjson.json', '{"caption": "unterminated'],
-    ['badutf8.jpg', e.jpg], ['badutf8.txt', invalidUtf8],
+    ['badjson.jpg', e.jpg],
+    ['badjson.json', '{"caption": "unterminated'],
+    ['badutf8.jpg', e.jpg],
+    ['badutf8.txt', invalidUtf8],
   ];
   for (const [name, body] of files) await writeFile(path.join(folder, name), body);
   expect('folder/zero.jpg', 'zero-byte-image', 'empty image file', 'zero');
@@ -266,7 +308,16 @@ async function makeBroken(samples: SourceSample[]): Promise<void> {
     'key VARCHAR, jpg BLOB, txt VARCHAR, url VARCHAR, status VARCHAR, error_message VARCHAR, width INTEGER, height INTEGER',
     [
       ['p-good', a.jpg, a.txt, 'https://example.invalid/a.jpg', 'success', null, 32, 32],
-      ['p-failed', null, 'a picture that did not download', 'https://example.invalid/b.jpg', 'failed_to_download', 'HTTP Error 404', null, null],
+      [
+        'p-failed',
+        null,
+        'a picture that did not download',
+        'https://example.invalid/b.jpg',
+        'failed_to_download',
+        'HTTP Error 404',
+        null,
+        null,
+      ],
       ['p-cut', half(c.jpg), c.txt, 'https://example.invalid/c.jpg', 'success', null, 32, 32],
     ],
   );

@@ -1,6 +1,11 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { DuckDBInstance, type DuckDBAppender, type DuckDBConnection, type DuckDBValue } from '@duckdb/node-api';
+import {
+  DuckDBInstance,
+  type DuckDBAppender,
+  type DuckDBConnection,
+  type DuckDBValue,
+} from '@duckdb/node-api';
 import type { ImageInfo } from '../embed/imageCheck.js';
 import type { DatasetPart, IssueKind, Sample, SampleIssue, Severity } from '../embed/readers/types.js';
 
@@ -133,8 +138,15 @@ export class Catalog {
   }
 
   /** Register a dataset under a name unique in this catalog (`name`, `name-2`, …). */
-  async createDataset(suggestedName: string, spec: string, format: string, options: string): Promise<DatasetRecord> {
-    const taken = new Set((await this.rows<{ name: string }>('SELECT name FROM datasets')).map((r) => r.name));
+  async createDataset(
+    suggestedName: string,
+    spec: string,
+    format: string,
+    options: string,
+  ): Promise<DatasetRecord> {
+    const taken = new Set(
+      (await this.rows<{ name: string }>('SELECT name FROM datasets')).map((r) => r.name),
+    );
     let name = suggestedName;
     for (let n = 2; taken.has(name); n++) name = `${suggestedName}-${n}`;
     const [created] = await this.rows<DatasetRecord>(
@@ -160,7 +172,11 @@ export class Catalog {
 
   /** Delete a part's samples, issues and done-mark; call inside a transaction. */
   async deletePartRows(datasetId: number, part: string): Promise<void> {
-    for (const [table, column] of [['samples', 'part'], ['issues', 'part'], ['parts', 'path']] as const) {
+    for (const [table, column] of [
+      ['samples', 'part'],
+      ['issues', 'part'],
+      ['parts', 'path'],
+    ] as const) {
       await this.connection.run(`DELETE FROM ${table} WHERE dataset_id = $id AND ${column} = $part`, {
         id: datasetId,
         part,
@@ -173,7 +189,15 @@ export class Catalog {
     for (const i of issues) {
       await this.connection.run(
         `INSERT INTO issues VALUES ($id, '', $file, $key, $kind, $severity, $where, $reason)`,
-        { id: datasetId, file: i.file, key: i.key ?? null, kind: i.kind, severity: i.severity, where: i.where ?? null, reason: i.reason },
+        {
+          id: datasetId,
+          file: i.file,
+          key: i.key ?? null,
+          kind: i.kind,
+          severity: i.severity,
+          where: i.where ?? null,
+          reason: i.reason,
+        },
       );
     }
   }
@@ -301,16 +325,21 @@ export class PartWriter {
         { id: dataset.id, part: part.path },
       );
       counts = row!;
-      await c.run(`INSERT INTO parts (dataset_id, path, size, mtime_ms, samples, issues)
-                   VALUES ($id, $part, $size, $mtime, $samples, $issues)`, {
-        id: dataset.id,
-        part: part.path,
-        size: part.size,
-        mtime: part.mtimeMs,
-        samples: counts.samples,
-        issues: counts.issues,
-      });
+      await c.run(
+        `INSERT INTO parts (dataset_id, path, size, mtime_ms, samples, issues)
+                   VALUES ($id, $part, $size, $mtime, $samples, $issues)`,
+        {
+          id: dataset.id,
+          part: part.path,
+          size: part.size,
+          mtime: part.mtimeMs,
+          samples: counts.samples,
+          issues: counts.issues,
+        },
+      );
     });
+    // Write the part's rows to the database file now, so memory holds one part, not the whole catalog.
+    await c.run('DROP TABLE IF EXISTS _ranked; CHECKPOINT');
     return counts;
   }
 

@@ -47,25 +47,39 @@ export interface IngestReport {
   seconds: number;
 }
 
-/** How many samples' images are loaded and checked at once (sharp works on libuv's thread pool). */
-const CHECK_WINDOW = 32;
+/** How many samples' images are loaded at once (folder and manifest readers read files lazily). */
+const LOAD_WINDOW = 32;
 
 /**
  * Read a dataset into the catalog: the read → catalog step of the pipeline. Idempotent (unchanged parts
  * are skipped) and resumable (each finished part is committed on its own). Bad samples become issues;
  * only a dataset with nothing usable throws, as a {@link DatasetError}.
  */
-export async function addDataset(catalog: Catalog, spec: string, options: AddDatasetOptions = {}): Promise<IngestReport> {
+export async function addDataset(
+  catalog: Catalog,
+  spec: string,
+  options: AddDatasetOptions = {},
+): Promise<IngestReport> {
   const started = performance.now();
   const opened = await openDataset(spec, options, options.cwd);
   const optionsKey = JSON.stringify({ format: opened.reader.format, columns: options.columns ?? {} });
   const dataset =
     (await catalog.findDataset(opened.canonicalSpec, optionsKey)) ??
-    (await catalog.createDataset(opened.suggestedName, opened.canonicalSpec, opened.reader.format, optionsKey));
+    (await catalog.createDataset(
+      opened.suggestedName,
+      opened.canonicalSpec,
+      opened.reader.format,
+      optionsKey,
+    ));
 
   await catalog.recordDatasetIssues(
     dataset.id,
-    opened.missing.map((file) => ({ kind: 'missing-file', severity: 'error', file, reason: `'${spec}' names ${file}, which does not exist` })),
+    opened.missing.map((file) => ({
+      kind: 'missing-file',
+      severity: 'error',
+      file,
+      reason: `'${spec}' names ${file}, which does not exist`,
+    })),
   );
 
   const parts = await opened.reader.parts();
@@ -101,9 +115,21 @@ export async function addDataset(catalog: Catalog, spec: string, options: AddDat
       issues: 0,
     };
     options.onProgress?.(progress);
-    const kept = await readPart(catalog, opened.reader, dataset, part, options, (partBytes, samples, issues) => {
-      options.onProgress?.({ ...progress, bytesDone: bytesDone + Math.min(partBytes, part.size), samples, issues });
-    });
+    const kept = await readPart(
+      catalog,
+      opened.reader,
+      dataset,
+      part,
+      options,
+      (partBytes, samples, issues) => {
+        options.onProgress?.({
+          ...progress,
+          bytesDone: bytesDone + Math.min(partBytes, part.size),
+          samples,
+          issues,
+        });
+      },
+    );
     bytesDone += part.size;
     partsRead += 1;
     samplesRead += kept.samples;
@@ -147,7 +173,9 @@ async function readPart(
   let issues = 0;
   let window: ReadItem[] = [];
   const flush = async () => {
-    const checked = await Promise.all(window.map((item) => (item.type === 'sample' ? inspect(item.sample) : item.issue)));
+    const checked = await Promise.all(
+      window.map((item) => (item.type === 'sample' ? inspect(item.sample) : item.issue)),
+    );
     for (const result of checked) {
       if ('kind' in result) {
         writer.addIssue(result);
@@ -161,10 +189,13 @@ async function readPart(
     onProgress(partBytes, samples, issues);
   };
   try {
-    const items = reader.read(part, { ...(options.signal ? { signal: options.signal } : {}), onBytes: (n) => (partBytes = n) });
+    const items = reader.read(part, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      onBytes: (n) => (partBytes = n),
+    });
     for await (const item of items) {
       window.push(item);
-      if (window.length >= CHECK_WINDOW) await flush();
+      if (window.length >= LOAD_WINDOW) await flush();
     }
     await flush();
   } catch (err) {
@@ -185,8 +216,9 @@ async function inspect(sample: Sample): Promise<{ sample: Sample; info: ImageInf
     const kind = err instanceof ImageLoadError ? err.kind : 'unreadable-file';
     return { kind, severity: 'error', ...at, ...(where ? { where } : {}), reason: (err as Error).message };
   }
-  const check = await checkImage(bytes);
-  if (!check.ok) return { kind: check.kind, severity: 'error', ...at, ...(where ? { where } : {}), reason: check.reason };
+  const check = checkImage(bytes);
+  if (!check.ok)
+    return { kind: check.kind, severity: 'error', ...at, ...(where ? { where } : {}), reason: check.reason };
   return { sample, info: check.info };
 }
 

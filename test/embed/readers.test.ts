@@ -84,20 +84,23 @@ describe('manifest readers', () => {
     ['img2dataset.parquet', 'parquet'],
   ] as const;
 
-  it.each(formats)('%s reads every sample with the same bytes and caption as the shards', async (file, format) => {
-    const shards = await read('wds/mini-{000..002}.tar');
-    const byKey = new Map(shards.samples.map((s) => [s.key, s]));
-    const { reader, samples, issues } = await read(file);
-    expect(reader.format).toBe(format);
-    expect(issues).toEqual([]);
-    expect(samples).toHaveLength(MINI_COUNT);
-    for (const s of samples) {
-      const twin = byKey.get(baseKey(s.key))!;
-      expect(twin, s.key).toBeDefined();
-      expect(s.caption).toBe(twin.caption);
-      expect((await s.image()).equals(await twin.image())).toBe(true);
-    }
-  });
+  it.each(formats)(
+    '%s reads every sample with the same bytes and caption as the shards',
+    async (file, format) => {
+      const shards = await read('wds/mini-{000..002}.tar');
+      const byKey = new Map(shards.samples.map((s) => [s.key, s]));
+      const { reader, samples, issues } = await read(file);
+      expect(reader.format).toBe(format);
+      expect(issues).toEqual([]);
+      expect(samples).toHaveLength(MINI_COUNT);
+      for (const s of samples) {
+        const twin = byKey.get(baseKey(s.key))!;
+        expect(twin, s.key).toBeDefined();
+        expect(s.caption).toBe(twin.caption);
+        expect((await s.image()).equals(await twin.image())).toBe(true);
+      }
+    },
+  );
 
   it('keeps the other columns as metadata (img2dataset: url, status, size)', async () => {
     const { samples } = await read('img2dataset.parquet');
@@ -107,7 +110,10 @@ describe('manifest readers', () => {
     expect(String(first.metadata.url)).toContain('train000000');
     expect(first.metadata.jpg).toBeUndefined();
     const csv = await read('manifest.csv');
-    expect(csv.samples[0]!.metadata).toMatchObject({ label: expect.any(String), caption_kind: expect.any(String) });
+    expect(csv.samples[0]!.metadata).toMatchObject({
+      label: expect.any(String),
+      caption_kind: expect.any(String),
+    });
     expect(csv.samples[0]!.location.line).toBe(2);
   });
 

@@ -38,7 +38,10 @@ export function buildProgram(out: (text: string) => void): Command {
   program
     .command('init')
     .description('read datasets into the workspace catalog (re-running reads only new or changed parts)')
-    .argument('<dataset...>', 'tar shards (globs, {000..010} ranges), an image folder, or a csv/tsv/jsonl/parquet manifest')
+    .argument(
+      '<dataset...>',
+      'tar shards (globs, {000..010} ranges), an image folder, or a csv/tsv/jsonl/parquet manifest',
+    )
     .option('--image-column <name>', 'manifest column with the image path, URL or bytes')
     .option('--caption-column <name>', 'manifest column with the caption')
     .option('--key-column <name>', 'manifest column with a unique sample key')
@@ -62,7 +65,8 @@ export function buildProgram(out: (text: string) => void): Command {
           }
         }
         out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n`);
-        if (failed.length) throw new DatasetError(`${failed.length} of ${specs.length} dataset(s) gave no usable samples`);
+        if (failed.length)
+          throw new DatasetError(`${failed.length} of ${specs.length} dataset(s) gave no usable samples`);
       });
     });
 
@@ -88,7 +92,9 @@ export function buildProgram(out: (text: string) => void): Command {
           { kind: opts.kind ?? null, limit: opts.limit },
         );
         for (const r of rows) {
-          out(`${r.kind} [${r.severity === 'error' ? 'skipped' : 'kept'}] ${r.file}${r.key ? ` key=${r.key}` : ''}${r.where ? ` (${r.where})` : ''}: ${r.reason}\n`);
+          out(
+            `${r.kind} [${r.severity === 'error' ? 'skipped' : 'kept'}] ${r.file}${r.key ? ` key=${r.key}` : ''}${r.where ? ` (${r.where})` : ''}: ${r.reason}\n`,
+          );
         }
         if (rows.length === 0) out('no issues\n');
       });
@@ -118,13 +124,22 @@ async function withCatalog(workspace: string, work: (catalog: Catalog) => Promis
   }
 }
 
-async function ingestWithBar(catalog: Catalog, spec: string, options: AddDatasetOptions, out: (s: string) => void) {
+async function ingestWithBar(
+  catalog: Catalog,
+  spec: string,
+  options: AddDatasetOptions,
+  out: (s: string) => void,
+) {
   const bar = ingestBar();
   const abort = new AbortController();
   const onSigint = () => abort.abort(new Error('interrupted; finished parts are kept, run again to resume'));
   process.once('SIGINT', onSigint);
   try {
-    const report = await addDataset(catalog, spec, { ...options, signal: abort.signal, onProgress: bar.update });
+    const report = await addDataset(catalog, spec, {
+      ...options,
+      signal: abort.signal,
+      onProgress: bar.update,
+    });
     bar.stop();
     out(formatIngestReport(report) + '\n');
   } finally {
@@ -134,7 +149,10 @@ async function ingestWithBar(catalog: Catalog, spec: string, options: AddDataset
 }
 
 /** Run the CLI; resolves to the process exit code. */
-export async function main(argv: string[], out: (text: string) => void = (s) => process.stdout.write(s)): Promise<number> {
+export async function main(
+  argv: string[],
+  out: (text: string) => void = (s) => process.stdout.write(s),
+): Promise<number> {
   const program = buildProgram(out);
   try {
     await program.parseAsync(argv);

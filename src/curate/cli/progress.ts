@@ -6,7 +6,8 @@ export function ingestBar(): { update: (p: IngestProgress) => void; stop: () => 
   const bar = new cliProgress.SingleBar(
     {
       stream: process.stderr,
-      format: ' {dataset} [{bar}] {percentage}% | part {part}/{parts} | {samples} samples, {issues} issues | ETA {eta_formatted}',
+      format:
+        ' {dataset} [{bar}] {percentage}% | part {part}/{parts} | {samples} samples, {issues} issues | ETA {eta_formatted}',
       hideCursor: true,
       etaBuffer: 50,
     },

@@ -19,14 +19,17 @@ export function formatIssueTable(issues: IssueCount[]): string {
   const rows = issues.map((i) => [i.kind, i.severity === 'error' ? 'skipped' : 'kept', n(i.count)]);
   const header = ['issue', 'sample', 'count'];
   const widths = header.map((h, c) => Math.max(h.length, ...rows.map((r) => r[c]!.length)));
-  const line = (cells: string[]) => '  ' + cells.map((cell, c) => (c === 2 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ');
+  const line = (cells: string[]) =>
+    '  ' + cells.map((cell, c) => (c === 2 ? cell.padStart(widths[c]!) : cell.padEnd(widths[c]!))).join('  ');
   return [line(header), ...rows.map(line)].join('\n');
 }
 
 export function formatSummary(s: CatalogSummary): string {
   const lines = [`${n(s.samples)} samples in ${s.datasets.length} dataset(s)`];
   for (const d of s.datasets) {
-    lines.push(`  ${d.name} (${d.format}, ${d.parts} parts): ${n(d.samples)} samples, ${n(d.issues)} issues  ${d.spec}`);
+    lines.push(
+      `  ${d.name} (${d.format}, ${d.parts} parts): ${n(d.samples)} samples, ${n(d.issues)} issues  ${d.spec}`,
+    );
   }
   lines.push('issues by kind:', formatIssueTable(s.issues));
   return lines.join('\n');

@@ -22,7 +22,12 @@ export async function expandSpec(spec: string, cwd = process.cwd()): Promise<Exp
   for (const pattern of braces.expand(spec)) {
     const absolute = path.resolve(cwd, pattern);
     if (isDynamicPattern(pattern)) {
-      const matches = await glob(pattern, { cwd, absolute: true, onlyFiles: false, expandDirectories: false });
+      const matches = await glob(pattern, {
+        cwd,
+        absolute: true,
+        onlyFiles: false,
+        expandDirectories: false,
+      });
       for (const m of matches) found.add(path.resolve(m));
     } else if (await exists(absolute)) {
       found.add(absolute);

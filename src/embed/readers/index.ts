@@ -37,15 +37,21 @@ export interface OpenedDataset {
 }
 
 /** Resolve a user's dataset spec (path, glob or brace range) to the reader for its format. */
-export async function openDataset(spec: string, options: ReaderOptions = {}, cwd = process.cwd()): Promise<OpenedDataset> {
+export async function openDataset(
+  spec: string,
+  options: ReaderOptions = {},
+  cwd = process.cwd(),
+): Promise<OpenedDataset> {
   const { paths, missing } = await expandSpec(spec, cwd);
   if (paths.length === 0) {
-    throw new DatasetError(`no files match '${spec}' (${missing.length ? `not found: ${missing[0]}` : 'empty glob'})`);
+    throw new DatasetError(
+      `no files match '${spec}' (${missing.length ? `not found: ${missing[0]}` : 'empty glob'})`,
+    );
   }
   const canonicalSpec = path.resolve(cwd, spec);
-  const directories = (await Promise.all(paths.map(async (p) => ((await stat(p)).isDirectory() ? p : undefined)))).filter(
-    (p): p is string => !!p,
-  );
+  const directories = (
+    await Promise.all(paths.map(async (p) => ((await stat(p)).isDirectory() ? p : undefined)))
+  ).filter((p): p is string => !!p);
   if (directories.length > 0) {
     if (paths.length > 1) {
       throw new DatasetError(`'${spec}' mixes folders and files; give one image folder or a set of files`);
@@ -60,12 +66,18 @@ export async function openDataset(spec: string, options: ReaderOptions = {}, cwd
     throw new DatasetError(`unsupported file '${odd}': expected ${SUPPORTED_INPUTS}`);
   }
   if (formats.size > 1) {
-    throw new DatasetError(`'${spec}' matches files of several formats (${[...formats].join(', ')}); add them separately`);
+    throw new DatasetError(
+      `'${spec}' matches files of several formats (${[...formats].join(', ')}); add them separately`,
+    );
   }
   const format = [...formats][0] as Exclude<DatasetFormat, 'folder'>;
   const suggestedName =
-    paths.length === 1 ? path.basename(paths[0]!).replace(/\..*$/, '') : path.basename(path.dirname(paths[0]!));
+    paths.length === 1
+      ? path.basename(paths[0]!).replace(/\..*$/, '')
+      : path.basename(path.dirname(paths[0]!));
   const reader =
-    format === 'webdataset' ? new WebDatasetReader(paths) : new ManifestReader(format, paths, options.columns);
+    format === 'webdataset'
+      ? new WebDatasetReader(paths)
+      : new ManifestReader(format, paths, options.columns);
   return { reader, canonicalSpec, suggestedName, missing };
 }

@@ -24,7 +24,20 @@ interface LocatedRow {
 }
 
 const CANDIDATES = {
-  image: ['image', 'image_path', 'path', 'filepath', 'file', 'filename', 'jpg', 'jpeg', 'png', 'webp', 'url', 'image_url'],
+  image: [
+    'image',
+    'image_path',
+    'path',
+    'filepath',
+    'file',
+    'filename',
+    'jpg',
+    'jpeg',
+    'png',
+    'webp',
+    'url',
+    'image_url',
+  ],
   caption: ['caption', 'txt', 'text', 'title', 'alt', 'description'],
   key: ['key', '__key__', 'id'],
 } as const;
@@ -66,7 +79,10 @@ export class ManifestReader implements DatasetReader {
         if (!layout || perRow) {
           // A JSON line without a caption field still has a key worth naming: rowToItem reports it.
           const names = Object.keys(item.row);
-          const resolved = resolveLayout(perRow ? [...names, this.columns.caption ?? 'caption'] : names, this.columns);
+          const resolved = resolveLayout(
+            perRow ? [...names, this.columns.caption ?? 'caption'] : names,
+            this.columns,
+          );
           if ('missing' in resolved) {
             if (!perRow) {
               yield issue('unreadable-part', file, resolved.message);
@@ -214,7 +230,8 @@ function rowToItem({ row, index, line }: LocatedRow, layout: ColumnLayout, file:
   const dir = path.dirname(file);
   const value = row[layout.image];
   const keyValue = layout.key ? row[layout.key] : undefined;
-  const bytes = value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : undefined;
+  const bytes =
+    value instanceof Uint8Array ? Buffer.from(value.buffer, value.byteOffset, value.byteLength) : undefined;
   const ref = typeof value === 'string' ? value.trim() : '';
   const key =
     keyValue !== undefined && keyValue !== null && String(keyValue) !== ''
@@ -228,7 +245,8 @@ function rowToItem({ row, index, line }: LocatedRow, layout: ColumnLayout, file:
   if (!bytes && (isRemoteUrl(ref) || (!ref && typeof url === 'string' && url))) {
     const status = layout.status ? row[layout.status] : undefined;
     const failure = layout.errorMessage ? row[layout.errorMessage] : undefined;
-    const detail = status && status !== 'success' ? ` (img2dataset status ${status}${failure ? `: ${failure}` : ''})` : '';
+    const detail =
+      status && status !== 'success' ? ` (img2dataset status ${status}${failure ? `: ${failure}` : ''})` : '';
     return issue('remote-image', file, `remote image: download it first: ${ref || url}${detail}`, at);
   }
   if (!bytes && !ref) return issue('missing-image', file, `empty image column '${layout.image}'`, at);
@@ -243,7 +261,9 @@ function rowToItem({ row, index, line }: LocatedRow, layout: ColumnLayout, file:
     if (v instanceof Uint8Array) continue;
     metadata[name] = typeof v === 'bigint' ? Number(v) : v instanceof Date ? v.toISOString() : v;
   }
-  const imagePath = bytes ? undefined : path.resolve(dir, ref.startsWith('file://') ? fileURLToPath(ref) : ref);
+  const imagePath = bytes
+    ? undefined
+    : path.resolve(dir, ref.startsWith('file://') ? fileURLToPath(ref) : ref);
   return {
     type: 'sample',
     sample: {
@@ -251,7 +271,12 @@ function rowToItem({ row, index, line }: LocatedRow, layout: ColumnLayout, file:
       caption,
       image: bytes ? async () => bytes : () => readImageFile(imagePath!),
       metadata,
-      location: { file, row: index, ...(line === undefined ? {} : { line }), ...(imagePath ? { imagePath } : {}) },
+      location: {
+        file,
+        row: index,
+        ...(line === undefined ? {} : { line }),
+        ...(imagePath ? { imagePath } : {}),
+      },
     },
   };
 }

@@ -48,19 +48,22 @@ export class WebDatasetReader implements DatasetReader {
           entry.resume();
           continue;
         }
-        const body = await readEntry(entry as AsyncIterable<Buffer>);
         const { key, ext } = splitMemberName(name);
+        // A new key closes the previous sample before this member's body is read (it may be cut short).
         if (group && group.key !== key) {
           yield* groupToItems(group, shard);
           group = undefined;
         }
         group ??= { key, members: new Map() };
-        group.members.set(ext.toLowerCase(), { name, bytes: body });
+        group.members.set(ext.toLowerCase(), {
+          name,
+          bytes: await readEntry(entry as AsyncIterable<Buffer>),
+        });
       }
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
-      // The members read so far are whole; the group being read when the archive broke is dropped.
-      const where = group ? `after member ${[...group.members.values()].at(-1)?.name}` : 'at the start';
+      // Samples closed before the break are kept; the one being read is dropped, as it may be incomplete.
+      const where = group ? `in sample ${group.key}, which is dropped` : 'before the first sample';
       yield issue('truncated-archive', shard, `archive is cut short ${where}: ${(err as Error).message}`, {
         ...(group ? { key: group.key } : {}),
       });
@@ -136,11 +139,18 @@ function* groupToItems(group: MemberGroup, shard: string): Generator<ReadItem> {
 
   const memberList = [...members.values()].map((m) => m.name).join(', ');
   if (!imageExt) {
-    yield issue('missing-image', shard, `no ${IMAGE_EXTENSIONS.join('/')} member (members: ${memberList})`, at);
+    yield issue(
+      'missing-image',
+      shard,
+      `no ${IMAGE_EXTENSIONS.join('/')} member (members: ${memberList})`,
+      at,
+    );
     return;
   }
   if (!caption) {
-    const why = txt ? `${txt.name} is empty` : `no txt member and no caption in json (members: ${memberList})`;
+    const why = txt
+      ? `${txt.name} is empty`
+      : `no txt member and no caption in json (members: ${memberList})`;
     yield issue('missing-caption', shard, why, at);
     return;
   }

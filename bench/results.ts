@@ -1,0 +1,30 @@
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+const DIR = path.resolve(import.meta.dirname);
+const RESULTS_MD = path.join(DIR, 'RESULTS.md');
+const RESULTS_JSON = path.join(DIR, 'out', 'results.json');
+
+/**
+ * Replace one named section of bench/RESULTS.md (between marker comments) and its raw numbers in
+ * bench/out/results.json, leaving the other benchmarks' sections as they are.
+ */
+export async function writeSection(name: string, markdown: string, raw: unknown): Promise<void> {
+  const machine = `${os.cpus().length} cores (${os.cpus()[0]?.model ?? 'unknown CPU'}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, node ${process.version}`;
+  const body = `<!-- ${name}:start -->\n${markdown}\n\nMeasured ${new Date().toISOString().slice(0, 10)} on ${machine}.\n<!-- ${name}:end -->`;
+  let doc = existsSync(RESULTS_MD)
+    ? await readFile(RESULTS_MD, 'utf8')
+    : '# Benchmark results\n\nWritten by `npm run bench`.\n';
+  const pattern = new RegExp(`<!-- ${name}:start -->[\\s\\S]*?<!-- ${name}:end -->`);
+  doc = pattern.test(doc) ? doc.replace(pattern, body) : `${doc.trimEnd()}\n\n${body}\n`;
+  await writeFile(RESULTS_MD, doc);
+
+  await mkdir(path.dirname(RESULTS_JSON), { recursive: true });
+  const all = existsSync(RESULTS_JSON)
+    ? (JSON.parse(await readFile(RESULTS_JSON, 'utf8')) as Record<string, unknown>)
+    : {};
+  all[name] = { measured: new Date().toISOString(), machine, results: raw };
+  await writeFile(RESULTS_JSON, JSON.stringify(all, null, 2) + '\n');
+}

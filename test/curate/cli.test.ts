@@ -1,0 +1,75 @@
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/curate/cli/main.js';
+import { BROKEN, MINI, tempDir } from '../helpers.js';
+
+let stderr: string;
+beforeEach(() => {
+  stderr = '';
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+async function curate(...args: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const code = await main(['node', 'curate', ...args], (s) => (out += s));
+  return { code, out };
+}
+
+describe('curate CLI', () => {
+  it('init reads datasets into the workspace and prints counts and the issue table', async () => {
+    const ws = await tempDir();
+    const { code, out } = await curate(
+      '-w',
+      ws,
+      'init',
+      path.join(MINI, 'wds/mini-{000..002}.tar'),
+      path.join(BROKEN, 'manifest.csv'),
+    );
+    expect(code).toBe(0);
+    expect(out).toContain("dataset 'wds' (webdataset): 240 samples; parts: 3 read, 0 unchanged");
+    expect(out).toMatch(/remote-image\s+skipped\s+1/);
+    expect(out).toContain('242 samples in 2 dataset(s)');
+    const status = await curate('-w', ws, 'status');
+    expect(status.out).toContain('242 samples in 2 dataset(s)');
+    const issues = await curate('-w', ws, 'issues', '--kind', 'missing-file');
+    expect(issues.out).toContain('does-not-exist.jpg key=m-missing (line 3): image file not found');
+  });
+
+  it('an empty dataset exits 2 with one clear message, and the other datasets are still read', async () => {
+    const ws = await tempDir();
+    const empty = path.join(await tempDir(), 'empty');
+    await mkdir(empty);
+    const { code, out } = await curate('-w', ws, 'init', empty, path.join(MINI, 'manifest.jsonl'));
+    expect(code).toBe(2);
+    expect(stderr).toContain(`no usable samples in '${empty}' (no image-caption pairs found)`);
+    expect(out).toContain('240 samples in 2 dataset(s)');
+  });
+
+  it('a path that does not exist exits 2 naming it', async () => {
+    const missing = path.join(await tempDir(), 'nope', 'train-{000..002}.tar');
+    const { code } = await curate('-w', await tempDir(), 'init', missing);
+    expect(code).toBe(2);
+    expect(stderr).toContain('no files match');
+    expect(stderr).toContain('train-000.tar');
+  });
+
+  it('usage errors exit 2; --help exits 0', async () => {
+    expect((await curate('init')).code).toBe(2);
+    expect((await curate('frobnicate')).code).toBe(2);
+    expect((await curate('issues', '--kind', 'no-such-kind')).code).toBe(2);
+    const help = await curate('--help');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('demo');
+  });
+
+  it('demo reads the bundled sample without network or ../shared', async () => {
+    const { code, out } = await curate('demo', '-w', await tempDir());
+    expect(code).toBe(0);
+    expect(out).toContain("dataset 'demo' (webdataset): 2,000 samples");
+  });
+});
