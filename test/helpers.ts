@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 import type { DatasetReader, ReadItem, Sample, SampleIssue } from '../src/embed/readers/types.js';
 
 export const FIXTURES = path.resolve(import.meta.dirname, 'fixtures');
@@ -9,15 +9,16 @@ export const MINI = path.join(FIXTURES, 'cifar-mini');
 export const BROKEN = path.join(FIXTURES, 'broken');
 export const MINI_COUNT = 240;
 
-const made: string[] = [];
-afterEach(async () => {
-  await Promise.all(made.splice(0).map((d) => rm(d, { recursive: true, force: true })));
-});
+const perTest: string[] = [];
+const perFile: string[] = [];
+const removeAll = (dirs: string[]) => Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+afterEach(() => removeAll(perTest));
+afterAll(() => removeAll(perFile));
 
-/** A fresh temporary folder, removed after the test. */
-export async function tempDir(prefix = 'clipcurate-'): Promise<string> {
-  const dir = await mkdtemp(path.join(tmpdir(), prefix));
-  made.push(dir);
+/** A fresh temporary folder, removed after the test (or, with `forFile`, after the test file). */
+export async function tempDir(options: { forFile?: boolean } = {}): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'clipcurate-'));
+  (options.forFile ? perFile : perTest).push(dir);
   return dir;
 }
 

@@ -37,7 +37,7 @@ describe('the broken-input corpus', () => {
   let issues: IssueRow[];
 
   beforeAll(async () => {
-    catalog = await Catalog.open(await tempDir());
+    catalog = await Catalog.open(await tempDir({ forFile: true }));
     for (const input of Object.keys(INPUTS))
       reports.set(input, await addDataset(catalog, input, { cwd: BROKEN }));
     issues = await catalog.rows<IssueRow>('SELECT file, key, kind, severity, "where", reason FROM issues');
