@@ -11,7 +11,8 @@ export const MINI_COUNT = 240;
 
 const perTest: string[] = [];
 const perFile: string[] = [];
-const removeAll = (dirs: string[]) => Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+const removeAll = (dirs: string[]) =>
+  Promise.all(dirs.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 afterEach(() => removeAll(perTest));
 afterAll(() => removeAll(perFile));
 
