@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -68,8 +69,10 @@ describe('curate CLI', () => {
   });
 
   it('demo reads the bundled sample without network or ../shared', async () => {
-    const { code, out } = await curate('demo', '-w', await tempDir());
+    const ws = await tempDir();
+    const { code, out } = await curate('demo', '-w', ws);
     expect(code).toBe(0);
     expect(out).toContain("dataset 'demo' (webdataset): 2,000 samples");
+    expect(existsSync(path.join(ws, 'catalog.duckdb'))).toBe(true);
   });
 });

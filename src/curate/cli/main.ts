@@ -19,8 +19,10 @@ import { formatIngestReport, formatSummary } from './report.js';
 export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
 
 interface GlobalOptions {
-  workspace: string;
+  workspace?: string;
 }
+
+const DEMO_WORKSPACE = '.curate-demo';
 
 interface InitOptions {
   imageColumn?: string;
@@ -31,7 +33,10 @@ interface InitOptions {
 export function buildProgram(out: (text: string) => void): Command {
   const program = new Command('curate')
     .description('Curate image-caption data for CLIP and self-supervised pre-training')
-    .option('-w, --workspace <dir>', 'workspace folder (catalog, embeddings, selections)', DEFAULT_WORKSPACE)
+    .option(
+      '-w, --workspace <dir>',
+      `workspace folder (default: ${DEFAULT_WORKSPACE}; for demo: ${DEMO_WORKSPACE})`,
+    )
     .exitOverride()
     .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
 
@@ -46,7 +51,7 @@ export function buildProgram(out: (text: string) => void): Command {
     .option('--caption-column <name>', 'manifest column with the caption')
     .option('--key-column <name>', 'manifest column with a unique sample key')
     .action(async (specs: string[], opts: InitOptions, cmd: Command) => {
-      const { workspace } = cmd.optsWithGlobals<GlobalOptions>();
+      const workspace = workspaceOf(cmd);
       const columns = {
         ...(opts.imageColumn ? { image: opts.imageColumn } : {}),
         ...(opts.captionColumn ? { caption: opts.captionColumn } : {}),
@@ -74,7 +79,7 @@ export function buildProgram(out: (text: string) => void): Command {
     .command('status')
     .description('summarise the workspace catalog: datasets, samples, issues by kind')
     .action(async (_opts: object, cmd: Command) => {
-      const { workspace } = cmd.optsWithGlobals<GlobalOptions>();
+      const workspace = workspaceOf(cmd);
       await withCatalog(workspace, async (catalog) => out(formatSummary(await catalog.summary()) + '\n'));
     });
 
@@ -84,7 +89,7 @@ export function buildProgram(out: (text: string) => void): Command {
     .addOption(new Option('--kind <kind>', 'only this kind').choices(Object.keys(ISSUE_KINDS)))
     .option('--limit <n>', 'at most this many rows', (v) => Number.parseInt(v, 10), 50)
     .action(async (opts: { kind?: string; limit: number }, cmd: Command) => {
-      const { workspace } = cmd.optsWithGlobals<GlobalOptions>();
+      const workspace = workspaceOf(cmd);
       await withCatalog(workspace, async (catalog) => {
         const rows = await catalog.rows<Record<string, string | null>>(
           `SELECT kind, severity, file, key, "where", reason FROM issues
@@ -103,16 +108,20 @@ export function buildProgram(out: (text: string) => void): Command {
   program
     .command('demo')
     .description('run the pipeline on the bundled CIFAR-10 caption sample (no network, no model needed)')
-    .option('-w, --workspace <dir>', 'workspace folder for the demo', '.curate-demo')
-    .action(async (opts: { workspace: string }) => {
+    .action(async (_opts: object, cmd: Command) => {
+      const workspace = workspaceOf(cmd, DEMO_WORKSPACE);
       out(`clipcurate demo: reading the bundled sample ${DEMO_DATASET}\n`);
-      await withCatalog(opts.workspace, async (catalog) => {
+      await withCatalog(workspace, async (catalog) => {
         await ingestWithBar(catalog, DEMO_DATASET, {}, out);
-        out(`\nworkspace ${opts.workspace}: ${formatSummary(await catalog.summary())}\n`);
+        out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n`);
       });
     });
 
   return program;
+}
+
+function workspaceOf(cmd: Command, fallback = DEFAULT_WORKSPACE): string {
+  return cmd.optsWithGlobals<GlobalOptions>().workspace ?? fallback;
 }
 
 async function withCatalog(workspace: string, work: (catalog: Catalog) => Promise<void>): Promise<void> {
