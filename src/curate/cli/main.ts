@@ -16,7 +16,15 @@ import {
 import { ingestBar } from './progress.js';
 import { formatIngestReport, formatSummary } from './report.js';
 
-export const EXIT = { ok: 0, failure: 1, usage: 2 } as const;
+export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
+
+/** Ctrl-C: the parts finished so far are committed; a re-run resumes. */
+class Interrupted extends Error {
+  constructor() {
+    super('interrupted; finished parts are kept, run the same command again to resume');
+    this.name = 'Interrupted';
+  }
+}
 
 interface GlobalOptions {
   workspace?: string;
@@ -141,7 +149,7 @@ async function ingestWithBar(
 ) {
   const bar = ingestBar();
   const abort = new AbortController();
-  const onSigint = () => abort.abort(new Error('interrupted; finished parts are kept, run again to resume'));
+  const onSigint = () => abort.abort(new Interrupted());
   process.once('SIGINT', onSigint);
   try {
     const report = await addDataset(catalog, spec, {
@@ -176,6 +184,7 @@ export async function main(
       return EXIT.usage;
     }
     process.stderr.write(`curate: ${(err as Error).message}\n`);
+    if (err instanceof Interrupted) return EXIT.interrupted;
     if (process.env.CURATE_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return EXIT.failure;
   }
