@@ -279,9 +279,12 @@ async function makeBroken(samples: SourceSample[]): Promise<void> {
       'm-zero,folder/zero.jpg,points at an empty file',
       'm-good,folder/nested/deep.png,duplicate key',
       `m-good2,folder/nested/deep.png,${b.txt}`,
+      `m-badutf8,folder/good.jpg,${invalidUtf8.toString('latin1')}`,
       'm-unclosed,folder/good.jpg,"a quote that never closes',
       'm-lost,folder/good.jpg,swallowed by the open quote',
     ].join('\n') + '\n',
+    // latin1 writes each char as one byte: the invalid UTF-8 sequence reaches the file as is.
+    'latin1',
   );
   expect('folder/does-not-exist.jpg', 'missing-file', 'csv row naming a missing file', 'm-missing');
   expect('manifest.csv', 'remote-image', 'csv row with only a URL', 'm-remote');
@@ -289,6 +292,7 @@ async function makeBroken(samples: SourceSample[]): Promise<void> {
   expect('manifest.csv', 'missing-caption', 'csv row with an empty caption', 'm-nocap');
   expect('folder/zero.jpg', 'zero-byte-image', 'csv row pointing at an empty image', 'm-zero');
   expect('manifest.csv', 'duplicate-key', 'csv key used twice', 'm-good');
+  expect('manifest.csv', 'invalid-utf8', 'csv caption bytes not UTF-8 (sample kept)', 'm-badutf8');
   await writeFile(
     path.join(BROKEN, 'manifest.jsonl'),
     [

@@ -113,7 +113,12 @@ export class Catalog {
   static async open(workspaceDir: string): Promise<Catalog> {
     await mkdir(workspaceDir, { recursive: true });
     const file = path.join(workspaceDir, CATALOG_FILE);
-    const instance = await DuckDBInstance.create(file);
+    const instance = await DuckDBInstance.create(file).catch((err: Error) => {
+      if (/lock/i.test(err.message)) {
+        throw new Error(`workspace ${workspaceDir} is in use by another curate process: ${err.message}`);
+      }
+      throw err;
+    });
     const connection = await instance.connect();
     await connection.run(SCHEMA);
     return new Catalog(file, instance, connection);

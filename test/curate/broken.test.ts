@@ -26,7 +26,7 @@ const INPUTS = {
   'tar/truncated.tar': 3, // three whole samples before the cut
   'tar/truncated.tar.gz': undefined, // as many as the 60% of the gzip stream holds
   folder: 3, // good, nested/deep, badutf8
-  'manifest.csv': 2, // m-good, m-good2; m-lost is swallowed by the unclosed quote
+  'manifest.csv': 3, // m-good, m-good2, m-badutf8 (kept); m-lost is swallowed by the unclosed quote
   'manifest.jsonl': 2, // j-good, j-good2
   'img2dataset.parquet': 1, // p-good
 } as const;
@@ -73,10 +73,10 @@ describe('the broken-input corpus', () => {
 
   it('keeps samples with warnings: invalid UTF-8 captions get U+FFFD, broken json loses only metadata', async () => {
     const kept = await catalog.rows<{ key: string; caption: string; metadata: string }>(
-      `SELECT key, caption, metadata::VARCHAR AS metadata FROM samples WHERE source_key IN ('badutf8', 'badjson')`,
+      `SELECT key, caption, metadata::VARCHAR AS metadata FROM samples WHERE source_key IN ('badutf8', 'm-badutf8', 'badjson')`,
     );
     const utf8 = kept.filter((k) => k.key.endsWith('badutf8'));
-    expect(utf8).toHaveLength(2);
+    expect(utf8).toHaveLength(3);
     for (const k of utf8) expect(k.caption).toMatch(/^a photo of a \uFFFD+.* cat$/);
     expect(kept.find((k) => k.key === 'badjson')!.metadata).toBe('{}');
     const warnings = issues.filter((i) => i.severity === 'warning').map((i) => i.kind);

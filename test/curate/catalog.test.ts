@@ -146,3 +146,18 @@ describe('catalog', () => {
     catalog.close();
   });
 });
+
+describe('catalog across processes', () => {
+  it('a second process on the same workspace gets a clear "in use" error, not a corrupt catalog', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const workspace = await tempDir();
+    const catalog = await Catalog.open(workspace);
+    const script = `import('${path.resolve('src/curate/catalog.ts')}').then(m => m.Catalog.open(process.argv[1]))
+      .then(() => console.log('opened'), (e) => console.log(e.message))`;
+    const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script, workspace], {
+      encoding: 'utf8',
+    });
+    expect(out).toContain(`workspace ${workspace} is in use by another curate process`);
+    catalog.close();
+  });
+});

@@ -34,9 +34,9 @@ describe('curate CLI', () => {
     expect(code).toBe(0);
     expect(out).toContain("dataset 'wds' (webdataset): 240 samples; parts: 3 read, 0 unchanged");
     expect(out).toMatch(/remote-image\s+skipped\s+1/);
-    expect(out).toContain('242 samples in 2 dataset(s)');
+    expect(out).toContain('243 samples in 2 dataset(s)');
     const status = await curate('-w', ws, 'status');
-    expect(status.out).toContain('242 samples in 2 dataset(s)');
+    expect(status.out).toContain('243 samples in 2 dataset(s)');
     const issues = await curate('-w', ws, 'issues', '--kind', 'missing-file');
     expect(issues.out).toContain('does-not-exist.jpg key=m-missing (line 3): image file not found');
   });

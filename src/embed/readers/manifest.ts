@@ -77,7 +77,7 @@ export class ManifestReader implements DatasetReader {
           continue;
         }
         if (!layout || perRow) {
-          // A JSON line without a caption field still has a key worth naming: rowToItem reports it.
+          // A JSON line without a caption field still has a key worth naming: rowToItems reports it.
           const names = Object.keys(item.row);
           const resolved = resolveLayout(
             perRow ? [...names, this.columns.caption ?? 'caption'] : names,
@@ -93,7 +93,7 @@ export class ManifestReader implements DatasetReader {
           }
           layout = resolved;
         }
-        yield rowToItem(item, layout, file);
+        yield* rowToItems(item, layout, file);
       }
     } catch (err) {
       if (ctx.signal?.aborted) throw err;
@@ -226,7 +226,11 @@ function resolveLayout(names: string[], wanted: ManifestColumns): ColumnLayout |
   };
 }
 
-function rowToItem({ row, index, line }: LocatedRow, layout: ColumnLayout, file: string): ReadItem {
+function* rowToItems(
+  { row, index, line }: LocatedRow,
+  layout: ColumnLayout,
+  file: string,
+): Generator<ReadItem> {
   const dir = path.dirname(file);
   const value = row[layout.image];
   const keyValue = layout.key ? row[layout.key] : undefined;
@@ -247,13 +251,27 @@ function rowToItem({ row, index, line }: LocatedRow, layout: ColumnLayout, file:
     const failure = layout.errorMessage ? row[layout.errorMessage] : undefined;
     const detail =
       status && status !== 'success' ? ` (img2dataset status ${status}${failure ? `: ${failure}` : ''})` : '';
-    return issue('remote-image', file, `remote image: download it first: ${ref || url}${detail}`, at);
+    yield issue('remote-image', file, `remote image: download it first: ${ref || url}${detail}`, at);
+    return;
   }
-  if (!bytes && !ref) return issue('missing-image', file, `empty image column '${layout.image}'`, at);
+  if (!bytes && !ref) {
+    yield issue('missing-image', file, `empty image column '${layout.image}'`, at);
+    return;
+  }
 
   const captionValue = row[layout.caption];
   const caption = captionValue === null || captionValue === undefined ? '' : String(captionValue).trim();
-  if (!caption) return issue('missing-caption', file, `empty caption column '${layout.caption}'`, at);
+  if (!caption) {
+    yield issue('missing-caption', file, `empty caption column '${layout.caption}'`, at);
+    return;
+  }
+  // Text manifests are decoded as UTF-8 by their parsers, which replace invalid bytes with U+FFFD.
+  if (caption.includes('\uFFFD')) {
+    yield issue('invalid-utf8', file, 'caption has bytes that are not UTF-8 (replaced by U+FFFD)', {
+      ...at,
+      severity: 'warning',
+    });
+  }
 
   const metadata: Record<string, unknown> = {};
   for (const [name, v] of Object.entries(row)) {
@@ -264,7 +282,7 @@ function rowToItem({ row, index, line }: LocatedRow, layout: ColumnLayout, file:
   const imagePath = bytes
     ? undefined
     : path.resolve(dir, ref.startsWith('file://') ? fileURLToPath(ref) : ref);
-  return {
+  yield {
     type: 'sample',
     sample: {
       key,
