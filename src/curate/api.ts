@@ -1,26 +1,17 @@
 /**
  * The public API of clipcurate. The `curate` CLI and the VS Code extension call only this module.
  */
-import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../embed/env.js';
 import { Catalog } from './catalog.js';
 
 export { Catalog, CATALOG_FILE, type CatalogSummary, type IssueCount } from './catalog.js';
 export { addDataset, type AddDatasetOptions, type IngestProgress, type IngestReport } from './ingest.js';
 export { DatasetError, ISSUE_KINDS, type IssueKind } from '../embed/readers/types.js';
 
+export { PACKAGE_ROOT } from '../embed/env.js';
+
 export const DEFAULT_WORKSPACE = '.curate';
-
-/** Root of the installed package: `src/curate` when run from sources, `dist/src/curate` when built. */
-export const PACKAGE_ROOT = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
-
-function findPackageRoot(from: string): string {
-  for (let dir = from; ; dir = path.dirname(dir)) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
-  }
-}
 
 /** The bundled demo dataset: real CIFAR-10 images with web-style noisy captions. */
 export const DEMO_DATASET = path.join(PACKAGE_ROOT, 'data', 'demo', 'cifar10-captions-{0000..0001}.tar.gz');

@@ -1,0 +1,81 @@
+/**
+ * The only module that imports onnxruntime-node. Maps device names to execution providers through one
+ * table and creates sessions for encoders and compute kernels alike.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import ort from 'onnxruntime-node';
+
+export type Device = 'auto' | 'cpu' | 'cuda';
+export const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda'];
+
+const PROVIDERS: Record<Device, readonly string[]> = Object.freeze({
+  auto: ['cuda', 'cpu'],
+  cpu: ['cpu'],
+  cuda: ['cuda', 'cpu'],
+});
+
+export interface SessionOptions {
+  device?: Device;
+  /** Threads inside one operator (default: onnxruntime's choice, all cores). */
+  intraOpThreads?: number;
+}
+
+export type Session = ort.InferenceSession;
+export const Tensor = ort.Tensor;
+export type Tensor = ort.Tensor;
+
+/**
+ * Whether onnxruntime-node's CUDA provider libraries are installed. They are a separate download
+ * (skipped by this project's .npmrc); without them ORT would log a load failure for every session.
+ */
+export function cudaInstalled(): boolean {
+  const ortDir = path.dirname(createRequire(import.meta.url).resolve('onnxruntime-node/package.json'));
+  const binDir = path.join(ortDir, 'bin', 'napi-v6', process.platform, process.arch);
+  return existsSync(
+    path.join(
+      binDir,
+      process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so',
+    ),
+  );
+}
+
+export interface OpenedSession {
+  session: Session;
+  /** The provider that runs it, and why, when it is not the one asked for. */
+  provider: string;
+  note?: string;
+}
+
+export async function createSession(
+  model: Uint8Array | string,
+  options: SessionOptions = {},
+): Promise<OpenedSession> {
+  const device = options.device ?? 'cpu';
+  if (!DEVICES.includes(device))
+    throw new Error(`unknown device '${device}'; use one of ${DEVICES.join(', ')}`);
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+  };
+  let note: string | undefined;
+  for (const provider of PROVIDERS[device]) {
+    if (provider === 'cuda' && !cudaInstalled()) {
+      note = `CUDA is not available in this onnxruntime-node install (run: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node); using CPU`;
+      continue;
+    }
+    try {
+      const opts = { ...base, executionProviders: [provider] };
+      const session =
+        typeof model === 'string'
+          ? await ort.InferenceSession.create(model, opts)
+          : await ort.InferenceSession.create(model, opts);
+      return { session, provider, ...(note ? { note } : {}) };
+    } catch (err) {
+      if (provider === 'cpu') throw err;
+      note = `CUDA session failed (${(err as Error).message}); using CPU`;
+    }
+  }
+  throw new Error(`no execution provider could run the model on '${device}'`);
+}
