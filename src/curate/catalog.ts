@@ -66,10 +66,27 @@ CREATE TABLE IF NOT EXISTS issues (
   "where" VARCHAR,
   reason VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS embedding_shards (
+  shard VARCHAR NOT NULL,
+  dataset_id INTEGER NOT NULL,
+  part VARCHAR NOT NULL,
+  rows INTEGER NOT NULL,
+  fingerprint VARCHAR NOT NULL,
+  seconds DOUBLE NOT NULL,
+  done_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS embeddings (
+  sample_id BIGINT NOT NULL,
+  dataset_id INTEGER NOT NULL,
+  part VARCHAR NOT NULL,
+  shard VARCHAR NOT NULL,
+  "row" INTEGER NOT NULL
+);
 CREATE OR REPLACE TABLE _staging_samples (
   seq BIGINT, source_key VARCHAR, file VARCHAR, member VARCHAR, row_index BIGINT, "where" VARCHAR, image_path VARCHAR,
   caption VARCHAR, image_format VARCHAR, width INTEGER, height INTEGER, image_bytes INTEGER, metadata VARCHAR
 );
+CREATE OR REPLACE TABLE _staging_embeddings (sample_id BIGINT, "row" INTEGER);
 CREATE OR REPLACE TABLE _staging_issues (
   file VARCHAR, key VARCHAR, kind VARCHAR, severity VARCHAR, "where" VARCHAR, reason VARCHAR
 );
@@ -89,6 +106,17 @@ export interface PartRecord {
   mtimeMs: number;
   samples: number;
   issues: number;
+}
+
+export interface EmbeddedShard {
+  shard: string;
+  datasetId: number;
+  part: string;
+  /** Catalog id of the sample in each row, in row order. */
+  sampleIds: bigint[];
+  fingerprint: string;
+  seconds: number;
+  issues: SampleIssue[];
 }
 
 export interface IssueCount {
@@ -175,12 +203,14 @@ export class Catalog {
     await this.transaction(() => this.deletePartRows(datasetId, part));
   }
 
-  /** Delete a part's samples, issues and done-mark; call inside a transaction. */
+  /** Delete a part's samples, issues, done-mark and (now stale) embeddings; call inside a transaction. */
   async deletePartRows(datasetId: number, part: string): Promise<void> {
     for (const [table, column] of [
       ['samples', 'part'],
       ['issues', 'part'],
       ['parts', 'path'],
+      ['embedding_shards', 'part'],
+      ['embeddings', 'part'],
     ] as const) {
       await this.connection.run(`DELETE FROM ${table} WHERE dataset_id = $id AND ${column} = $part`, {
         id: datasetId,
@@ -225,6 +255,53 @@ export class Catalog {
       await this.connection.run('ROLLBACK');
       throw err;
     }
+  }
+
+  /**
+   * Record a written embedding shard: which sample each row holds, and the images that could not be
+   * decoded. Replaces whatever an earlier, interrupted run recorded for the same shard.
+   */
+  async recordEmbeddedShard(shard: EmbeddedShard): Promise<void> {
+    const c = this.connection;
+    await c.run('DELETE FROM _staging_embeddings');
+    const appender = await c.createAppender('_staging_embeddings');
+    shard.sampleIds.forEach((id, row) => {
+      appender.appendBigInt(id);
+      appender.appendInteger(row);
+      appender.endRow();
+    });
+    appender.closeSync();
+    const key = { id: shard.datasetId, part: shard.part, shard: shard.shard };
+    await this.transaction(async () => {
+      await c.run('DELETE FROM embeddings WHERE shard = $shard', { shard: shard.shard });
+      await c.run('DELETE FROM embedding_shards WHERE shard = $shard', { shard: shard.shard });
+      await c.run(
+        `DELETE FROM issues WHERE dataset_id = $id AND part = $part AND kind = 'undecodable-image'`,
+        {
+          id: shard.datasetId,
+          part: shard.part,
+        },
+      );
+      await c.run(
+        `INSERT INTO embeddings SELECT sample_id, $id, $part, $shard, "row" FROM _staging_embeddings`,
+        key,
+      );
+      for (const i of shard.issues) {
+        await c.run(`INSERT INTO issues VALUES ($id, $part, $file, $key, $kind, 'error', NULL, $reason)`, {
+          id: shard.datasetId,
+          part: shard.part,
+          file: i.file,
+          key: i.key ?? null,
+          kind: i.kind,
+          reason: i.reason,
+        });
+      }
+      await c.run(
+        `INSERT INTO embedding_shards (shard, dataset_id, part, rows, fingerprint, seconds)
+         VALUES ($shard, $id, $part, $rows, $fp, $seconds)`,
+        { ...key, rows: shard.sampleIds.length, fp: shard.fingerprint, seconds: shard.seconds },
+      );
+    });
   }
 
   async summary(): Promise<CatalogSummary> {

@@ -81,3 +81,19 @@ export async function openDataset(
       : new ManifestReader(format, paths, options.columns);
   return { reader, canonicalSpec, suggestedName, missing };
 }
+
+/** The reader for one recorded part of a catalogued dataset (to stream its samples again). */
+export function readerForPart(
+  format: DatasetFormat,
+  partPath: string,
+  options: ReaderOptions = {},
+): DatasetReader {
+  switch (format) {
+    case 'webdataset':
+      return new WebDatasetReader([partPath]);
+    case 'folder':
+      return new FolderReader(partPath);
+    default:
+      return new ManifestReader(format, [partPath], options.columns);
+  }
+}

@@ -49,6 +49,7 @@ export const ISSUE_KINDS = {
   'duplicate-key': 'the key was already used by an earlier sample of the same dataset',
   'truncated-archive': 'the archive ends in the middle of a member; samples before it are kept',
   'unreadable-part': 'a whole part (shard or manifest) cannot be opened or parsed',
+  'undecodable-image': 'the image passed the header check but cannot be decoded (found while embedding)',
 } as const;
 
 export type IssueKind = keyof typeof ISSUE_KINDS;

@@ -1,0 +1,226 @@
+import { createHash } from 'node:crypto';
+import path from 'node:path';
+import type { Encoder } from '../embed/encoders/types.js';
+import type { NpyDtype } from '../embed/npy.js';
+import {
+  readerForPart,
+  type DatasetFormat,
+  type ReaderOptions,
+  type SampleIssue,
+} from '../embed/readers/index.js';
+import { EmbeddingStore } from '../embed/store.js';
+import type { Catalog } from './catalog.js';
+
+export interface EmbedProgress {
+  part: string;
+  partsDone: number;
+  parts: number;
+  samplesDone: number;
+  samplesTotal: number;
+}
+
+export interface EmbedOptions {
+  /** Images per inference batch (default 32). */
+  batchSize?: number;
+  dtype?: NpyDtype;
+  signal?: AbortSignal;
+  onProgress?: (p: EmbedProgress) => void;
+}
+
+export interface EmbedReport {
+  encoder: string;
+  fingerprint: string;
+  partsEmbedded: number;
+  partsUnchanged: number;
+  samplesEmbedded: number;
+  undecodable: number;
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+interface PartRow {
+  dataset_id: number;
+  path: string;
+  samples: number;
+  format: DatasetFormat;
+  options: string;
+}
+
+export function embeddingsDir(workspace: string): string {
+  return path.join(workspace, 'embeddings');
+}
+
+/** Stable shard name for a catalog part: dataset id + hash of the part's path. */
+export function shardName(datasetId: number, part: string): string {
+  return `d${datasetId}-${createHash('sha1').update(part).digest('hex').slice(0, 12)}`;
+}
+
+/**
+ * The embed step: every catalogued part becomes one embedding shard (image and text `.npy`). Parts
+ * already embedded with this encoder are skipped, so a killed run resumes where it stopped; a shard
+ * whose files are missing or cut short is done again.
+ */
+export async function embedCatalog(
+  catalog: Catalog,
+  workspace: string,
+  encoder: Encoder,
+  options: EmbedOptions = {},
+): Promise<EmbedReport> {
+  const started = performance.now();
+  const store = await EmbeddingStore.open(embeddingsDir(workspace), encoder, options.dtype);
+  const parts = await catalog.rows<PartRow>(
+    `SELECT p.dataset_id, p.path, p.samples, d.format, d.options::VARCHAR AS options
+     FROM parts p JOIN datasets d ON d.id = p.dataset_id ORDER BY p.dataset_id, p.path`,
+  );
+  const done = new Map(
+    (
+      await catalog.rows<{ shard: string; rows: number }>(
+        'SELECT shard, rows FROM embedding_shards WHERE fingerprint = $fp',
+        { fp: encoder.fingerprint },
+      )
+    ).map((r) => [r.shard, r.rows]),
+  );
+  const samplesTotal = parts.reduce((n, p) => n + p.samples, 0);
+  let samplesDone = 0;
+  let samplesEmbedded = 0;
+  let partsEmbedded = 0;
+  let undecodable = 0;
+  for (const [index, part] of parts.entries()) {
+    options.signal?.throwIfAborted();
+    const shard = shardName(part.dataset_id, part.path);
+    const rows = done.get(shard);
+    if (rows !== undefined && (await store.hasShard(shard, rows))) {
+      samplesDone += part.samples;
+      continue;
+    }
+    const progress = (n: number) =>
+      options.onProgress?.({
+        part: part.path,
+        partsDone: index,
+        parts: parts.length,
+        samplesDone: samplesDone + n,
+        samplesTotal,
+      });
+    const result = await embedPart(catalog, store, encoder, part, shard, options, progress);
+    samplesDone += part.samples;
+    samplesEmbedded += result.embedded;
+    undecodable += result.undecodable;
+    partsEmbedded += 1;
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return {
+    encoder: encoder.name,
+    fingerprint: encoder.fingerprint,
+    partsEmbedded,
+    partsUnchanged: parts.length - partsEmbedded,
+    samplesEmbedded,
+    undecodable,
+    seconds,
+    samplesPerSecond: seconds > 0 ? samplesEmbedded / seconds : 0,
+  };
+}
+
+async function embedPart(
+  catalog: Catalog,
+  store: EmbeddingStore,
+  encoder: Encoder,
+  part: PartRow,
+  shard: string,
+  options: EmbedOptions,
+  onProgress: (samples: number) => void,
+): Promise<{ embedded: number; undecodable: number }> {
+  const started = performance.now();
+  const batchSize = options.batchSize ?? 32;
+  const catalogued = await catalog.rows<{ id: bigint; source_key: string; caption: string }>(
+    'SELECT id, source_key, caption FROM samples WHERE dataset_id = $d AND part = $p ORDER BY id',
+    { d: part.dataset_id, p: part.path },
+  );
+  const wanted = new Map(catalogued.map((s) => [s.source_key, s]));
+  const reader = readerForPart(part.format, part.path, JSON.parse(part.options) as ReaderOptions);
+
+  const ids: bigint[] = [];
+  const imageRows: Float32Array[] = [];
+  const captions: string[] = [];
+  const issues: SampleIssue[] = [];
+  // Decoding (sharp's thread pool) of the next batch overlaps inference of the current one: up to two
+  // batches of prepare promises are in flight, which also bounds memory.
+  let pending: Array<{
+    id: bigint;
+    caption: string;
+    prepared: Promise<Float32Array | Error>;
+    file: string;
+    key: string;
+  }> = [];
+  const runBatch = async (batch: typeof pending) => {
+    const settled = await Promise.all(batch.map((p) => p.prepared));
+    const ok = batch.filter((_, i) => !(settled[i] instanceof Error));
+    batch.forEach((p, i) => {
+      const r = settled[i];
+      if (r instanceof Error) {
+        issues.push({
+          kind: 'undecodable-image',
+          severity: 'error',
+          file: p.file,
+          key: p.key,
+          reason: r.message,
+        });
+      }
+    });
+    if (ok.length === 0) return;
+    const embedded = await encoder.embedPrepared(
+      settled.filter((r): r is Float32Array => !(r instanceof Error)),
+    );
+    for (let i = 0; i < ok.length; i++) {
+      ids.push(ok[i]!.id);
+      captions.push(ok[i]!.caption);
+      imageRows.push(embedded.subarray(i * encoder.dim, (i + 1) * encoder.dim));
+    }
+    onProgress(ids.length + issues.length);
+  };
+
+  for await (const item of reader.read(
+    { path: part.path, size: 0, mtimeMs: 0 },
+    options.signal ? { signal: options.signal } : {},
+  )) {
+    if (item.type !== 'sample') continue;
+    const sample = wanted.get(item.sample.key);
+    if (!sample) continue; // skipped at read time (issue recorded then) or a later duplicate
+    wanted.delete(item.sample.key);
+    const prepared = item.sample
+      .image()
+      .then((bytes) => encoder.prepareImage(bytes))
+      .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+    const file = item.sample.location.imagePath ?? item.sample.location.file;
+    pending.push({ id: sample.id, caption: sample.caption, prepared, file, key: item.sample.key });
+    if (pending.length >= 2 * batchSize) {
+      const batch = pending.slice(0, batchSize);
+      pending = pending.slice(batchSize);
+      await runBatch(batch);
+    }
+  }
+  while (pending.length) {
+    const batch = pending.slice(0, batchSize);
+    pending = pending.slice(batchSize);
+    await runBatch(batch);
+  }
+
+  const texts = new Float32Array(captions.length * encoder.dim);
+  for (let i = 0; i < captions.length; i += batchSize) {
+    options.signal?.throwIfAborted();
+    texts.set(await encoder.embedTexts(captions.slice(i, i + batchSize)), i * encoder.dim);
+  }
+  const images = new Float32Array(imageRows.length * encoder.dim);
+  imageRows.forEach((row, i) => images.set(row, i * encoder.dim));
+  await store.writeShard(shard, images, texts);
+
+  await catalog.recordEmbeddedShard({
+    shard,
+    datasetId: part.dataset_id,
+    part: part.path,
+    sampleIds: ids,
+    fingerprint: encoder.fingerprint,
+    seconds: (performance.now() - started) / 1000,
+    issues,
+  });
+  return { embedded: ids.length, undecodable: issues.length };
+}

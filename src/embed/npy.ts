@@ -1,0 +1,122 @@
+import { open, readFile } from 'node:fs/promises';
+
+/**
+ * NumPy `.npy` (format 1.0) for 2-D little-endian float32 / float16 matrices, so numpy and faiss users
+ * load our embeddings with `np.load`. float16 values travel as raw IEEE half bits (Uint16Array).
+ */
+export type NpyDtype = 'float32' | 'float16';
+const DESCR: Record<NpyDtype, string> = { float32: '<f4', float16: '<f2' };
+const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01, 0x00]);
+
+export function npyHeader(dtype: NpyDtype, rows: number, cols: number): Buffer {
+  const dict = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
+  // Magic (8) + length (2) + dict + padding + '\n' must be a multiple of 64.
+  const unpadded = MAGIC.length + 2 + dict.length + 1;
+  const text = dict + ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
+  const header = Buffer.alloc(MAGIC.length + 2 + text.length);
+  MAGIC.copy(header);
+  header.writeUInt16LE(text.length, MAGIC.length);
+  header.write(text, MAGIC.length + 2, 'latin1');
+  return header;
+}
+
+export interface NpyMatrix {
+  dtype: NpyDtype;
+  rows: number;
+  cols: number;
+  /** Float32 values (float16 files are widened on read). */
+  data: Float32Array;
+}
+
+export function parseNpyHeader(bytes: Buffer): {
+  dtype: NpyDtype;
+  rows: number;
+  cols: number;
+  dataOffset: number;
+} {
+  if (!bytes.subarray(0, 6).equals(MAGIC.subarray(0, 6))) throw new Error('not a .npy file (bad magic)');
+  const major = bytes[6]!;
+  const lengthBytes = major === 1 ? 2 : 4;
+  const length = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
+  const text = bytes.toString('latin1', 8 + lengthBytes, 8 + lengthBytes + length);
+  const descr = /'descr':\s*'([^']+)'/.exec(text)?.[1];
+  const shape = /'shape':\s*\((\d+),\s*(\d+)\)/.exec(text);
+  const dtype = (Object.keys(DESCR) as NpyDtype[]).find((d) => DESCR[d] === descr);
+  if (!dtype || !shape || /'fortran_order':\s*True/.test(text))
+    throw new Error(`unsupported .npy header: ${text.trim()}`);
+  return { dtype, rows: Number(shape[1]), cols: Number(shape[2]), dataOffset: 8 + lengthBytes + length };
+}
+
+export async function readNpy(file: string): Promise<NpyMatrix> {
+  const bytes = await readFile(file);
+  const { dtype, rows, cols, dataOffset } = parseNpyHeader(bytes);
+  const expected = rows * cols * (dtype === 'float32' ? 4 : 2);
+  if (bytes.length - dataOffset !== expected) {
+    throw new Error(
+      `${file}: ${bytes.length - dataOffset} data bytes, expected ${expected} for ${rows}×${cols} ${dtype}`,
+    );
+  }
+  const body = bytes.subarray(dataOffset);
+  const aligned = Buffer.from(body); // copy: the offset may not be 4-byte aligned in the pooled buffer
+  if (dtype === 'float32')
+    return { dtype, rows, cols, data: new Float32Array(aligned.buffer, aligned.byteOffset, rows * cols) };
+  const halves = new Uint16Array(aligned.buffer, aligned.byteOffset, rows * cols);
+  return { dtype, rows, cols, data: Float32Array.from(halves, halfToFloat) };
+}
+
+export async function writeNpy(
+  file: string,
+  dtype: NpyDtype,
+  data: Float32Array,
+  cols: number,
+): Promise<void> {
+  const rows = cols === 0 ? 0 : data.length / cols;
+  const body = dtype === 'float32' ? data : Uint16Array.from(data, floatToHalf);
+  const handle = await open(file, 'w');
+  try {
+    await handle.write(npyHeader(dtype, rows, cols));
+    await handle.write(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+const f32 = new Float32Array(1);
+const u32 = new Uint32Array(f32.buffer);
+
+/** IEEE 754 float32 → float16 bits, round to nearest even. */
+export function floatToHalf(value: number): number {
+  f32[0] = value;
+  const x = u32[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    let half = mant >>> shift;
+    const rest = mant & ((1 << shift) - 1);
+    const midpoint = 1 << (shift - 1);
+    if (rest > midpoint || (rest === midpoint && half & 1)) half += 1;
+    return sign | half;
+  }
+  let half = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  // A carry out of the mantissa correctly bumps the exponent.
+  if (rest > 0x1000 || (rest === 0x1000 && half & 1)) half += 1;
+  return sign | half;
+}
+
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
