@@ -3,11 +3,27 @@
  */
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../embed/env.js';
+import { isOfflineSpec, loadClipEncoder, type ClipLoadOptions } from '../embed/encoders/registry.js';
+import type { Encoder } from '../embed/encoders/types.js';
 import { Catalog } from './catalog.js';
+import { offlineEncoderFor } from './offline.js';
 
 export { Catalog, CATALOG_FILE, type CatalogSummary, type IssueCount } from './catalog.js';
 export { addDataset, type AddDatasetOptions, type IngestProgress, type IngestReport } from './ingest.js';
 export { DatasetError, ISSUE_KINDS, type IssueKind } from '../embed/readers/types.js';
+export {
+  embedCatalog,
+  embeddingsDir,
+  type EmbedOptions,
+  type EmbedProgress,
+  type EmbedReport,
+} from './embed.js';
+export { offlineEncoderFor, offlineEncoderDir, OFFLINE_FIT_PAIRS } from './offline.js';
+export { EncoderMismatchError } from '../embed/store.js';
+export { isOfflineSpec, loadClipEncoder, type ClipLoadOptions } from '../embed/encoders/registry.js';
+export { OFFLINE_ENCODER_NAME } from '../embed/encoders/offline/index.js';
+export type { Encoder } from '../embed/encoders/types.js';
+export { DEVICES, type Device } from '../embed/backends/ort.js';
 
 export { PACKAGE_ROOT } from '../embed/env.js';
 
@@ -19,4 +35,38 @@ export const DEMO_DATASET = path.join(PACKAGE_ROOT, 'data', 'demo', 'cifar10-cap
 /** Open (creating if needed) a workspace folder and its catalog. Close it when done. */
 export function openWorkspace(dir: string = DEFAULT_WORKSPACE): Promise<Catalog> {
   return Catalog.open(path.resolve(dir));
+}
+
+export interface ResolveEncoderOptions extends ClipLoadOptions {
+  /** Fit the offline encoder again even when the workspace has one. */
+  refit?: boolean;
+  onStage?: (stage: string) => void;
+  /** Told when a CLIP model could not be loaded and the offline encoder is used instead. */
+  onFallback?: (reason: string) => void;
+}
+
+/**
+ * The encoder for `--encoder SPEC`: `default`/`offline` is the workspace's offline encoder (fitted on
+ * first use); anything else is a CLIP model, and when it cannot be loaded the offline encoder is used
+ * with `onFallback` told why.
+ */
+export async function resolveEncoder(
+  catalog: Catalog,
+  workspace: string,
+  spec: string,
+  options: ResolveEncoderOptions = {},
+): Promise<Encoder> {
+  const offline = () =>
+    offlineEncoderFor(catalog, workspace, {
+      ...(options.device ? { device: options.device } : {}),
+      ...(options.refit ? { refit: true } : {}),
+      ...(options.onStage ? { onStage: options.onStage } : {}),
+    });
+  if (isOfflineSpec(spec)) return offline();
+  try {
+    return await loadClipEncoder(spec, options);
+  } catch (err) {
+    options.onFallback?.(`cannot load CLIP model '${spec}': ${(err as Error).message}`);
+    return offline();
+  }
 }

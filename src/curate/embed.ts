@@ -2,14 +2,10 @@ import { createHash } from 'node:crypto';
 import path from 'node:path';
 import type { Encoder } from '../embed/encoders/types.js';
 import type { NpyDtype } from '../embed/npy.js';
-import {
-  readerForPart,
-  type DatasetFormat,
-  type ReaderOptions,
-  type SampleIssue,
-} from '../embed/readers/index.js';
+import type { SampleIssue } from '../embed/readers/index.js';
 import { EmbeddingStore } from '../embed/store.js';
 import type { Catalog } from './catalog.js';
+import { cataloguedSamples, listParts, type PartRow } from './parts.js';
 
 export interface EmbedProgress {
   part: string;
@@ -38,14 +34,6 @@ export interface EmbedReport {
   samplesPerSecond: number;
 }
 
-interface PartRow {
-  dataset_id: number;
-  path: string;
-  samples: number;
-  format: DatasetFormat;
-  options: string;
-}
-
 export function embeddingsDir(workspace: string): string {
   return path.join(workspace, 'embeddings');
 }
@@ -68,10 +56,7 @@ export async function embedCatalog(
 ): Promise<EmbedReport> {
   const started = performance.now();
   const store = await EmbeddingStore.open(embeddingsDir(workspace), encoder, options.dtype);
-  const parts = await catalog.rows<PartRow>(
-    `SELECT p.dataset_id, p.path, p.samples, d.format, d.options::VARCHAR AS options
-     FROM parts p JOIN datasets d ON d.id = p.dataset_id ORDER BY p.dataset_id, p.path`,
-  );
+  const parts = await listParts(catalog);
   const done = new Map(
     (
       await catalog.rows<{ shard: string; rows: number }>(
@@ -131,13 +116,6 @@ async function embedPart(
 ): Promise<{ embedded: number; undecodable: number }> {
   const started = performance.now();
   const batchSize = options.batchSize ?? 32;
-  const catalogued = await catalog.rows<{ id: bigint; source_key: string; caption: string }>(
-    'SELECT id, source_key, caption FROM samples WHERE dataset_id = $d AND part = $p ORDER BY id',
-    { d: part.dataset_id, p: part.path },
-  );
-  const wanted = new Map(catalogued.map((s) => [s.source_key, s]));
-  const reader = readerForPart(part.format, part.path, JSON.parse(part.options) as ReaderOptions);
-
   const ids: bigint[] = [];
   const imageRows: Float32Array[] = [];
   const captions: string[] = [];
@@ -178,20 +156,13 @@ async function embedPart(
     onProgress(ids.length + issues.length);
   };
 
-  for await (const item of reader.read(
-    { path: part.path, size: 0, mtimeMs: 0 },
-    options.signal ? { signal: options.signal } : {},
-  )) {
-    if (item.type !== 'sample') continue;
-    const sample = wanted.get(item.sample.key);
-    if (!sample) continue; // skipped at read time (issue recorded then) or a later duplicate
-    wanted.delete(item.sample.key);
-    const prepared = item.sample
+  for await (const sample of cataloguedSamples(catalog, part, options.signal)) {
+    const prepared = sample
       .image()
       .then((bytes) => encoder.prepareImage(bytes))
       .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-    const file = item.sample.location.imagePath ?? item.sample.location.file;
-    pending.push({ id: sample.id, caption: sample.caption, prepared, file, key: item.sample.key });
+    const file = sample.location.imagePath ?? sample.location.file;
+    pending.push({ id: sample.id, caption: sample.caption, prepared, file, key: sample.key });
     if (pending.length >= 2 * batchSize) {
       const batch = pending.slice(0, batchSize);
       pending = pending.slice(batchSize);

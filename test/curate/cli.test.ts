@@ -68,11 +68,31 @@ describe('curate CLI', () => {
     expect(help.out).toContain('demo');
   });
 
+  it('embed with a CLIP model that cannot be loaded falls back to the offline encoder, with a warning', async () => {
+    const ws = await tempDir();
+    await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'));
+    const { code, out } = await curate(
+      '-w',
+      ws,
+      'embed',
+      '--encoder',
+      path.join(ws, 'no-such-model'),
+      '--batch-size',
+      '16',
+    );
+    expect(stderr).toMatch(/warning: cannot load CLIP model .*no-such-model/);
+    expect(code).toBe(0);
+    expect(out).toMatch(/embedded 240 samples with offline-kmeans-lsa-cca/);
+  });
+
   it('demo reads the bundled sample without network or ../shared', async () => {
     const ws = await tempDir();
     const { code, out } = await curate('demo', '-w', ws);
     expect(code).toBe(0);
     expect(out).toContain("dataset 'demo' (webdataset): 2,000 samples");
     expect(existsSync(path.join(ws, 'catalog.duckdb'))).toBe(true);
+    expect(out).toMatch(/embedded 2,000 samples with offline-kmeans-lsa-cca \(DNN-free baseline, not CLIP\)/);
+    expect(stderr).toContain('warning: using offline-kmeans-lsa-cca');
+    expect(existsSync(path.join(ws, 'encoders/offline/meta.json'))).toBe(true);
   });
 });

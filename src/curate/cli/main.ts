@@ -6,6 +6,13 @@ import { Command, CommanderError, Option } from 'commander';
 import {
   addDataset,
   DatasetError,
+  DEVICES,
+  embedCatalog,
+  EncoderMismatchError,
+  OFFLINE_ENCODER_NAME,
+  resolveEncoder,
+  type Device,
+  type EmbedReport,
   DEFAULT_WORKSPACE,
   DEMO_DATASET,
   ISSUE_KINDS,
@@ -13,7 +20,8 @@ import {
   type AddDatasetOptions,
   type Catalog,
 } from '../api.js';
-import { ingestBar } from './progress.js';
+import path from 'node:path';
+import { embedBar, ingestBar } from './progress.js';
 import { formatIngestReport, formatSummary } from './report.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
@@ -84,6 +92,35 @@ export function buildProgram(out: (text: string) => void): Command {
     });
 
   program
+    .command('embed')
+    .description('embed every catalogued image and caption (resumable: finished shards are kept)')
+    .option(
+      '--encoder <id|dir|default>',
+      'CLIP model folder or hub id; "default" = offline DNN-free baseline',
+      'default',
+    )
+    .addOption(new Option('--device <device>', 'where the model runs').choices([...DEVICES]).default('cpu'))
+    .addOption(
+      new Option('--dtype <dtype>', 'CLIP weights to load').choices(['fp32', 'fp16', 'q8']).default('fp32'),
+    )
+    .addOption(
+      new Option('--store-dtype <dtype>', 'dtype of the .npy files')
+        .choices(['float32', 'float16'])
+        .default('float32'),
+    )
+    .option('--batch-size <n>', 'images per inference batch', (v) => Number.parseInt(v, 10), 32)
+    .option('--threads <n>', 'onnxruntime threads per operator (default: all cores)', (v) =>
+      Number.parseInt(v, 10),
+    )
+    .option('--refit', 'fit the offline encoder again (new fingerprint: needs a fresh embeddings folder)')
+    .action(async (opts: EmbedCliOptions, cmd: Command) => {
+      const workspace = workspaceOf(cmd);
+      await withCatalog(workspace, async (catalog) => {
+        out(formatEmbedReport(await embedWithBar(catalog, workspace, opts, out)) + '\n');
+      });
+    });
+
+  program
     .command('status')
     .description('summarise the workspace catalog: datasets, samples, issues by kind')
     .action(async (_opts: object, cmd: Command) => {
@@ -121,11 +158,79 @@ export function buildProgram(out: (text: string) => void): Command {
       out(`clipcurate demo: reading the bundled sample ${DEMO_DATASET}\n`);
       await withCatalog(workspace, async (catalog) => {
         await ingestWithBar(catalog, DEMO_DATASET, {}, out);
-        out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n`);
+        out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n\n`);
+        const embedded = await embedWithBar(
+          catalog,
+          workspace,
+          { encoder: 'default', device: 'cpu', batchSize: 64 },
+          out,
+        );
+        out(formatEmbedReport(embedded) + '\n');
       });
     });
 
   return program;
+}
+
+interface EmbedCliOptions {
+  encoder: string;
+  device: Device;
+  dtype?: 'fp32' | 'fp16' | 'q8';
+  storeDtype?: 'float32' | 'float16';
+  batchSize: number;
+  threads?: number;
+  refit?: boolean;
+}
+
+async function embedWithBar(
+  catalog: Catalog,
+  workspace: string,
+  opts: EmbedCliOptions,
+  out: (s: string) => void,
+): Promise<EmbedReport> {
+  const encoder = await resolveEncoder(catalog, workspace, opts.encoder, {
+    device: opts.device,
+    ...(opts.dtype ? { dtype: opts.dtype } : {}),
+    ...(opts.threads ? { intraOpThreads: opts.threads } : {}),
+    ...(opts.refit ? { refit: true } : {}),
+    onStage: (stage) => process.stderr.write(`  fitting the offline encoder: ${stage}\n`),
+    onFallback: (reason) => process.stderr.write(`curate: warning: ${reason}\n`),
+  });
+  if (encoder.name === OFFLINE_ENCODER_NAME) {
+    process.stderr.write(
+      `curate: warning: using ${OFFLINE_ENCODER_NAME}; pass --encoder <CLIP folder or hub id> for CLIP embeddings\n`,
+    );
+  }
+  if (encoder.providerNote) process.stderr.write(`curate: ${encoder.providerNote}\n`);
+  const bar = embedBar('embed');
+  const abort = new AbortController();
+  const onSigint = () => abort.abort(new Interrupted());
+  process.once('SIGINT', onSigint);
+  try {
+    return await embedCatalog(catalog, path.resolve(workspace), encoder, {
+      batchSize: opts.batchSize,
+      ...(opts.storeDtype ? { dtype: opts.storeDtype } : {}),
+      signal: abort.signal,
+      onProgress: bar.update,
+    });
+  } finally {
+    bar.stop();
+    process.off('SIGINT', onSigint);
+    await encoder.dispose();
+  }
+}
+
+function formatEmbedReport(r: EmbedReport): string {
+  const rate = r.samplesEmbedded
+    ? `, ${Math.round(r.samplesPerSecond).toLocaleString('en-US')} samples/s`
+    : '';
+  return (
+    `embedded ${r.samplesEmbedded.toLocaleString('en-US')} samples with ${r.encoder} (${r.fingerprint}) ` +
+    `in ${r.seconds.toFixed(1)} s${rate}; shards: ${r.partsEmbedded} written, ${r.partsUnchanged} already done` +
+    (r.undecodable
+      ? `; ${r.undecodable} images could not be decoded (see curate issues --kind undecodable-image)`
+      : '')
+  );
 }
 
 function workspaceOf(cmd: Command, fallback = DEFAULT_WORKSPACE): string {
@@ -179,7 +284,7 @@ export async function main(
       // --help and --version arrive here as "errors" with exit code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (err instanceof DatasetError) {
+    if (err instanceof DatasetError || err instanceof EncoderMismatchError) {
       process.stderr.write(`curate: ${err.message}\n`);
       return EXIT.usage;
     }

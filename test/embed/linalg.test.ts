@@ -1,0 +1,139 @@
+import { describe, expect, it } from 'vitest';
+import { Matrix, EigenvalueDecomposition } from 'ml-matrix';
+import { kmeans } from '../../src/embed/backends/kmeans.js';
+import {
+  covariance,
+  dense,
+  matmul,
+  symmetricEigen,
+  tmatmul,
+  type Dense,
+} from '../../src/embed/backends/linalg.js';
+import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { fitAlignment } from '../../src/embed/encoders/offline/align.js';
+import { fitVocabulary, hashedTerms, lsa, tfidf } from '../../src/embed/encoders/offline/text.js';
+import { floatToHalf, halfToFloat, readNpy, writeNpy } from '../../src/embed/npy.js';
+import { tempDir } from '../helpers.js';
+import path from 'node:path';
+
+const rand = (rows: number, cols: number, seed: number): Dense => {
+  const normal = gaussian(seededRandom(seed));
+  return dense(rows, cols, Float32Array.from({ length: rows * cols }, normal));
+};
+
+function naive(a: Dense, b: Dense): Float64Array {
+  const out = new Float64Array(a.rows * b.cols);
+  for (let i = 0; i < a.rows; i++)
+    for (let k = 0; k < a.cols; k++)
+      for (let j = 0; j < b.cols; j++)
+        out[i * b.cols + j]! += a.data[i * a.cols + k]! * b.data[k * b.cols + j]!;
+  return out;
+}
+
+describe('kernels', () => {
+  it('MatMul and transposed MatMul on onnxruntime agree with a plain loop', async () => {
+    const a = rand(37, 19, 1);
+    const b = rand(19, 23, 2);
+    const c = await matmul(a, b);
+    const ref = naive(a, b);
+    c.data.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 4));
+    const at = dense(19, 37);
+    for (let r = 0; r < 37; r++) for (let k = 0; k < 19; k++) at.data[k * 37 + r] = a.data[r * 19 + k]!;
+    const t = await tmatmul(at, b);
+    t.data.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 4));
+  });
+
+  it('symmetric eigendecomposition reconstructs the matrix, eigenvalues descending', async () => {
+    const x = rand(200, 12, 3);
+    const cov = await covariance(x);
+    const { values, vectors } = symmetricEigen(cov);
+    for (let i = 1; i < values.length; i++) expect(values[i]!).toBeLessThanOrEqual(values[i - 1]!);
+    for (let r = 0; r < 12; r++)
+      for (let c = 0; c < 12; c++) {
+        let s = 0;
+        for (let k = 0; k < 12; k++) s += vectors.data[r * 12 + k]! * values[k]! * vectors.data[c * 12 + k]!;
+        expect(s).toBeCloseTo(cov.data[r * 12 + c]!, 4);
+      }
+  });
+
+  it('k-means finds well-separated clusters, beats its own seeding, and is deterministic under a seed', async () => {
+    const normal = gaussian(seededRandom(5));
+    const centres = [
+      [0, 0],
+      [10, 0],
+      [0, 10],
+      [10, 10],
+    ];
+    const x = dense(400, 2);
+    centres.forEach(([cx, cy], c) => {
+      for (let i = 0; i < 100; i++) {
+        x.data[(c * 100 + i) * 2] = cx! + normal() * 0.5;
+        x.data[(c * 100 + i) * 2 + 1] = cy! + normal() * 0.5;
+      }
+    });
+    const a = await kmeans(x, 4, { seed: 1 });
+    const b = await kmeans(x, 4, { seed: 1 });
+    expect(Array.from(a.assignment)).toEqual(Array.from(b.assignment));
+    // Every true cluster maps to one found cluster.
+    for (let c = 0; c < 4; c++) expect(new Set(a.assignment.subarray(c * 100, c * 100 + 100)).size).toBe(1);
+    expect(a.inertia / 400).toBeLessThan(1); // ≈ 2 × 0.25 per point
+    const none = await kmeans(x, 4, { seed: 1, iterations: 0 });
+    expect(a.inertia).toBeLessThanOrEqual(none.inertia);
+  });
+});
+
+describe('offline encoder building blocks', () => {
+  it('randomized LSA finds the same top singular values as an exact decomposition', async () => {
+    const words = ['cat', 'dog', 'car', 'truck', 'ship', 'plane', 'bird', 'frog', 'deer', 'horse'];
+    const random = seededRandom(9);
+    const captions = Array.from({ length: 300 }, () =>
+      Array.from({ length: 4 }, () => words[Math.floor(random() * words.length)]).join(' '),
+    );
+    const docs = captions.map(hashedTerms);
+    const x = tfidf(docs, fitVocabulary(docs));
+    const { singular } = await lsa(x, 5, 0, 10, 3);
+    const rows: number[][] = Array.from({ length: x.rows }, () => new Array<number>(x.cols).fill(0));
+    for (let r = 0; r < x.rows; r++)
+      for (let p = x.indptr[r]!; p < x.indptr[r + 1]!; p++) rows[r]![x.indices[p]!] = x.values[p]!;
+    const m = new Matrix(rows);
+    const exact = new EigenvalueDecomposition(m.transpose().mmul(m), {
+      assumeSymmetric: true,
+    }).realEigenvalues
+      .map((v) => Math.sqrt(Math.max(v, 0)))
+      .sort((p, q) => q - p);
+    for (let i = 0; i < 5; i++) expect(singular[i]!).toBeCloseTo(exact[i]!, 2);
+  });
+
+  it('CCA recovers a planted correlation and ignores independent noise', async () => {
+    const normal = gaussian(seededRandom(11));
+    const n = 4000;
+    const a = dense(n, 6);
+    const b = dense(n, 5);
+    for (let i = 0; i < n; i++) {
+      const shared = normal();
+      for (let j = 0; j < 6; j++) a.data[i * 6 + j] = normal();
+      for (let j = 0; j < 5; j++) b.data[i * 5 + j] = normal();
+      a.data[i * 6 + 2] = shared + 0.5 * normal(); // corr(shared+0.5e, shared+0.5e') = 1 / 1.25 = 0.8
+      b.data[i * 5 + 4] = shared + 0.5 * normal();
+    }
+    const align = await fitAlignment(a, b, { whitenedDim: 6, dim: 2, ridge: 0, power: 1 });
+    expect(align.correlations[0]!).toBeCloseTo(0.8, 1);
+    expect(align.correlations[1]!).toBeLessThan(0.1);
+  });
+
+  it('.npy files round-trip (float32 exactly, float16 to half precision)', async () => {
+    const dir = await tempDir();
+    const data = Float32Array.from([0, 1, -2.5, 65504, 1e-7, 3.14159, -0.1, 42]);
+    await writeNpy(path.join(dir, 'a.npy'), 'float32', data, 4);
+    const a = await readNpy(path.join(dir, 'a.npy'));
+    expect([a.rows, a.cols, Array.from(a.data)]).toEqual([2, 4, Array.from(data)]);
+    await writeNpy(path.join(dir, 'h.npy'), 'float16', data, 2);
+    const h = await readNpy(path.join(dir, 'h.npy'));
+    expect([h.rows, h.cols, h.dtype]).toEqual([4, 2, 'float16']);
+    h.data.forEach((v, i) =>
+      expect(Math.abs(v - data[i]!)).toBeLessThanOrEqual(Math.abs(data[i]!) * 1e-3 + 1e-7),
+    );
+    expect(halfToFloat(floatToHalf(1))).toBe(1);
+    expect(floatToHalf(65520)).toBe(0x7c00); // rounds to +Infinity, as IEEE does
+  });
+});
