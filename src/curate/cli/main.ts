@@ -116,7 +116,7 @@ export function buildProgram(out: (text: string) => void): Command {
     .action(async (opts: EmbedCliOptions, cmd: Command) => {
       const workspace = workspaceOf(cmd);
       await withCatalog(workspace, async (catalog) => {
-        out(formatEmbedReport(await embedWithBar(catalog, workspace, opts, out)) + '\n');
+        out(formatEmbedReport(await embedWithBar(catalog, workspace, opts)) + '\n');
       });
     });
 
@@ -159,12 +159,11 @@ export function buildProgram(out: (text: string) => void): Command {
       await withCatalog(workspace, async (catalog) => {
         await ingestWithBar(catalog, DEMO_DATASET, {}, out);
         out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n\n`);
-        const embedded = await embedWithBar(
-          catalog,
-          workspace,
-          { encoder: 'default', device: 'cpu', batchSize: 64 },
-          out,
-        );
+        const embedded = await embedWithBar(catalog, workspace, {
+          encoder: 'default',
+          device: 'cpu',
+          batchSize: 64,
+        });
         out(formatEmbedReport(embedded) + '\n');
       });
     });
@@ -186,7 +185,6 @@ async function embedWithBar(
   catalog: Catalog,
   workspace: string,
   opts: EmbedCliOptions,
-  out: (s: string) => void,
 ): Promise<EmbedReport> {
   const encoder = await resolveEncoder(catalog, workspace, opts.encoder, {
     device: opts.device,
