@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { imageSize } from 'image-size';
 import sharp from 'sharp';
 
 /**
@@ -70,17 +71,38 @@ export function resizedSize(width: number, height: number, shortestEdge: number)
 
 /** Decode and preprocess one image into a CHW float32 array of 3 × cropHeight × cropWidth. */
 export async function preprocessImage(bytes: Buffer, config: ImagePreprocessorConfig): Promise<Float32Array> {
-  let image = sharp(bytes, { failOn: 'error' }).rotate().toColourspace('srgb').removeAlpha();
-  const meta = await sharp(bytes).metadata();
-  let width = meta.autoOrient?.width ?? meta.width ?? 0;
-  let height = meta.autoOrient?.height ?? meta.height ?? 0;
+  const image = sharp(bytes, { failOn: 'error' }).rotate().toColourspace('srgb').removeAlpha();
+  const { cropHeight, cropWidth, shortestEdge } = config;
+  if (config.doResize && config.doCenterCrop && cropHeight === shortestEdge && cropWidth === shortestEdge) {
+    // CLIP's case in one libvips pass: shortest side to the crop size, then the centre crop ("cover").
+    const { data, info } = await image
+      .resize(cropWidth, cropHeight, { fit: 'cover', position: 'centre', kernel: 'cubic' })
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+    return toChw(data, info.width, info.height, info.channels, config);
+  }
+  let { width, height } = displayedSize(bytes) ?? { width: 0, height: 0 };
+  let resized = image;
   if (config.doResize) {
-    const [w, h] = resizedSize(width, height, config.shortestEdge);
-    if (w !== width || h !== height) image = image.resize(w, h, { kernel: 'cubic', fit: 'fill' });
+    const [w, h] = resizedSize(width, height, shortestEdge);
+    if (w !== width || h !== height) resized = image.resize(w, h, { kernel: 'cubic', fit: 'fill' });
     [width, height] = [w, h];
   }
-  const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await resized.raw().toBuffer({ resolveWithObject: true });
   return toChw(data, info.width, info.height, info.channels, config);
+}
+
+/** Width and height as displayed (EXIF orientation applied), from the header alone. */
+function displayedSize(bytes: Buffer): { width: number; height: number } | undefined {
+  try {
+    const s = imageSize(bytes);
+    if (!s.width || !s.height) return undefined;
+    return (s.orientation ?? 1) >= 5
+      ? { width: s.height, height: s.width }
+      : { width: s.width, height: s.height };
+  } catch {
+    return undefined;
+  }
 }
 
 /** Centre crop (transformers' offsets), rescale and normalise interleaved RGB bytes into CHW floats. */
@@ -96,20 +118,27 @@ export function toChw(
   const left = Math.floor((width - outW) / 2);
   const out = new Float32Array(3 * outH * outW);
   const plane = outH * outW;
-  for (let c = 0; c < 3; c++) {
-    const mean = config.doNormalize ? config.mean[c]! : 0;
-    const std = config.doNormalize ? config.std[c]! : 1;
-    const scale = config.rescale / std;
-    const shift = mean / std;
-    for (let y = 0; y < outH; y++) {
-      const sy = y + top;
-      for (let x = 0; x < outW; x++) {
-        const sx = x + left;
-        // Crops larger than the image pad with zeros, as transformers' center_crop does.
-        const inside = sy >= 0 && sy < height && sx >= 0 && sx < width;
-        const v = inside ? rgb[(sy * width + sx) * channels + (channels >= 3 ? c : 0)]! : 0;
-        out[c * plane + y * outW + x] = v * scale - shift;
+  const scale = [0, 1, 2].map((c) => config.rescale / (config.doNormalize ? config.std[c]! : 1));
+  const shift = [0, 1, 2].map((c) => (config.doNormalize ? config.mean[c]! / config.std[c]! : 0));
+  const [s0, s1, s2] = scale as [number, number, number];
+  const [h0, h1, h2] = shift as [number, number, number];
+  const gray = channels < 3;
+  for (let y = 0; y < outH; y++) {
+    const sy = y + top;
+    for (let x = 0; x < outW; x++) {
+      const sx = x + left;
+      const o = y * outW + x;
+      // Crops larger than the image pad with zeros, as transformers' center_crop does.
+      if (sy < 0 || sy >= height || sx < 0 || sx >= width) {
+        out[o] = -h0;
+        out[plane + o] = -h1;
+        out[2 * plane + o] = -h2;
+        continue;
       }
+      const i = (sy * width + sx) * channels;
+      out[o] = rgb[i]! * s0 - h0;
+      out[plane + o] = rgb[gray ? i : i + 1]! * s1 - h1;
+      out[2 * plane + o] = rgb[gray ? i : i + 2]! * s2 - h2;
     }
   }
   return out;

@@ -20,6 +20,11 @@ export interface SessionOptions {
   device?: Device;
   /** Threads inside one operator (default: onnxruntime's choice, all cores). */
   intraOpThreads?: number;
+  /**
+   * Let idle onnxruntime threads spin (default true: lowest latency for back-to-back kernels). The embed
+   * pipeline turns it off so image decoding on the same cores is not starved by spinning threads.
+   */
+  spin?: boolean;
 }
 
 export type Session = ort.InferenceSession;
@@ -58,6 +63,7 @@ export async function createSession(
   const base: ort.InferenceSession.SessionOptions = {
     graphOptimizationLevel: 'all',
     ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    ...(options.spin === false ? { extra: { session: { intra_op: { allow_spinning: '0' } } } } : {}),
   };
   let note: string | undefined;
   for (const provider of PROVIDERS[device]) {

@@ -38,6 +38,8 @@ export interface ClipOnnxOptions {
   dtype?: Dtype;
   device?: Device;
   intraOpThreads?: number;
+  /** See SessionOptions.spin; off by default here, since decoding shares the cores. */
+  spin?: boolean;
 }
 
 export function findTowerFiles(folder: string, dtype: Dtype = 'fp32'): { vision: string; text: string } {
@@ -100,6 +102,7 @@ export class ClipOnnxEncoder implements Encoder {
     const sessionOptions = {
       device: options.device ?? 'cpu',
       ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
+      spin: options.spin ?? false,
     };
     const [vision, text] = await Promise.all([
       createSession(files.vision, sessionOptions),
