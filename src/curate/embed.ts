@@ -117,23 +117,18 @@ async function embedPart(
   const started = performance.now();
   const batchSize = options.batchSize ?? 32;
   const ids: bigint[] = [];
-  const imageRows: Float32Array[] = [];
-  const captions: string[] = [];
   const issues: SampleIssue[] = [];
-  // Decoding (sharp's thread pool) of the next batch overlaps inference of the current one: up to two
-  // batches of prepare promises are in flight, which also bounds memory.
-  let pending: Array<{
-    id: bigint;
-    caption: string;
-    prepared: Promise<Float32Array | Error>;
-    file: string;
-    key: string;
-  }> = [];
-  const runBatch = async (batch: typeof pending) => {
+  const writer = await store.beginShard(shard);
+  // Decoding (sharp's thread pool) of the next batch overlaps inference of the current one: at most two
+  // batches of images are in flight and each finished batch goes straight to disk, so memory stays
+  // bounded however large the part.
+  let pending: PendingSample[] = [];
+  const runBatch = async (batch: PendingSample[]) => {
     const settled = await Promise.all(batch.map((p) => p.prepared));
-    const ok = batch.filter((_, i) => !(settled[i] instanceof Error));
+    const ok: PendingSample[] = [];
+    const pixels: Float32Array[] = [];
     batch.forEach((p, i) => {
-      const r = settled[i];
+      const r = settled[i]!;
       if (r instanceof Error) {
         issues.push({
           kind: 'undecodable-image',
@@ -142,47 +137,42 @@ async function embedPart(
           key: p.key,
           reason: r.message,
         });
+      } else {
+        ok.push(p);
+        pixels.push(r);
       }
     });
-    if (ok.length === 0) return;
-    const embedded = await encoder.embedPrepared(
-      settled.filter((r): r is Float32Array => !(r instanceof Error)),
-    );
-    for (let i = 0; i < ok.length; i++) {
-      ids.push(ok[i]!.id);
-      captions.push(ok[i]!.caption);
-      imageRows.push(embedded.subarray(i * encoder.dim, (i + 1) * encoder.dim));
+    if (ok.length > 0) {
+      const images = await encoder.embedPrepared(pixels);
+      const texts = await encoder.embedTexts(ok.map((p) => p.caption));
+      await writer.append(images, texts);
+      ids.push(...ok.map((p) => p.id));
     }
     onProgress(ids.length + issues.length);
   };
 
-  for await (const sample of cataloguedSamples(catalog, part, options.signal)) {
-    const prepared = sample
-      .image()
-      .then((bytes) => encoder.prepareImage(bytes))
-      .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-    const file = sample.location.imagePath ?? sample.location.file;
-    pending.push({ id: sample.id, caption: sample.caption, prepared, file, key: sample.key });
-    if (pending.length >= 2 * batchSize) {
-      const batch = pending.slice(0, batchSize);
-      pending = pending.slice(batchSize);
-      await runBatch(batch);
+  try {
+    for await (const sample of cataloguedSamples(catalog, part, options.signal)) {
+      const prepared = sample
+        .image()
+        .then((bytes) => encoder.prepareImage(bytes))
+        .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+      const file = sample.location.imagePath ?? sample.location.file;
+      pending.push({ id: sample.id, caption: sample.caption, prepared, file, key: sample.key });
+      if (pending.length >= 2 * batchSize) {
+        await runBatch(pending.slice(0, batchSize));
+        pending = pending.slice(batchSize);
+      }
     }
+    while (pending.length) {
+      await runBatch(pending.slice(0, batchSize));
+      pending = pending.slice(batchSize);
+    }
+    await writer.commit();
+  } catch (err) {
+    await writer.abandon();
+    throw err;
   }
-  while (pending.length) {
-    const batch = pending.slice(0, batchSize);
-    pending = pending.slice(batchSize);
-    await runBatch(batch);
-  }
-
-  const texts = new Float32Array(captions.length * encoder.dim);
-  for (let i = 0; i < captions.length; i += batchSize) {
-    options.signal?.throwIfAborted();
-    texts.set(await encoder.embedTexts(captions.slice(i, i + batchSize)), i * encoder.dim);
-  }
-  const images = new Float32Array(imageRows.length * encoder.dim);
-  imageRows.forEach((row, i) => images.set(row, i * encoder.dim));
-  await store.writeShard(shard, images, texts);
 
   await catalog.recordEmbeddedShard({
     shard,
@@ -194,4 +184,12 @@ async function embedPart(
     issues,
   });
   return { embedded: ids.length, undecodable: issues.length };
+}
+
+interface PendingSample {
+  id: bigint;
+  caption: string;
+  prepared: Promise<Float32Array | Error>;
+  file: string;
+  key: string;
 }

@@ -1,4 +1,4 @@
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, type FileHandle } from 'node:fs/promises';
 
 /**
  * NumPy `.npy` (format 1.0) for 2-D little-endian float32 / float16 matrices, so numpy and faiss users
@@ -8,16 +8,54 @@ export type NpyDtype = 'float32' | 'float16';
 const DESCR: Record<NpyDtype, string> = { float32: '<f4', float16: '<f2' };
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01, 0x00]);
 
+/** Every header we write takes 128 bytes, so a streamed file can rewrite its shape in place at the end. */
+const HEADER_BYTES = 128;
+
 export function npyHeader(dtype: NpyDtype, rows: number, cols: number): Buffer {
   const dict = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
-  // Magic (8) + length (2) + dict + padding + '\n' must be a multiple of 64.
-  const unpadded = MAGIC.length + 2 + dict.length + 1;
-  const text = dict + ' '.repeat((64 - (unpadded % 64)) % 64) + '\n';
-  const header = Buffer.alloc(MAGIC.length + 2 + text.length);
+  // Magic (8) + length (2) + dict + padding + '\n' = 128, a multiple of 64 as the format asks.
+  const textLength = HEADER_BYTES - MAGIC.length - 2;
+  if (dict.length + 1 > textLength) throw new Error(`.npy shape too large for the header: ${rows}×${cols}`);
+  const header = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(header);
-  header.writeUInt16LE(text.length, MAGIC.length);
-  header.write(text, MAGIC.length + 2, 'latin1');
+  header.writeUInt16LE(textLength, MAGIC.length);
+  header.write(dict.padEnd(textLength - 1, ' ') + '\n', MAGIC.length + 2, 'latin1');
   return header;
+}
+
+/** Appends rows to a 2-D `.npy` file and writes the final shape when finished: memory holds one batch. */
+export class NpyWriter {
+  private rows = 0;
+
+  private constructor(
+    private readonly handle: FileHandle,
+    readonly dtype: NpyDtype,
+    readonly cols: number,
+  ) {}
+
+  static async create(file: string, dtype: NpyDtype, cols: number): Promise<NpyWriter> {
+    const handle = await open(file, 'w');
+    await handle.write(npyHeader(dtype, 0, cols));
+    return new NpyWriter(handle, dtype, cols);
+  }
+
+  async append(data: Float32Array): Promise<void> {
+    const body = this.dtype === 'float32' ? data : Uint16Array.from(data, floatToHalf);
+    await this.handle.write(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
+    this.rows += data.length / this.cols;
+  }
+
+  /** Write the real shape into the header, sync and close. */
+  async finish(): Promise<number> {
+    await this.handle.write(npyHeader(this.dtype, this.rows, this.cols), 0, HEADER_BYTES, 0);
+    await this.handle.sync();
+    await this.handle.close();
+    return this.rows;
+  }
+
+  async abandon(): Promise<void> {
+    await this.handle.close();
+  }
 }
 
 export interface NpyMatrix {
@@ -70,16 +108,9 @@ export async function writeNpy(
   data: Float32Array,
   cols: number,
 ): Promise<void> {
-  const rows = cols === 0 ? 0 : data.length / cols;
-  const body = dtype === 'float32' ? data : Uint16Array.from(data, floatToHalf);
-  const handle = await open(file, 'w');
-  try {
-    await handle.write(npyHeader(dtype, rows, cols));
-    await handle.write(new Uint8Array(body.buffer, body.byteOffset, body.byteLength));
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  const writer = await NpyWriter.create(file, dtype, cols);
+  await writer.append(data);
+  await writer.finish();
 }
 
 const f32 = new Float32Array(1);

@@ -1,6 +1,6 @@
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { npyHeader, readNpy, writeNpy, type NpyDtype, type NpyMatrix } from './npy.js';
+import { npyHeader, NpyWriter, readNpy, type NpyDtype, type NpyMatrix } from './npy.js';
 
 export interface StoreEncoderInfo {
   name: string;
@@ -26,6 +26,12 @@ export class EncoderMismatchError extends Error {
 }
 
 export type Tower = 'image' | 'text';
+
+export interface ShardWriter {
+  append(images: Float32Array, texts: Float32Array): Promise<void>;
+  commit(): Promise<void>;
+  abandon(): Promise<void>;
+}
 
 /**
  * Per-shard `.npy` files, `<shard>.image.npy` and `<shard>.text.npy` (rows × dim, float32 or float16), in
@@ -70,16 +76,25 @@ export class EmbeddingStore {
     return path.join(this.dir, `${shard}.${tower}.npy`);
   }
 
-  async writeShard(shard: string, image: Float32Array, text: Float32Array): Promise<void> {
+  /** Start writing a shard: rows are appended batch by batch, and only `commit` gives the files their names. */
+  async beginShard(shard: string): Promise<ShardWriter> {
     const dim = this.meta.encoder.dim;
-    for (const [tower, data] of [
-      ['image', image],
-      ['text', text],
-    ] as const) {
-      const final = this.file(shard, tower);
-      await writeNpy(`${final}.tmp`, this.meta.dtype, data, dim);
-      await rename(`${final}.tmp`, final);
-    }
+    const image = await NpyWriter.create(`${this.file(shard, 'image')}.tmp`, this.meta.dtype, dim);
+    const text = await NpyWriter.create(`${this.file(shard, 'text')}.tmp`, this.meta.dtype, dim);
+    return {
+      append: async (images, texts) => {
+        await image.append(images);
+        await text.append(texts);
+      },
+      commit: async () => {
+        await Promise.all([image.finish(), text.finish()]);
+        for (const tower of ['image', 'text'] as const)
+          await rename(`${this.file(shard, tower)}.tmp`, this.file(shard, tower));
+      },
+      abandon: async () => {
+        await Promise.all([image.abandon(), text.abandon()]);
+      },
+    };
   }
 
   /** True when both files exist with exactly the size `rows` rows need (a cut-short file is not whole). */
@@ -99,12 +114,5 @@ export class EmbeddingStore {
 
   readShard(shard: string, tower: Tower): Promise<NpyMatrix> {
     return readNpy(this.file(shard, tower));
-  }
-
-  async removeShard(shard: string): Promise<void> {
-    for (const tower of ['image', 'text'] as const) {
-      await rm(this.file(shard, tower), { force: true });
-      await rm(`${this.file(shard, tower)}.tmp`, { force: true });
-    }
   }
 }
