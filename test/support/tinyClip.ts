@@ -7,6 +7,7 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GraphBuilder } from '../../src/embed/backends/onnxGraph.js';
+import { seededRandom } from '../../src/embed/backends/random.js';
 import { BUNDLED_CLIP_TOKENIZER } from '../../src/embed/tokenizer.js';
 
 export interface TinyClipOptions {
@@ -23,24 +24,12 @@ export interface TinyClipOptions {
 const VOCAB = 49408;
 const CONTEXT = 77;
 
-/** mulberry32: small, seeded, good enough for weights. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function weights(n: number, scale: number, next: () => number): Float32Array {
   return Float32Array.from({ length: n }, () => (next() * 2 - 1) * scale);
 }
 
 export function tinyVisionModel(o: Required<TinyClipOptions>): Uint8Array {
-  const next = rng(o.seed);
+  const next = seededRandom(o.seed);
   const g = new GraphBuilder('tiny_clip_vision');
   const pixels = g.input('pixel_values', 'float32', ['batch', 3, 224, 224]);
   const patchW = g.constant(
@@ -65,7 +54,7 @@ export function tinyVisionModel(o: Required<TinyClipOptions>): Uint8Array {
 }
 
 export function tinyTextModel(o: Required<TinyClipOptions>): Uint8Array {
-  const next = rng(o.seed + 1);
+  const next = seededRandom(o.seed + 1);
   const g = new GraphBuilder('tiny_clip_text');
   const ids = g.input('input_ids', 'int64', ['batch', CONTEXT]);
   const mask = g.input('attention_mask', 'int64', ['batch', CONTEXT]);
