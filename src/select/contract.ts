@@ -1,0 +1,156 @@
+/**
+ * The one interface every selection method implements. The contract wrapper (`runSelector`) resolves
+ * the budget, checks inputs and parameters once, and checks the result, so no selector repeats that.
+ */
+import { z } from 'zod';
+
+/** A count, or a fraction of the pool (B = round(f·N), baselines.md §0). */
+export type Budget = { count: number } | { fraction: number };
+
+export type Need = 'image' | 'text' | 'labels' | 'knn';
+
+/** Sparse k-nearest-neighbour graph: row i's neighbours are `neighbors[i*k .. i*k+k)`, -1 when absent. */
+export interface KnnGraph {
+  k: number;
+  neighbors: Int32Array;
+  /** Cosine similarities, same layout. */
+  similarities: Float32Array;
+}
+
+export interface SelectInput {
+  /** Pool size. */
+  n: number;
+  dim: number;
+  /** L2-normalised image embeddings, n × dim row-major. */
+  image?: Float32Array;
+  /** L2-normalised caption embeddings, n × dim. */
+  text?: Float32Array;
+  /** Class or pseudo-class per item (0-based). */
+  labels?: Int32Array;
+  knn?: KnnGraph;
+}
+
+export interface TraceEvent {
+  stage: string;
+  message: string;
+  /** Items the event concerns (e.g. duplicates removed). */
+  items?: number[];
+}
+
+export interface Selection {
+  /** Picked items in pick order (dataset positions). */
+  indices: Int32Array;
+  /** How many items each pick stands for (CRAIG-style); absent = all 1. */
+  weights?: Float32Array;
+  /** A per-item score over the whole pool, where the method has one. */
+  scores?: Float32Array;
+  /** Marginal gain at each pick, for greedy methods. */
+  gains?: Float64Array;
+  trace: TraceEvent[];
+}
+
+export interface SelectContext {
+  seed: number;
+  signal?: AbortSignal;
+  progress?: (done: number, total: number) => void;
+}
+
+export interface Selector<P extends object = object> {
+  /** Registry key = CLI `--method` value = panel label. */
+  readonly name: string;
+  readonly description: string;
+  /** One schema for CLI flags, panel options and provenance; defaults live here. */
+  readonly params: z.ZodType<P>;
+  readonly needs: readonly Need[];
+  select(input: SelectInput, budget: number, params: P, ctx: SelectContext): Promise<Selection>;
+}
+
+/** Input the user gave is unusable for this method (exit code 2 in the CLI). */
+export class SelectionInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SelectionInputError';
+  }
+}
+
+export function resolveBudget(budget: Budget, n: number): number {
+  if ('count' in budget) {
+    if (!Number.isInteger(budget.count) || budget.count < 1 || budget.count > n) {
+      throw new SelectionInputError(
+        `budget ${budget.count} must be a whole number between 1 and the pool size ${n}`,
+      );
+    }
+    return budget.count;
+  }
+  if (!(budget.fraction > 0 && budget.fraction <= 1)) {
+    throw new SelectionInputError(`budget fraction ${budget.fraction} must be in (0, 1]`);
+  }
+  return Math.max(1, Math.round(budget.fraction * n));
+}
+
+/** `"500"` → count 500, `"10%"` → fraction 0.1, `"0.1"` → fraction 0.1. */
+export function parseBudget(text: string): Budget {
+  const t = text.trim();
+  if (t.endsWith('%')) return { fraction: Number(t.slice(0, -1)) / 100 };
+  const v = Number(t);
+  if (!Number.isFinite(v))
+    throw new SelectionInputError(`budget '${text}' is neither a count nor a fraction`);
+  return v < 1 ? { fraction: v } : { count: v };
+}
+
+export async function runSelector<P extends object>(
+  selector: Selector<P>,
+  input: SelectInput,
+  budget: Budget,
+  rawParams: unknown,
+  ctx: SelectContext,
+): Promise<Selection> {
+  for (const need of selector.needs) {
+    const missing = need === 'knn' ? !input.knn : !input[need];
+    if (missing)
+      throw new SelectionInputError(
+        `${selector.name} needs ${need} ${need === 'labels' ? '(or pseudo-labels)' : 'embeddings'}`,
+      );
+  }
+  for (const [name, m] of [
+    ['image', input.image],
+    ['text', input.text],
+  ] as const) {
+    if (m && m.length !== input.n * input.dim) {
+      throw new SelectionInputError(
+        `${name} embeddings have ${m.length} values, expected ${input.n} × ${input.dim}`,
+      );
+    }
+  }
+  if (input.labels && input.labels.length !== input.n) {
+    throw new SelectionInputError(`${input.labels.length} labels for ${input.n} items`);
+  }
+  const parsed = selector.params.safeParse(rawParams ?? {});
+  if (!parsed.success) {
+    throw new SelectionInputError(
+      `${selector.name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ')}`,
+    );
+  }
+  const b = resolveBudget(budget, input.n);
+  const selection = await selector.select(input, b, parsed.data, ctx);
+  checkSelection(selector.name, selection, input.n, b);
+  return selection;
+}
+
+function checkSelection(name: string, s: Selection, n: number, budget: number): void {
+  const seen = new Set<number>();
+  for (const i of s.indices) {
+    if (i < 0 || i >= n || seen.has(i)) throw new Error(`${name} returned an invalid or repeated index ${i}`);
+    seen.add(i);
+  }
+  if (s.indices.length > budget)
+    throw new Error(`${name} returned ${s.indices.length} items for a budget of ${budget}`);
+  if (s.weights && s.weights.length !== s.indices.length)
+    throw new Error(`${name}: one weight per pick expected`);
+  if (s.scores && s.scores.length !== n) throw new Error(`${name}: one score per pool item expected`);
+}
+
+/** Row i of a row-major matrix. */
+export function row(m: Float32Array, dim: number, i: number): Float32Array {
+  return m.subarray(i * dim, (i + 1) * dim);
+}

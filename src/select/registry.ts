@@ -1,0 +1,35 @@
+/**
+ * Every selection method by its registry name (= CLI `--method` value = panel label). The CLI and the
+ * panel build their option lists from `describeMethods()`.
+ */
+import { z } from 'zod';
+import type { Selector } from './contract.js';
+import { clipScore } from './selectors/clipScore.js';
+import { random } from './selectors/random.js';
+
+const SELECTORS: readonly Selector<never>[] = [random, clipScore] as unknown as Selector<never>[];
+
+export const registry: ReadonlyMap<string, Selector<never>> = new Map(SELECTORS.map((s) => [s.name, s]));
+
+export function getSelector(name: string): Selector<never> {
+  const found = registry.get(name);
+  if (!found) throw new Error(`unknown method '${name}'; available: ${[...registry.keys()].join(', ')}`);
+  return found;
+}
+
+export interface MethodDescription {
+  name: string;
+  description: string;
+  needs: readonly string[];
+  /** JSON Schema of the parameters (types, defaults, descriptions). */
+  params: unknown;
+}
+
+export function describeMethods(): MethodDescription[] {
+  return SELECTORS.map((s) => ({
+    name: s.name,
+    description: s.description,
+    needs: s.needs,
+    params: z.toJSONSchema(s.params as z.ZodType),
+  }));
+}

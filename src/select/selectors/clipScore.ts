@@ -1,0 +1,61 @@
+/**
+ * CLIP-score filtering, DataComp (baselines.md B2): s_i = ⟨u_i, t_i⟩. `budget` mode keeps exactly the B
+ * highest (ties → lowest index), the budgeted form the spec allows; `threshold` mode keeps s_i ≥ τ, best
+ * first, at most B. (DataComp's own `get_threshold` keeps ⌊f·N⌋ + 1 items plus ties, one more than B.)
+ */
+import { z } from 'zod';
+import type { Selector } from '../contract.js';
+
+const params = z.object({
+  mode: z.enum(['budget', 'threshold']).default('budget').describe('top B, or everything above a threshold'),
+  threshold: z
+    .number()
+    .min(-1)
+    .max(1)
+    .optional()
+    .describe('τ for threshold mode (e.g. 0.28 for LAION-2B with B/32)'),
+});
+
+export function clipScores(image: Float32Array, text: Float32Array, n: number, dim: number): Float32Array {
+  const scores = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let k = i * dim; k < (i + 1) * dim; k++) s += image[k]! * text[k]!;
+    scores[i] = s;
+  }
+  return scores;
+}
+
+/** Positions sorted by score, highest first; ties keep the lower index first. */
+export function descendingOrder(scores: Float32Array): Int32Array {
+  const order = Int32Array.from(scores, (_, i) => i);
+  return order.sort((a, b) => scores[b]! - scores[a]! || a - b);
+}
+
+export const clipScore: Selector<z.infer<typeof params>> = {
+  name: 'clip-score',
+  description: 'keep the pairs whose image and caption agree most (DataComp CLIP-score filter)',
+  params,
+  needs: ['image', 'text'],
+  async select(input, budget, p) {
+    const scores = clipScores(input.image!, input.text!, input.n, input.dim);
+    const order = descendingOrder(scores);
+    let keep = budget;
+    if (p.mode === 'threshold') {
+      if (p.threshold === undefined) throw new Error('clip-score threshold mode needs a threshold');
+      const below = order.findIndex((i) => scores[i]! < p.threshold!);
+      keep = below < 0 ? input.n : below;
+    }
+    keep = Math.min(keep, budget);
+    return {
+      indices: order.slice(0, keep),
+      scores,
+      trace: [
+        {
+          stage: 'filter',
+          message: `kept ${keep} with CLIP score ≥ ${scores[order[keep - 1]!]!.toFixed(4)}`,
+        },
+      ],
+    };
+  },
+};

@@ -1,0 +1,67 @@
+/**
+ * Uniform random selection (baselines.md B1): B indices without replacement by a partial Fisher–Yates
+ * shuffle; `stratified` draws round(f·N_c) per class with largest-remainder rounding. Optional weights
+ * N/B make weighted sums over the subset unbiased estimates of pool sums.
+ */
+import { z } from 'zod';
+import { seededRandom } from '../../embed/backends/random.js';
+import type { Selector } from '../contract.js';
+import { allocateBudget, groupByLabel } from '../stratify.js';
+
+const params = z.object({
+  stratified: z.boolean().default(false).describe('draw per class (needs labels or pseudo-labels)'),
+  weights: z.boolean().default(false).describe('attach weights N/B (per class N_c/B_c when stratified)'),
+});
+
+/** The first `k` items of a seeded partial Fisher–Yates shuffle of `items` (which it reorders). */
+export function sampleWithoutReplacement(items: number[], k: number, random: () => number): number[] {
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(random() * (items.length - i));
+    [items[i], items[j]] = [items[j]!, items[i]!];
+  }
+  return items.slice(0, k);
+}
+
+export const random: Selector<z.infer<typeof params>> = {
+  name: 'random',
+  description: 'uniform random subset (plain or per class)',
+  params,
+  needs: [],
+  async select(input, budget, p, ctx) {
+    const rng = seededRandom(ctx.seed);
+    if (!p.stratified) {
+      const picks = sampleWithoutReplacement(
+        Array.from({ length: input.n }, (_, i) => i),
+        budget,
+        rng,
+      );
+      return {
+        indices: Int32Array.from(picks),
+        ...(p.weights ? { weights: new Float32Array(budget).fill(input.n / budget) } : {}),
+        trace: [
+          { stage: 'sample', message: `${budget} of ${input.n} uniformly at random (seed ${ctx.seed})` },
+        ],
+      };
+    }
+    if (!input.labels) throw new Error('stratified random needs labels or pseudo-labels');
+    const groups = groupByLabel(input.labels);
+    const quotas = allocateBudget(
+      groups.map((g) => g.length),
+      budget,
+    );
+    const indices: number[] = [];
+    const weights: number[] = [];
+    groups.forEach((group, c) => {
+      const picks = sampleWithoutReplacement([...group], quotas[c]!, rng);
+      indices.push(...picks);
+      weights.push(...picks.map(() => group.length / quotas[c]!));
+    });
+    return {
+      indices: Int32Array.from(indices),
+      ...(p.weights ? { weights: Float32Array.from(weights) } : {}),
+      trace: [
+        { stage: 'sample', message: `per-class quotas ${Array.from(quotas).join(', ')} (seed ${ctx.seed})` },
+      ],
+    };
+  },
+};

@@ -1,0 +1,33 @@
+/**
+ * Per-class budgets by largest-remainder rounding (baselines.md §0): class c gets ⌊B·N_c/N⌋, and the
+ * leftover units go to the largest fractional parts (ties → lowest class), so Σ = B exactly.
+ */
+export function allocateBudget(classSizes: ArrayLike<number>, budget: number): Int32Array {
+  const total = Array.from(classSizes).reduce((a, b) => a + b, 0);
+  const out = new Int32Array(classSizes.length);
+  if (total === 0) return out;
+  const remainders: Array<[number, number]> = [];
+  let given = 0;
+  for (let c = 0; c < classSizes.length; c++) {
+    const exact = (budget * classSizes[c]!) / total;
+    out[c] = Math.min(classSizes[c]!, Math.floor(exact));
+    given += out[c]!;
+    remainders.push([exact - Math.floor(exact), c]);
+  }
+  remainders.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+  for (const [, c] of remainders) {
+    if (given >= budget) break;
+    if (out[c]! < classSizes[c]!) {
+      out[c]! += 1;
+      given += 1;
+    }
+  }
+  return out;
+}
+
+/** Item positions grouped by label. */
+export function groupByLabel(labels: Int32Array): number[][] {
+  const groups: number[][] = [];
+  labels.forEach((l, i) => (groups[l] ??= []).push(i));
+  return Array.from(groups, (g) => g ?? []);
+}
