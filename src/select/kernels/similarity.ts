@@ -1,0 +1,132 @@
+/**
+ * Blocked similarity kernels on onnxruntime: S = Q·Bᵀ computed tile by tile, each tile reduced on the
+ * kernel itself (TopK, ReduceMax) so JavaScript only merges k candidates per row and tile. Tiles are sized
+ * so one S tile stays below ~64 MB whatever N is.
+ */
+import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
+
+export interface Matrix {
+  rows: number;
+  cols: number;
+  data: Float32Array;
+}
+
+const TILE_ELEMENTS = 16 * 1024 * 1024;
+
+let topkSession: Promise<Session> | undefined;
+let productSession: Promise<Session> | undefined;
+
+/** q [m,d], b [n,d], k [1] → values, indices [m, k] of the k largest q·bᵀ per row. */
+function topkGraph(): Promise<Session> {
+  topkSession ??= (async () => {
+    const g = new GraphBuilder('tile_topk');
+    const q = g.input('q', 'float32', ['m', 'd']);
+    const b = g.input('b', 'float32', ['n', 'd']);
+    const k = g.input('k', 'int64', [1]);
+    const s = g.op('MatMul', [q, g.op('Transpose', [b], { perm: [1, 0] })]);
+    g.node('TopK', [s, k], { axis: 1, largest: 1, sorted: 1 }, ['values', 'indices']);
+    g.output('values', 'float32', ['m', 'k']);
+    g.output('indices', 'int64', ['m', 'k']);
+    return (await createSession(g.toBytes())).session;
+  })();
+  return topkSession;
+}
+
+/** q [m,d], b [n,d] → s = q·bᵀ [m,n]. */
+export function productGraph(): Promise<Session> {
+  productSession ??= (async () => {
+    const g = new GraphBuilder('tile_product');
+    const q = g.input('q', 'float32', ['m', 'd']);
+    const b = g.input('b', 'float32', ['n', 'd']);
+    g.op('MatMul', [q, g.op('Transpose', [b], { perm: [1, 0] })], {}, 's');
+    g.output('s', 'float32', ['m', 'n']);
+    return (await createSession(g.toBytes())).session;
+  })();
+  return productSession;
+}
+
+export function rowsOf(m: Matrix, start: number, end: number): Matrix {
+  return { rows: end - start, cols: m.cols, data: m.data.subarray(start * m.cols, end * m.cols) };
+}
+
+export interface TopK {
+  k: number;
+  /** [rows × k] base indices, best first; -1 when fewer than k candidates. */
+  indices: Int32Array;
+  values: Float32Array;
+}
+
+/**
+ * For every row of `queries`, the k rows of `base` with the largest inner product (cosine for unit
+ * vectors). With `excludeSelf` (queries = base), an item is not its own neighbour.
+ */
+export async function topKInnerProduct(
+  queries: Matrix,
+  base: Matrix,
+  k: number,
+  options: {
+    excludeSelf?: boolean;
+    onProgress?: (done: number, total: number) => void;
+    signal?: AbortSignal;
+  } = {},
+): Promise<TopK> {
+  const session = await topkGraph();
+  const d = queries.cols;
+  const want = k + (options.excludeSelf ? 1 : 0);
+  const qTile = Math.max(1, Math.min(queries.rows, 4096));
+  const bTile = Math.max(want, Math.min(base.rows, Math.floor(TILE_ELEMENTS / qTile)));
+  const indices = new Int32Array(queries.rows * k).fill(-1);
+  const values = new Float32Array(queries.rows * k).fill(-Infinity);
+  for (let q0 = 0; q0 < queries.rows; q0 += qTile) {
+    options.signal?.throwIfAborted();
+    const q = rowsOf(queries, q0, Math.min(queries.rows, q0 + qTile));
+    const qT = new Tensor('float32', q.data, [q.rows, d]);
+    const candidates: Array<{ offset: number; values: Float32Array; indices: BigInt64Array; kk: number }> =
+      [];
+    for (let b0 = 0; b0 < base.rows; b0 += bTile) {
+      const b = rowsOf(base, b0, Math.min(base.rows, b0 + bTile));
+      const kk = Math.min(want, b.rows);
+      const out = await session.run({
+        q: qT,
+        b: new Tensor('float32', b.data, [b.rows, d]),
+        k: new Tensor('int64', BigInt64Array.of(BigInt(kk)), [1]),
+      });
+      candidates.push({
+        offset: b0,
+        values: out.values!.data as Float32Array,
+        indices: out.indices!.data as BigInt64Array,
+        kk,
+      });
+    }
+    // Merge the per-tile lists (each sorted) into the global top k of each row.
+    for (let r = 0; r < q.rows; r++) {
+      const self = q0 + r;
+      const merged: Array<[number, number]> = [];
+      for (const c of candidates) {
+        for (let j = 0; j < c.kk; j++) {
+          const idx = Number(c.indices[r * c.kk + j]!) + c.offset;
+          if (options.excludeSelf && idx === self) continue;
+          merged.push([c.values[r * c.kk + j]!, idx]);
+        }
+      }
+      merged.sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+      for (let j = 0; j < Math.min(k, merged.length); j++) {
+        values[self * k + j] = merged[j]![0];
+        indices[self * k + j] = merged[j]![1];
+      }
+    }
+    options.onProgress?.(Math.min(queries.rows, q0 + qTile), queries.rows);
+  }
+  return { k, indices, values };
+}
+
+/** Dense block of inner products Q·Bᵀ (for small blocks: per-cluster Gram matrices, tests). */
+export async function innerProducts(q: Matrix, b: Matrix): Promise<Float32Array> {
+  const session = await productGraph();
+  const out = await session.run({
+    q: new Tensor('float32', q.data, [q.rows, q.cols]),
+    b: new Tensor('float32', b.data, [b.rows, b.cols]),
+  });
+  return out.s!.data as Float32Array;
+}

@@ -1,0 +1,68 @@
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { HnswIndex } from '../../src/select/index/hnsw.js';
+import { topKInnerProduct, type Matrix } from '../../src/select/kernels/similarity.js';
+import { tempDir } from '../helpers.js';
+
+function unitRows(n: number, d: number, seed: number): Matrix {
+  const normal = gaussian(seededRandom(seed));
+  const data = Float32Array.from({ length: n * d }, normal);
+  for (let i = 0; i < n; i++) {
+    const r = data.subarray(i * d, (i + 1) * d);
+    const s = Math.hypot(...r);
+    for (let k = 0; k < d; k++) r[k]! /= s;
+  }
+  return { rows: n, cols: d, data };
+}
+
+function bruteTopK(m: Matrix, i: number, k: number): number[] {
+  const d = m.cols;
+  const scores: Array<[number, number]> = [];
+  for (let j = 0; j < m.rows; j++) {
+    if (j === i) continue;
+    let s = 0;
+    for (let t = 0; t < d; t++) s += m.data[i * d + t]! * m.data[j * d + t]!;
+    scores.push([s, j]);
+  }
+  return scores
+    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    .slice(0, k)
+    .map(([, j]) => j);
+}
+
+describe('blocked top-k kernel', () => {
+  it('matches brute force, across several tiles, excluding each item itself', async () => {
+    const m = unitRows(5000, 8, 1); // 5000 queries → base split into two tiles
+    const top = await topKInnerProduct(m, m, 5, { excludeSelf: true });
+    for (const i of [0, 1234, 4095, 4096, 4999]) {
+      expect(Array.from(top.indices.subarray(i * 5, i * 5 + 5))).toEqual(bruteTopK(m, i, 5));
+      for (let j = 1; j < 5; j++)
+        expect(top.values[i * 5 + j]!).toBeLessThanOrEqual(top.values[i * 5 + j - 1]!);
+    }
+  });
+});
+
+describe('HNSW index', () => {
+  it('finds the exact neighbours for nearly all items (recall@10 ≥ 0.95), persists and reloads', async () => {
+    const m = unitRows(3000, 16, 2);
+    const index = HnswIndex.build(m, { efSearch: 100 });
+    const exact = await topKInnerProduct(m, m, 10, { excludeSelf: true });
+    const graph = index.knnGraph(m, 10);
+    let hits = 0;
+    for (let i = 0; i < m.rows; i++) {
+      const truth = new Set(exact.indices.subarray(i * 10, i * 10 + 10));
+      for (const j of graph.neighbors.subarray(i * 10, i * 10 + 10)) if (truth.has(j)) hits += 1;
+      expect(graph.neighbors.subarray(i * 10, i * 10 + 10)).not.toContain(i);
+    }
+    expect(hits / (m.rows * 10)).toBeGreaterThan(0.95);
+
+    const file = path.join(await tempDir(), 'image.hnsw');
+    await index.save(file);
+    const loaded = await HnswIndex.load(file, 16, 100);
+    const q = m.data.subarray(7 * 16, 8 * 16);
+    expect(loaded.query(q, 5)).toEqual(index.query(q, 5));
+    expect(loaded.query(q, 1)[0]).toMatchObject({ index: 7 });
+    expect(loaded.query(q, 1)[0]!.similarity).toBeCloseTo(1, 5);
+  });
+});
