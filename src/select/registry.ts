@@ -5,9 +5,22 @@
 import { z } from 'zod';
 import type { Selector } from './contract.js';
 import { clipScore } from './selectors/clipScore.js';
+import { craig } from './selectors/craig.js';
+import { facilityLocation } from './selectors/facilityLocation.js';
+import { herding } from './selectors/herding.js';
+import { kCenter } from './selectors/kCenter.js';
 import { random } from './selectors/random.js';
+import { semdedup } from './selectors/semdedup.js';
 
-const SELECTORS: readonly Selector<never>[] = [random, clipScore] as unknown as Selector<never>[];
+const SELECTORS: readonly Selector<never>[] = [
+  random,
+  clipScore,
+  semdedup,
+  kCenter,
+  herding,
+  facilityLocation,
+  craig,
+] as unknown as Selector<never>[];
 
 export const registry: ReadonlyMap<string, Selector<never>> = new Map(SELECTORS.map((s) => [s.name, s]));
 

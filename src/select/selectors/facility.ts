@@ -1,0 +1,98 @@
+/**
+ * Facility-location selection on a set of unit vectors, shared by `facility-location` (B7) and CRAIG's
+ * feature mode (craig.md §3). Dense similarity blocks for small sets, an exact kNN graph (blocked top-k
+ * kernel) for larger ones; weights are cluster sizes (C7), with items no pick reaches in the sparse
+ * graph given to their nearest pick afterwards so that Σγ = n.
+ */
+import { z } from 'zod';
+import { innerProducts, topKInnerProduct, type Matrix } from '../kernels/similarity.js';
+import { denseColumns, FacilityLocation, sparseColumns } from '../submodular/facilityLocation.js';
+import { maximize, type OptimizerName } from '../submodular/optimizers.js';
+import { gather } from './vectors.js';
+
+/** Largest set handled with a dense n×n block (n² floats: 100 MB at 5,000). */
+export const DENSE_LIMIT = 5000;
+
+export const facilityParams = {
+  mode: z
+    .enum(['auto', 'dense', 'sparse'])
+    .default('auto')
+    .describe(`dense similarity up to ${DENSE_LIMIT} items, kNN graph above`),
+  neighbors: z.number().int().min(1).max(1000).default(20).describe('kNN graph degree in sparse mode'),
+  optimizer: z.enum(['lazy', 'stochastic', 'naive']).default('lazy').describe('greedy variant'),
+  epsilon: z.number().gt(0).lt(1).default(0.1).describe('stochastic greedy ε'),
+};
+
+export type Similarity = 'cosine' | 'distance';
+
+export interface FacilityResult {
+  picks: Int32Array;
+  gains: Float64Array;
+  weights: Float32Array;
+  mode: 'dense' | 'sparse';
+}
+
+export interface FacilityOptions {
+  mode: 'auto' | 'dense' | 'sparse';
+  neighbors: number;
+  optimizer: OptimizerName;
+  epsilon: number;
+  seed: number;
+  /**
+   * cosine (B7): dense s = ⟨x_i,x_j⟩ − min, sparse s = max(0, cos);
+   * distance (C5): s = D_max − ‖x_i − x_j‖, D_max the block's (or the kNN graph's) largest distance.
+   */
+  similarity: Similarity;
+  signal?: AbortSignal;
+}
+
+const distance = (cos: number) => Math.sqrt(Math.max(0, 2 - 2 * cos));
+
+export async function facilitySelect(x: Matrix, budget: number, o: FacilityOptions): Promise<FacilityResult> {
+  const n = x.rows;
+  const dense = o.mode === 'dense' || (o.mode === 'auto' && n <= DENSE_LIMIT);
+  let f: FacilityLocation;
+  if (dense) {
+    const s = await innerProducts(x, x);
+    if (o.similarity === 'cosine') {
+      const min = s.reduce((a, b) => Math.min(a, b), Infinity);
+      for (let i = 0; i < s.length; i++) s[i] = s[i]! - min;
+    } else {
+      let dmax = 0;
+      for (let i = 0; i < s.length; i++) dmax = Math.max(dmax, (s[i] = distance(s[i]!)));
+      for (let i = 0; i < s.length; i++) s[i] = dmax - s[i]!;
+    }
+    f = new FacilityLocation(denseColumns(n, s));
+  } else {
+    const k = Math.min(o.neighbors, n - 1);
+    const knn = await topKInnerProduct(x, x, k, {
+      excludeSelf: true,
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+    let dmax = 0;
+    if (o.similarity === 'distance')
+      for (const v of knn.values) if (v > -Infinity) dmax = Math.max(dmax, distance(v));
+    const sim =
+      o.similarity === 'cosine'
+        ? (i: number, slot: number) => knn.values[i * k + slot]!
+        : (i: number, slot: number) => dmax - distance(knn.values[i * k + slot]!);
+    f = new FacilityLocation(sparseColumns(n, k, knn.indices, sim, o.similarity === 'cosine' ? 1 : dmax));
+  }
+  const { picks, gains } = maximize(f, o.optimizer, {
+    budget,
+    epsilon: o.epsilon,
+    seed: o.seed,
+    ...(o.signal ? { signal: o.signal } : {}),
+  });
+  await assignUnreached(f, x, picks);
+  return { picks, gains, weights: f.clusterSizes(picks), mode: dense ? 'dense' : 'sparse' };
+}
+
+/** Items whose kNN lists contain no pick go to their most similar pick (exact, on the kernel). */
+async function assignUnreached(f: FacilityLocation, x: Matrix, picks: Int32Array): Promise<void> {
+  const unreached: number[] = [];
+  f.owner.forEach((o, i) => o === -1 && unreached.push(i));
+  if (unreached.length === 0 || picks.length === 0) return;
+  const nearest = await topKInnerProduct(gather(x, unreached), gather(x, picks), 1);
+  unreached.forEach((i, t) => (f.owner[i] = picks[nearest.indices[t]!]!));
+}

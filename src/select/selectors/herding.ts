@@ -1,0 +1,68 @@
+/**
+ * Herding (Welling 2009; iCaRL's exemplar rule, baselines.md B6): p_t = argmin_{i∉S} ‖t·μ − Σ_{j∈S} x_j − x_i‖,
+ * which for unit vectors is argmax_i ⟨t·μ − Σ_{j∈S} x_j, x_i⟩. Scores are kept incrementally:
+ * a_i = ⟨x_i, μ⟩ once, c_i += ⟨x_i, x_p⟩ per pick. Per class when labels are given. (DeepCore takes
+ * the argmax of the distance, the opposite rule; numbers are not comparable with it.)
+ */
+import { z } from 'zod';
+import type { Selector } from '../contract.js';
+import { allocateBudget, groupByLabel } from '../stratify.js';
+import { embeddingParam, vectorsOf } from './vectors.js';
+
+const params = z.object({
+  embedding: embeddingParam,
+  perClass: z.boolean().default(false).describe('herd each class to its own mean (needs labels)'),
+});
+
+function herd(x: Float32Array, d: number, members: number[], budget: number, signal?: AbortSignal): number[] {
+  const m = members.length;
+  const mean = new Float64Array(d);
+  for (const i of members) for (let k = 0; k < d; k++) mean[k]! += x[i * d + k]! / m;
+  const a = new Float64Array(m);
+  const c = new Float64Array(m);
+  members.forEach((i, t) => {
+    for (let k = 0; k < d; k++) a[t]! += x[i * d + k]! * mean[k]!;
+  });
+  const taken = new Uint8Array(m);
+  const picks: number[] = [];
+  for (let step = 1; step <= Math.min(budget, m); step++) {
+    signal?.throwIfAborted();
+    let best = -1;
+    let bestScore = -Infinity;
+    for (let t = 0; t < m; t++) {
+      if (taken[t]) continue;
+      const score = step * a[t]! - c[t]!;
+      if (score > bestScore) [best, bestScore] = [t, score];
+    }
+    taken[best] = 1;
+    const p = members[best]!;
+    picks.push(p);
+    members.forEach((i, t) => {
+      let dot = 0;
+      for (let k = 0; k < d; k++) dot += x[i * d + k]! * x[p * d + k]!;
+      c[t]! += dot;
+    });
+  }
+  return picks;
+}
+
+export const herding: Selector<z.infer<typeof params>> = {
+  name: 'herding',
+  description: 'herding: the subset whose mean tracks the pool mean most closely',
+  params,
+  needs: ['image'],
+  async select(input, budget, p, ctx) {
+    const x = vectorsOf(input, p.embedding);
+    if (p.perClass && !input.labels) throw new Error('herding per class needs labels');
+    const groups = p.perClass ? groupByLabel(input.labels!) : [Array.from({ length: x.rows }, (_, i) => i)];
+    const quotas = allocateBudget(
+      groups.map((g) => g.length),
+      budget,
+    );
+    const indices = groups.flatMap((g, c) => herd(x.data, x.cols, g, quotas[c]!, ctx.signal));
+    return {
+      indices: Int32Array.from(indices),
+      trace: [{ stage: 'herd', message: `${groups.length} group(s)` }],
+    };
+  },
+};

@@ -1,0 +1,91 @@
+/**
+ * SemDeDup (Abbas et al. 2023, baselines.md B4): k-means clusters on the embeddings; inside a cluster,
+ * members are ordered by distance to the centroid, farthest first (`hard`; `easy` reverses); item j's
+ * score M_j = max_{i before j} ⟨x_i, x_j⟩, and j is a duplicate when M_j > 1 − ε. The first member of
+ * each cluster is always kept, and removal does not chain (an item near a removed item still goes).
+ * With a budget and no ε, ε is calibrated to the budget: the B items with the smallest M_j are kept.
+ */
+import { z } from 'zod';
+import { kmeans } from '../../embed/backends/kmeans.js';
+import { dense } from '../../embed/backends/linalg.js';
+import type { Selector } from '../contract.js';
+import { innerProducts } from '../kernels/similarity.js';
+import { groupByLabel } from '../stratify.js';
+import { embeddingParam, gather, vectorsOf } from './vectors.js';
+
+const params = z.object({
+  embedding: embeddingParam,
+  epsilon: z
+    .number()
+    .min(0)
+    .max(1)
+    .optional()
+    .describe('remove j when M_j > 1 − ε (default: calibrated to the budget)'),
+  clusters: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('k-means clusters (default: about one per 1,000 items)'),
+  keep: z
+    .enum(['hard', 'easy'])
+    .default('hard')
+    .describe(
+      'which member of a duplicate group survives: farthest from (hard) or nearest to (easy) the centroid',
+    ),
+});
+
+export const semdedup: Selector<z.infer<typeof params>> = {
+  name: 'semdedup',
+  description: 'semantic de-duplication: drop near-duplicates inside k-means clusters',
+  params,
+  needs: ['image'],
+  async select(input, budget, p, ctx) {
+    const x = vectorsOf(input, p.embedding);
+    const k = Math.min(x.rows, p.clusters ?? Math.max(1, Math.round(x.rows / 1000)));
+    const { assignment, centroids } = await kmeans(dense(x.rows, x.cols, Float32Array.from(x.data)), k, {
+      seed: ctx.seed,
+    });
+    const score = new Float32Array(x.rows).fill(-1); // M_j; −1 for the first member of a cluster
+    for (const [c, members] of groupByLabel(assignment).entries()) {
+      if (members.length === 0) continue;
+      const centre = centroids.data.subarray(c * x.cols, (c + 1) * x.cols);
+      const norm = Math.hypot(...centre) || 1;
+      const cos = new Map(
+        members.map((i) => [
+          i,
+          x.data.subarray(i * x.cols, (i + 1) * x.cols).reduce((s, v, t) => s + v * centre[t]!, 0) / norm,
+        ]),
+      );
+      // hard: farthest from the centroid first (lowest cosine); ties → lowest index.
+      const order = [...members].sort(
+        (a, b) => (p.keep === 'hard' ? cos.get(a)! - cos.get(b)! : cos.get(b)! - cos.get(a)!) || a - b,
+      );
+      const gram = await innerProducts(gather(x, order), gather(x, order));
+      const m = order.length;
+      for (let j = 1; j < m; j++) {
+        let best = -Infinity;
+        for (let i = 0; i < j; i++) best = Math.max(best, gram[i * m + j]!);
+        score[order[j]!] = best;
+      }
+    }
+    const candidates = Array.from({ length: x.rows }, (_, i) => i);
+    const kept = (
+      p.epsilon === undefined ? candidates : candidates.filter((i) => score[i]! <= 1 - p.epsilon!)
+    )
+      .sort((a, b) => score[a]! - score[b]! || a - b)
+      .slice(0, budget);
+    kept.sort((a, b) => a - b);
+    const removed = x.rows - kept.length;
+    return {
+      indices: Int32Array.from(kept),
+      scores: score,
+      trace: [
+        {
+          stage: 'dedup',
+          message: `${k} clusters; ${removed} of ${x.rows} removed${p.epsilon === undefined ? ' (ε calibrated to the budget)' : ` at ε = ${p.epsilon}`}`,
+        },
+      ],
+    };
+  },
+};
