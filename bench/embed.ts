@@ -13,12 +13,12 @@ import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { addDataset, Catalog, embedCatalog, embeddingsDir, offlineEncoderFor } from '../src/curate/api.js';
-import { dense, matmul, tmatmul } from '../src/embed/backends/linalg.js';
 import { createSession, Tensor } from '../src/embed/backends/ort.js';
 import { ClipOnnxEncoder } from '../src/embed/encoders/clipOnnx.js';
 import { stack } from '../src/embed/encoders/types.js';
 import { EmbeddingStore } from '../src/embed/store.js';
 import { writeTinyClip } from '../test/support/tinyClip.js';
+import { linearProbe } from './probe.js';
 import { writeSection } from './results.js';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
@@ -133,49 +133,6 @@ async function labelled(
   return out;
 }
 
-/** Multinomial logistic regression by full-batch gradient descent (products on the MatMul kernel). */
-async function logisticProbe(
-  train: Labelled[],
-  test: Labelled[],
-  dim: number,
-  classes = 10,
-  epochs = 300,
-  rate = 2,
-  l2 = 1e-4,
-) {
-  const x = dense(train.length, dim + 1);
-  train.forEach((s, i) => {
-    x.data.set(s.image, i * (dim + 1));
-    x.data[i * (dim + 1) + dim] = 1;
-  });
-  const w = dense(dim + 1, classes);
-  for (let epoch = 0; epoch < epochs; epoch++) {
-    const logits = await matmul(x, w);
-    for (let i = 0; i < train.length; i++) {
-      const row = logits.data.subarray(i * classes, (i + 1) * classes);
-      const max = Math.max(...row);
-      let sum = 0;
-      for (let c = 0; c < classes; c++) sum += row[c] = Math.exp(row[c]! - max);
-      for (let c = 0; c < classes; c++)
-        row[c] = row[c]! / sum / train.length - (c === train[i]!.label ? 1 / train.length : 0);
-    }
-    const grad = await tmatmul(x, logits);
-    for (let j = 0; j < w.data.length; j++) w.data[j]! -= rate * (grad.data[j]! + l2 * w.data[j]!);
-  }
-  let correct = 0;
-  for (const s of test) {
-    let best = 0;
-    let bestScore = -Infinity;
-    for (let c = 0; c < classes; c++) {
-      let score = w.data[dim * classes + c]!;
-      for (let k = 0; k < dim; k++) score += s.image[k]! * w.data[k * classes + c]!;
-      if (score > bestScore) [best, bestScore] = [c, score];
-    }
-    if (best === s.label) correct += 1;
-  }
-  return correct / test.length;
-}
-
 function nearestCentroid(train: Labelled[], test: Labelled[], dim: number): number {
   const centroids = new Float64Array(10 * dim);
   for (const s of train) for (let k = 0; k < dim; k++) centroids[s.label * dim + k]! += s.image[k]!;
@@ -226,7 +183,12 @@ async function quality() {
   const trainSet = await labelled(catalog, workspace, train.dataset.id, dim);
   const testSet = await labelled(catalog, workspace, held.dataset.id, dim);
   log('probe on', trainSet.length, 'train,', testSet.length, 'held-out');
-  const probe = await logisticProbe(trainSet, testSet, dim);
+  const stackRows = (set: Labelled[]) => {
+    const x = new Float32Array(set.length * dim);
+    set.forEach((s, i) => x.set(s.image, i * dim));
+    return { x, labels: Int32Array.from(set, (s) => s.label) };
+  };
+  const probe = await linearProbe(stackRows(trainSet), stackRows(testSet), dim);
   const centroid = nearestCentroid(trainSet, testSet, dim);
   const cos = (s: Labelled) => s.image.reduce((acc, v, k) => acc + v * s.text[k]!, 0);
   const clean = testSet.filter((s) => s.kind === 'clean').map(cos);
