@@ -8,7 +8,6 @@
  * Uses ../shared/data when present, else the bundled demo shards.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,27 +18,14 @@ import { stack } from '../src/embed/encoders/types.js';
 import { EmbeddingStore } from '../src/embed/store.js';
 import { writeTinyClip } from '../test/support/tinyClip.js';
 import { linearProbe } from './probe.js';
+import { ALL_SPEC, DEMO_SPEC, HELD_SPEC, log, POOL_SPEC, ROOT, useShared } from './data.js';
 import { writeSection } from './results.js';
 
-const ROOT = path.resolve(import.meta.dirname, '..');
-const SHARED = path.resolve(ROOT, '../shared/data/cifar10-captions');
-const useShared = existsSync(SHARED);
-const TRAIN_SPEC = useShared
-  ? path.join(SHARED, 'train-{00000..00007}.tar.gz')
-  : path.join(ROOT, 'data/demo/cifar10-captions-0000.tar.gz');
-const HELD_SPEC = useShared
-  ? path.join(SHARED, 'train-{00008..00010}.tar.gz')
-  : path.join(ROOT, 'data/demo/cifar10-captions-0001.tar.gz');
-const ALL_SPEC = useShared
-  ? path.join(SHARED, 'train-{00000..00010}.tar.gz')
-  : path.join(ROOT, 'data/demo/cifar10-captions-{0000..0001}.tar.gz');
-const THROUGHPUT_SPEC = path.join(ROOT, 'data/demo/cifar10-captions-{0000..0001}.tar.gz');
 const scratch = await mkdtemp(path.join(tmpdir(), 'clipcurate-bench-embed-'));
-const log = (...a: unknown[]) => console.log(new Date().toISOString().slice(11, 19), ...a);
 
 /** Generated CLIP-shaped vision towers: 16×16 patches of a 224×224 input, 8 conv layers of `width`. */
 const TOWERS = [
-  { label: 'ViT-B/32-like cost', width: 384, gflop: 4.3, spec: THROUGHPUT_SPEC },
+  { label: 'ViT-B/32-like cost', width: 384, gflop: 4.3, spec: DEMO_SPEC },
   {
     label: 'ViT-B/16-like cost',
     width: 768,
@@ -169,7 +155,7 @@ function rocAuc(pos: number[], neg: number[]): number {
 async function quality() {
   const workspace = path.join(scratch, 'ws-quality');
   const catalog = await Catalog.open(workspace);
-  const train = await addDataset(catalog, TRAIN_SPEC);
+  const train = await addDataset(catalog, POOL_SPEC);
   let t = performance.now();
   const encoder = await offlineEncoderFor(catalog, workspace, { onStage: (s) => log('fit:', s) });
   const fitSeconds = (performance.now() - t) / 1000;

@@ -8,7 +8,6 @@
  *     tested on shards 8–10. Falls back to the bundled demo shards without ../shared.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -19,18 +18,8 @@ import { runSelector } from '../src/select/contract.js';
 import { innerProducts, topKInnerProduct } from '../src/select/kernels/similarity.js';
 import { registry, getSelector } from '../src/select/registry.js';
 import { linearProbe } from './probe.js';
+import { HELD_SPEC, log, POOL_SPEC, ROOT } from './data.js';
 import { writeSection } from './results.js';
-
-const ROOT = path.resolve(import.meta.dirname, '..');
-const SHARED = path.resolve(ROOT, '../shared/data/cifar10-captions');
-const useShared = existsSync(SHARED);
-const POOL_SPEC = useShared
-  ? path.join(SHARED, 'train-{00000..00007}.tar.gz')
-  : path.join(ROOT, 'data/demo/cifar10-captions-0000.tar.gz');
-const HELD_SPEC = useShared
-  ? path.join(SHARED, 'train-{00008..00010}.tar.gz')
-  : path.join(ROOT, 'data/demo/cifar10-captions-0001.tar.gz');
-const log = (...a: unknown[]) => console.log(new Date().toISOString().slice(11, 19), ...a);
 
 async function kernels() {
   const n = 16384;
