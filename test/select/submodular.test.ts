@@ -258,3 +258,29 @@ describe('SemDeDup (B4)', () => {
     expect(new Set(Array.from(calibrated.indices, (i) => group[i])).size).toBe(200);
   });
 });
+
+describe('PCA projection for the sequential methods', () => {
+  it('keeps pairwise distances of data that lies in a low-dimensional subspace', async () => {
+    const { pcaProject } = await import('../../src/select/kernels/pca.js');
+    const normal = gaussian(seededRandom(12));
+    const basis = Array.from({ length: 6 }, () => Float32Array.from({ length: 128 }, normal));
+    const n = 500;
+    const data = new Float32Array(n * 128);
+    for (let i = 0; i < n; i++) {
+      const coef = Array.from({ length: 6 }, normal);
+      for (let k = 0; k < 128; k++)
+        data[i * 128 + k] = 0.5 + coef.reduce((s, c, b) => s + c * basis[b]![k]!, 0);
+    }
+    const { projected, explained } = await pcaProject({ rows: n, cols: 128, data }, 10);
+    expect(explained).toBeGreaterThan(0.999);
+    const dist = (m: Float32Array, d: number, a: number, b: number) =>
+      Math.sqrt(m.subarray(a * d, a * d + d).reduce((s, v, k) => s + (v - m[b * d + k]!) ** 2, 0));
+    for (const [a, b] of [
+      [0, 1],
+      [17, 333],
+      [250, 499],
+    ] as const) {
+      expect(dist(projected.data, 10, a, b)).toBeCloseTo(dist(data, 128, a, b), 2);
+    }
+  });
+});

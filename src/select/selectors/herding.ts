@@ -1,17 +1,19 @@
 /**
  * Herding (Welling 2009; iCaRL's exemplar rule, baselines.md B6): p_t = argmin_{i∉S} ‖t·μ − Σ_{j∈S} x_j − x_i‖,
- * which for unit vectors is argmax_i ⟨t·μ − Σ_{j∈S} x_j, x_i⟩. Scores are kept incrementally:
- * a_i = ⟨x_i, μ⟩ once, c_i += ⟨x_i, x_p⟩ per pick. Per class when labels are given. (DeepCore takes
+ * = argmax_i 2⟨t·μ − Σ_{j∈S} x_j, x_i⟩ − ‖x_i‖². Scores are kept incrementally: a_i = ⟨x_i, μ⟩ once,
+ * c_i += ⟨x_i, x_p⟩ per pick; work is done in the top principal components (baselines.md §5). Per class when labels are given. (DeepCore takes
  * the argmax of the distance, the opposite rule; numbers are not comparable with it.)
  */
 import { z } from 'zod';
 import type { Selector } from '../contract.js';
 import { allocateBudget, groupByLabel } from '../stratify.js';
+import { pcaProject } from '../kernels/pca.js';
 import { embeddingParam, vectorsOf } from './vectors.js';
 
 const params = z.object({
   embedding: embeddingParam,
   perClass: z.boolean().default(false).describe('herd each class to its own mean (needs labels)'),
+  dims: z.number().int().min(0).default(64).describe('principal components to work in (0 = all dimensions)'),
 });
 
 function herd(x: Float32Array, d: number, members: number[], budget: number, signal?: AbortSignal): number[] {
@@ -20,8 +22,12 @@ function herd(x: Float32Array, d: number, members: number[], budget: number, sig
   for (const i of members) for (let k = 0; k < d; k++) mean[k]! += x[i * d + k]! / m;
   const a = new Float64Array(m);
   const c = new Float64Array(m);
+  const sq = new Float64Array(m);
   members.forEach((i, t) => {
-    for (let k = 0; k < d; k++) a[t]! += x[i * d + k]! * mean[k]!;
+    for (let k = 0; k < d; k++) {
+      a[t]! += x[i * d + k]! * mean[k]!;
+      sq[t]! += x[i * d + k]! ** 2;
+    }
   });
   const taken = new Uint8Array(m);
   const picks: number[] = [];
@@ -31,7 +37,7 @@ function herd(x: Float32Array, d: number, members: number[], budget: number, sig
     let bestScore = -Infinity;
     for (let t = 0; t < m; t++) {
       if (taken[t]) continue;
-      const score = step * a[t]! - c[t]!;
+      const score = 2 * (step * a[t]! - c[t]!) - sq[t]!;
       if (score > bestScore) [best, bestScore] = [t, score];
     }
     taken[best] = 1;
@@ -52,7 +58,8 @@ export const herding: Selector<z.infer<typeof params>> = {
   params,
   needs: ['image'],
   async select(input, budget, p, ctx) {
-    const x = vectorsOf(input, p.embedding);
+    const full = vectorsOf(input, p.embedding);
+    const x = p.dims > 0 ? (await pcaProject(full, p.dims)).projected : full;
     if (p.perClass && !input.labels) throw new Error('herding per class needs labels');
     const groups = p.perClass ? groupByLabel(input.labels!) : [Array.from({ length: x.rows }, (_, i) => i)];
     const quotas = allocateBudget(
