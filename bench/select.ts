@@ -166,7 +166,7 @@ await writeSection(
         `| ${t.method} | ${t.n.toLocaleString('en-US')} | ${t.seconds.toFixed(1)} | ${t.peakRssMiB.toFixed(0)} | ${(2 * t.matrixMiB).toFixed(0)} |`,
     ),
     '',
-    'N = 1M not run yet: k-center and herding are O(N·B·d) JavaScript loops and the sparse facility location uses the exact top-k kernel (O(N²·d)); both need the HNSW graph / PCA + batching of baselines.md §5 first.',
+    'N = 1M not run yet: k-center and herding (O(N·B·64) after PCA) would take ~15–30 min at a 1% budget, and the sparse facility location builds its kNN graph with the exact top-k kernel (O(N²·d)); the HNSW graph and pruning of baselines.md §5 come first.',
     '',
     `### Quality at 10% of the CIFAR-10 caption pool (${q.encoder})`,
     '',
