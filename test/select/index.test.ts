@@ -66,3 +66,29 @@ describe('HNSW index', () => {
     expect(loaded.query(q, 1)[0]!.similarity).toBeCloseTo(1, 5);
   });
 });
+
+describe('cell kNN (large-N graph)', () => {
+  it('finds nearly all exact neighbours on clustered data (recall@10 ≥ 0.9)', async () => {
+    const { cellKnn } = await import('../../src/select/kernels/cellKnn.js');
+    const normal = gaussian(seededRandom(3));
+    const d = 24;
+    const centres = Array.from({ length: 30 }, () => Float32Array.from({ length: d }, normal));
+    const n = 6000;
+    const data = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let k = 0; k < d; k++) s += (data[i * d + k] = centres[i % 30]![k]! + 0.6 * normal()) ** 2;
+      for (let k = 0; k < d; k++) data[i * d + k]! /= Math.sqrt(s);
+    }
+    const m = { rows: n, cols: d, data };
+    const approx = await cellKnn(m, 10, { cells: 40, probe: 4 });
+    const exact = await topKInnerProduct(m, m, 10, { excludeSelf: true });
+    let hits = 0;
+    for (let i = 0; i < n; i++) {
+      const truth = new Set(exact.indices.subarray(i * 10, i * 10 + 10));
+      for (const j of approx.indices.subarray(i * 10, i * 10 + 10)) if (truth.has(j)) hits += 1;
+      expect(approx.indices.subarray(i * 10, i * 10 + 10)).not.toContain(i);
+    }
+    expect(hits / (n * 10)).toBeGreaterThan(0.9);
+  });
+});

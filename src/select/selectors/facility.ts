@@ -1,10 +1,11 @@
 /**
  * Facility-location selection on a set of unit vectors, shared by `facility-location` (B7) and CRAIG's
- * feature mode (craig.md §3). Dense similarity blocks for small sets, an exact kNN graph (blocked top-k
- * kernel) for larger ones; weights are cluster sizes (C7), with items no pick reaches in the sparse
+ * feature mode (craig.md §3). Dense similarity blocks for small sets, a kNN graph for larger ones (exact
+ * blocked top-k up to 50k items, k-means cells beyond); weights are cluster sizes (C7), with items no pick reaches in the sparse
  * graph given to their nearest pick afterwards so that Σγ = n.
  */
 import { z } from 'zod';
+import { cellKnn } from '../kernels/cellKnn.js';
 import { innerProducts, topKInnerProduct, type Matrix } from '../kernels/similarity.js';
 import { denseColumns, FacilityLocation, sparseColumns } from '../submodular/facilityLocation.js';
 import { maximize, type OptimizerName } from '../submodular/optimizers.js';
@@ -12,6 +13,8 @@ import { gather } from './vectors.js';
 
 /** Largest set handled with a dense n×n block (n² floats: 100 MB at 5,000). */
 export const DENSE_LIMIT = 5000;
+/** Largest set whose kNN graph is computed exactly (N² · d flops: ~50 s at 100k × 512 here). */
+export const EXACT_KNN_LIMIT = 50_000;
 
 export const facilityParams = {
   mode: z
