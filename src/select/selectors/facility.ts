@@ -68,10 +68,12 @@ export async function facilitySelect(x: Matrix, budget: number, o: FacilityOptio
     f = new FacilityLocation(denseColumns(n, s));
   } else {
     const k = Math.min(o.neighbors, n - 1);
-    const knn = await topKInnerProduct(x, x, k, {
-      excludeSelf: true,
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
+    const signal = o.signal ? { signal: o.signal } : {};
+    // Exact graph while N² · d is affordable; k-means cells + exact search within nearby cells beyond.
+    const knn =
+      n <= EXACT_KNN_LIMIT
+        ? await topKInnerProduct(x, x, k, { excludeSelf: true, ...signal })
+        : await cellKnn(x, k, { seed: o.seed, ...signal });
     let dmax = 0;
     if (o.similarity === 'distance')
       for (const v of knn.values) if (v > -Infinity) dmax = Math.max(dmax, distance(v));
