@@ -12,8 +12,11 @@ const n = Number(nText);
 const dim = Number(dimText);
 const normal = gaussian(seededRandom(1));
 const centres = Array.from({ length: 100 }, () => Float32Array.from({ length: dim }, normal));
+const selector = getSelector(method!);
+// Caption embeddings only for the methods that read them, so peak RSS reflects what the method needs.
+const needsText = selector.needs.includes('text');
 const image = new Float32Array(n * dim);
-const text = new Float32Array(n * dim);
+const text = new Float32Array(needsText ? n * dim : 0);
 const rnd = seededRandom(2);
 for (let i = 0; i < n; i++) {
   const c = centres[i % 100]!;
@@ -22,7 +25,7 @@ for (let i = 0; i < n; i++) {
   const inv = 1 / Math.sqrt(s);
   for (let k = 0; k < dim; k++) image[i * dim + k]! *= inv;
 }
-for (let i = 0; i < n; i++) {
+for (let i = 0; needsText && i < n; i++) {
   const src = rnd() < 0.2 ? Math.floor(rnd() * n) : i;
   let s = 0;
   for (let k = 0; k < dim; k++) s += (text[i * dim + k] = image[src * dim + k]! + 0.05 * normal()) ** 2;
@@ -31,8 +34,8 @@ for (let i = 0; i < n; i++) {
 }
 const started = performance.now();
 const s = await runSelector(
-  getSelector(method!),
-  { n, dim, image, text },
+  selector,
+  { n, dim, image, ...(needsText ? { text } : {}) },
   { fraction: Number(fractionText) },
   {},
   { seed: 0 },
