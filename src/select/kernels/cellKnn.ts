@@ -6,7 +6,7 @@
 import { kmeans } from '../../embed/backends/kmeans.js';
 import { dense } from '../../embed/backends/linalg.js';
 import { groupByLabel } from '../stratify.js';
-import { topKInnerProduct, type Matrix, type TopK } from './similarity.js';
+import { gather, topKInnerProduct, type Matrix, type TopK } from './similarity.js';
 
 export interface CellKnnOptions {
   /** Number of cells (default ≈ √N). */
@@ -19,13 +19,6 @@ export interface CellKnnOptions {
   signal?: AbortSignal;
 }
 
-function gatherRows(x: Matrix, ids: ArrayLike<number>): Matrix {
-  const data = new Float32Array(ids.length * x.cols);
-  for (let t = 0; t < ids.length; t++)
-    data.set(x.data.subarray(ids[t]! * x.cols, (ids[t]! + 1) * x.cols), t * x.cols);
-  return { rows: ids.length, cols: x.cols, data };
-}
-
 export async function cellKnn(x: Matrix, k: number, o: CellKnnOptions = {}): Promise<TopK> {
   const n = x.rows;
   const cells = Math.max(1, Math.min(n, o.cells ?? Math.round(Math.sqrt(n))));
@@ -34,7 +27,7 @@ export async function cellKnn(x: Matrix, k: number, o: CellKnnOptions = {}): Pro
   // Fit the cells on an evenly spaced sample, then assign every point to its nearest centroid.
   const sampleSize = Math.min(n, Math.max(o.fitSample ?? 50_000, cells * 20));
   const stride = n / sampleSize;
-  const sample = gatherRows(
+  const sample = gather(
     x,
     Int32Array.from({ length: sampleSize }, (_, i) => Math.floor(i * stride)),
   );
@@ -56,8 +49,8 @@ export async function cellKnn(x: Matrix, k: number, o: CellKnnOptions = {}): Pro
       const cell = cellNeighbours.indices[c * probe + p]!;
       if (cell >= 0) candidateIds.push(...(members[cell] ?? []));
     }
-    const q = gatherRows(x, queries);
-    const base = gatherRows(x, candidateIds);
+    const q = gather(x, queries);
+    const base = gather(x, candidateIds);
     const kk = Math.min(k + 1, base.rows);
     const top = await topKInnerProduct(q, base, kk);
     queries.forEach((i, t) => {

@@ -50,6 +50,14 @@ export function rowsOf(m: Matrix, start: number, end: number): Matrix {
   return { rows: end - start, cols: m.cols, data: m.data.subarray(start * m.cols, end * m.cols) };
 }
 
+/** Rows `ids` of m, copied into a new matrix. */
+export function gather(m: Matrix, ids: ArrayLike<number>): Matrix {
+  const data = new Float32Array(ids.length * m.cols);
+  for (let t = 0; t < ids.length; t++)
+    data.set(m.data.subarray(ids[t]! * m.cols, (ids[t]! + 1) * m.cols), t * m.cols);
+  return { rows: ids.length, cols: m.cols, data };
+}
+
 export interface TopK {
   k: number;
   /** [rows × k] base indices, best first; -1 when fewer than k candidates. */

@@ -7,13 +7,12 @@
 import { z } from 'zod';
 import type { Selector } from '../contract.js';
 import { allocateBudget, groupByLabel } from '../stratify.js';
-import { pcaProject } from '../kernels/pca.js';
-import { embeddingParam, vectorsOf } from './vectors.js';
+import { embeddingParam, pcaDimsParam, reducedVectorsOf } from './vectors.js';
 
 const params = z.object({
   embedding: embeddingParam,
   perClass: z.boolean().default(false).describe('herd each class to its own mean (needs labels)'),
-  dims: z.number().int().min(0).default(64).describe('principal components to work in (0 = all dimensions)'),
+  dims: pcaDimsParam,
 });
 
 function herd(x: Float32Array, d: number, members: number[], budget: number, signal?: AbortSignal): number[] {
@@ -58,8 +57,7 @@ export const herding: Selector<z.infer<typeof params>> = {
   params,
   needs: ['image'],
   async select(input, budget, p, ctx) {
-    const full = vectorsOf(input, p.embedding);
-    const x = p.dims > 0 ? (await pcaProject(full, p.dims)).projected : full;
+    const x = await reducedVectorsOf(input, p.embedding, p.dims);
     if (p.perClass && !input.labels) throw new Error('herding per class needs labels');
     const groups = p.perClass ? groupByLabel(input.labels!) : [Array.from({ length: x.rows }, (_, i) => i)];
     const quotas = allocateBudget(

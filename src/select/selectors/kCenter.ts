@@ -7,12 +7,11 @@
 import { z } from 'zod';
 import { seededRandom } from '../../embed/backends/random.js';
 import type { Selector } from '../contract.js';
-import { pcaProject } from '../kernels/pca.js';
-import { embeddingParam, vectorsOf } from './vectors.js';
+import { embeddingParam, pcaDimsParam, reducedVectorsOf } from './vectors.js';
 
 const params = z.object({
   embedding: embeddingParam,
-  dims: z.number().int().min(0).default(64).describe('principal components to work in (0 = all dimensions)'),
+  dims: pcaDimsParam,
 });
 
 export const kCenter: Selector<z.infer<typeof params>> = {
@@ -21,8 +20,7 @@ export const kCenter: Selector<z.infer<typeof params>> = {
   params,
   needs: ['image'],
   async select(input, budget, p, ctx) {
-    const full = vectorsOf(input, p.embedding);
-    const x = p.dims > 0 ? (await pcaProject(full, p.dims)).projected : full;
+    const x = await reducedVectorsOf(input, p.embedding, p.dims);
     const { rows: n, cols: d } = x;
     const norm = new Float64Array(n);
     for (let i = 0; i < n; i++) for (let k = 0; k < d; k++) norm[i]! += x.data[i * d + k]! ** 2;

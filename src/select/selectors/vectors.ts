@@ -1,6 +1,9 @@
 import { z } from 'zod';
 import type { SelectInput } from '../contract.js';
+import { pcaProject } from '../kernels/pca.js';
 import type { Matrix } from '../kernels/similarity.js';
+
+export { gather } from '../kernels/similarity.js';
 
 export const embeddingParam = z
   .enum(['image', 'text', 'joint'])
@@ -26,10 +29,19 @@ export function vectorsOf(input: SelectInput, which: z.infer<typeof embeddingPar
   return { rows: n, cols: dim, data };
 }
 
-/** Rows `ids` of m, copied into a new matrix. */
-export function gather(m: Matrix, ids: ArrayLike<number>): Matrix {
-  const data = new Float32Array(ids.length * m.cols);
-  for (let t = 0; t < ids.length; t++)
-    data.set(m.data.subarray(ids[t]! * m.cols, (ids[t]! + 1) * m.cols), t * m.cols);
-  return { rows: ids.length, cols: m.cols, data };
+export const pcaDimsParam = z
+  .number()
+  .int()
+  .min(0)
+  .default(64)
+  .describe('principal components to work in (0 = all dimensions)');
+
+/** The vectors of a sequential O(N·B·d) method, projected onto the top `dims` principal components (baselines.md §5). */
+export async function reducedVectorsOf(
+  input: SelectInput,
+  which: z.infer<typeof embeddingParam>,
+  dims: number,
+): Promise<Matrix> {
+  const full = vectorsOf(input, which);
+  return dims > 0 ? (await pcaProject(full, dims)).projected : full;
 }

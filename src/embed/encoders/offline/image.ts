@@ -7,7 +7,7 @@
  */
 import sharp from 'sharp';
 import { GraphBuilder } from '../../backends/onnxGraph.js';
-import { dense, type Dense } from '../../backends/linalg.js';
+import { dense, transpose, type Dense } from '../../backends/linalg.js';
 
 export const IMAGE_SIDE = 32;
 export const PATCH = 6;
@@ -105,7 +105,7 @@ export function featureGraph(
   const normalised = g.op('Div', [centred, g.op('Sqrt', [g.op('Add', [variance, eps])])]);
 
   // ZCA whitening as a 1×1 convolution: weight[o, i] = W[i, o].
-  const zcaT = transposeToConv(params.zcaW);
+  const zcaT = transpose(params.zcaW).data;
   const white = g.op('Conv', [
     normalised,
     g.constant(zcaT, [PATCH_DIM, PATCH_DIM, 1, 1]),
@@ -140,11 +140,4 @@ export function featureGraph(
   g.op('Add', [projected, g.constant(projection.b, [projection.w.cols])], {}, 'embeds');
   g.output('embeds', 'float32', ['batch', projection.w.cols]);
   return g.toBytes();
-}
-
-function transposeToConv(w: Dense): Float32Array<ArrayBuffer> {
-  const t = new Float32Array(w.rows * w.cols);
-  for (let i = 0; i < w.rows; i++)
-    for (let o = 0; o < w.cols; o++) t[o * w.rows + i] = w.data[i * w.cols + o]!;
-  return t;
 }
