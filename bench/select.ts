@@ -166,7 +166,7 @@ await writeSection(
         `| ${t.method} | ${t.n.toLocaleString('en-US')} | ${t.seconds.toFixed(1)} | ${t.peakRssMiB.toFixed(0)} | ${t.matrixMiB.toFixed(0)} |`,
     ),
     '',
-    'N = 1M not run yet: k-center and herding (O(N·B·64) after PCA) would take ~15–30 min at a 1% budget, and the sparse facility location builds its kNN graph with the exact top-k kernel (O(N²·d)); the HNSW graph and pruning of baselines.md §5 come first.',
+    'N = 1M: facility location and k-center in the next table (`bench/select1m.ts`); herding at 1M (O(N·B·64), no lazy form since its argmax target moves with every pick) is not run.',
     '',
     `### Quality at 10% of the CIFAR-10 caption pool (${q.encoder})`,
     '',

@@ -3,6 +3,7 @@ import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
 import { runSelector, type SelectInput } from '../../src/select/contract.js';
 import { innerProducts, type Matrix } from '../../src/select/kernels/similarity.js';
 import { getSelector } from '../../src/select/registry.js';
+import { kCenterGreedy } from '../../src/select/selectors/kCenter.js';
 import { facilitySelect } from '../../src/select/selectors/facility.js';
 import { denseColumns, FacilityLocation } from '../../src/select/submodular/facilityLocation.js';
 import { lazyGreedy, naiveGreedy, stochasticGreedy } from '../../src/select/submodular/optimizers.js';
@@ -174,6 +175,37 @@ describe('k-center greedy (B5)', () => {
         (a, b) => dist(first, b) - dist(first, a),
       )[0];
       expect(s.indices[1]).toBe(farthest);
+    }
+  });
+  it('the lazy form (with kernel synchronisation every 256 picks) picks exactly what the plain O(N·B·d) loop picks, duplicates included', async () => {
+    for (const [n, d, budget, seed] of [
+      [400, 6, 60, 1],
+      [2000, 16, 300, 2],
+      [300, 3, 300, 3],
+    ] as const) {
+      const base = unit(n, d, seed, 5, 0.4);
+      // Every tenth item duplicates another, so zero distances and ties occur.
+      for (let i = 0; i < n; i += 10)
+        base.data.copyWithin(i * d, ((i * 7 + 3) % n) * d, ((i * 7 + 3) % n) * d + d);
+      const plainMin = new Float64Array(n).fill(Infinity);
+      const plain: number[] = [];
+      let next = seed % n;
+      for (let t = 0; t < budget; t++) {
+        plain.push(next);
+        let best = -1;
+        for (let i = 0; i < n; i++) {
+          let s = 0;
+          for (let k = 0; k < d; k++) s += (base.data[i * d + k]! - base.data[next * d + k]!) ** 2;
+          plainMin[i] = Math.min(plainMin[i]!, s);
+          if (!plain.includes(i) && (best < 0 || plainMin[i]! > plainMin[best]!)) best = i;
+        }
+        next = best;
+      }
+      const pruned = await kCenterGreedy(base, budget, seed % n);
+      expect(Array.from(pruned.indices)).toEqual(plain);
+      pruned.minSquared.forEach((m, i) => expect(m).toBeCloseTo(plainMin[i]!, 5));
+      // Fewer up-to-date checks than the plain loop's N per pick.
+      expect(pruned.lazyChecks).toBeLessThan((n * budget) / 4);
     }
   });
 });
