@@ -27,6 +27,11 @@ export interface SelectInput {
   text?: Float32Array;
   /** Class or pseudo-class per item (0-based). */
   labels?: Int32Array;
+  /**
+   * Text embeddings of class prompts (K × dim, unit rows; e.g. a prompt ensemble per class name) for
+   * zero-shot latent classes (ClipCov, SAS).
+   */
+  classPrompts?: { names: string[]; embeddings: Float32Array };
   knn?: KnnGraph;
 }
 

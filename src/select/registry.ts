@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import type { Selector } from './contract.js';
+import { clipcov } from './selectors/clipcov.js';
 import { clipScore } from './selectors/clipScore.js';
 import { craig } from './selectors/craig.js';
 import { facilityLocation } from './selectors/facilityLocation.js';
@@ -20,6 +21,7 @@ const SELECTORS: readonly Selector<never>[] = [
   herding,
   facilityLocation,
   craig,
+  clipcov,
 ] as unknown as Selector<never>[];
 
 export const registry: ReadonlyMap<string, Selector<never>> = new Map(SELECTORS.map((s) => [s.name, s]));
