@@ -32,6 +32,11 @@ export interface SelectInput {
    * zero-shot latent classes (ClipCov, SAS).
    */
   classPrompts?: { names: string[]; embeddings: Float32Array };
+  /**
+   * Mean of A augmented-view image embeddings per item, n × dim, NOT renormalised (sas.md §2): then
+   * ⟨z̄_i, z̄_j⟩ estimates E[cos(view of i, view of j)].
+   */
+  imageViews?: Float32Array;
   knn?: KnnGraph;
 }
 
@@ -120,6 +125,7 @@ export async function runSelector<P extends object>(
   for (const [name, m] of [
     ['image', input.image],
     ['text', input.text],
+    ['augmented-view', input.imageViews],
   ] as const) {
     if (m && m.length !== input.n * input.dim) {
       throw new SelectionInputError(
@@ -130,7 +136,11 @@ export async function runSelector<P extends object>(
   if (input.labels && input.labels.length !== input.n) {
     throw new SelectionInputError(`${input.labels.length} labels for ${input.n} items`);
   }
-  const parsed = selector.params.safeParse(rawParams ?? {});
+  // Unknown option names are errors, not silently dropped (a typo would otherwise run the defaults).
+  const schema = (
+    selector.params instanceof z.ZodObject ? selector.params.strict() : selector.params
+  ) as z.ZodType<P>;
+  const parsed = schema.safeParse(rawParams ?? {});
   if (!parsed.success) {
     throw new SelectionInputError(
       `${selector.name}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'params'}: ${i.message}`).join('; ')}`,

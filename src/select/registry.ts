@@ -11,6 +11,7 @@ import { facilityLocation } from './selectors/facilityLocation.js';
 import { herding } from './selectors/herding.js';
 import { kCenter } from './selectors/kCenter.js';
 import { random } from './selectors/random.js';
+import { sas } from './selectors/sas.js';
 import { semdedup } from './selectors/semdedup.js';
 
 const SELECTORS: readonly Selector<never>[] = [
@@ -22,6 +23,7 @@ const SELECTORS: readonly Selector<never>[] = [
   facilityLocation,
   craig,
   clipcov,
+  sas,
 ] as unknown as Selector<never>[];
 
 export const registry: ReadonlyMap<string, Selector<never>> = new Map(SELECTORS.map((s) => [s.name, s]));

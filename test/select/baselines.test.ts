@@ -62,6 +62,10 @@ describe('selector contract', () => {
     await expect(
       runSelector(getSelector('random'), p, { count: 5 }, { stratified: 'yes' }, { seed: 0 }),
     ).rejects.toThrow(/stratified/);
+    // A misspelt option is an error naming it, not a silent run with the defaults.
+    await expect(
+      runSelector(getSelector('random'), p, { count: 5 }, { stratify: true }, { seed: 0 }),
+    ).rejects.toThrow(/stratify/);
     expect(() => getSelector('nope')).toThrow(/available: random, clip-score/);
   });
 
