@@ -19,6 +19,11 @@ export interface EmbedOptions {
   /** Images per inference batch (default 32). */
   batchSize?: number;
   dtype?: NpyDtype;
+  /**
+   * A second store beside the main one (e.g. `views-a4-s0` for augmented-view means): its own folder
+   * under embeddings/ and shard-name prefix, resumed independently.
+   */
+  variant?: string;
   signal?: AbortSignal;
   onProgress?: (p: EmbedProgress) => void;
 }
@@ -38,6 +43,11 @@ export function embeddingsDir(workspace: string): string {
   return path.join(workspace, 'embeddings');
 }
 
+/** The main store, or a variant's folder inside it. */
+export function storeDir(workspace: string, variant?: string): string {
+  return variant ? path.join(embeddingsDir(workspace), variant) : embeddingsDir(workspace);
+}
+
 /** Stable shard name for a catalog part: dataset id + hash of the part's path. */
 export function shardName(datasetId: number, part: string): string {
   return `d${datasetId}-${createHash('sha1').update(part).digest('hex').slice(0, 12)}`;
@@ -55,7 +65,7 @@ export async function embedCatalog(
   options: EmbedOptions = {},
 ): Promise<EmbedReport> {
   const started = performance.now();
-  const store = await EmbeddingStore.open(embeddingsDir(workspace), encoder, options.dtype);
+  const store = await EmbeddingStore.open(storeDir(workspace, options.variant), encoder, options.dtype);
   const parts = await listParts(catalog);
   const done = new Map(
     (
@@ -72,7 +82,7 @@ export async function embedCatalog(
   let undecodable = 0;
   for (const [index, part] of parts.entries()) {
     options.signal?.throwIfAborted();
-    const shard = shardName(part.dataset_id, part.path);
+    const shard = (options.variant ? `${options.variant}-` : '') + shardName(part.dataset_id, part.path);
     const rows = done.get(shard);
     if (rows !== undefined && (await store.hasShard(shard, rows))) {
       samplesDone += part.samples;

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { EmbeddingStore } from '../embed/store.js';
 import type { SelectInput } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
-import { embeddingsDir } from './embed.js';
+import { embeddingsDir, storeDir } from './embed.js';
 
 /** Every embedded sample of the workspace, in catalog order, as the selectors' input. */
 export interface WorkspaceEmbeddings extends SelectInput {
@@ -18,7 +18,7 @@ export interface WorkspaceEmbeddings extends SelectInput {
 export async function loadEmbeddings(
   catalog: Catalog,
   workspace: string,
-  options: { labelField?: string } = {},
+  options: { labelField?: string; views?: string } = {},
 ): Promise<WorkspaceEmbeddings> {
   const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
   const dim = store.meta.encoder.dim;
@@ -49,13 +49,55 @@ export async function loadEmbeddings(
   const labels = options.labelField ? Int32Array.from(rows, (r) => r.label ?? -1) : undefined;
   if (labels?.some((l) => l < 0))
     throw new Error(`metadata field '${options.labelField}' is missing or not an integer for some samples`);
+  const imageViews = options.views
+    ? await loadViews(catalog, storeDir(path.resolve(workspace), options.views), rows, dim)
+    : undefined;
   return {
     n,
     dim,
     image,
     text,
     ...(labels ? { labels } : {}),
+    ...(imageViews ? { imageViews } : {}),
     ids: BigInt64Array.from(rows, (r) => BigInt(r.id)),
     encoder: { name: store.meta.encoder.name, fingerprint: store.meta.encoder.fingerprint },
   };
+}
+
+/** Mean augmented-view embeddings of a variant store, in the main rows' order. */
+async function loadViews(
+  catalog: Catalog,
+  dir: string,
+  mainRows: ReadonlyArray<{ id: bigint }>,
+  dim: number,
+): Promise<Float32Array> {
+  const store = await EmbeddingStore.read(dir).catch(() => {
+    throw new Error(`no augmented-view embeddings in ${dir}: run curate embed --views first`);
+  });
+  const position = new Map(mainRows.map((r, i) => [BigInt(r.id), i]));
+  const rows = await catalog.rows<{ id: bigint; shard: string; row: number }>(
+    `SELECT e.sample_id AS id, e.shard, e."row" FROM embeddings e
+     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp`,
+    { fp: store.meta.encoder.fingerprint },
+  );
+  const out = new Float32Array(mainRows.length * dim);
+  const byShard = new Map<string, Array<[number, number]>>();
+  let found = 0;
+  for (const r of rows) {
+    const i = position.get(BigInt(r.id));
+    if (i === undefined) continue;
+    found++;
+    const list = byShard.get(r.shard) ?? [];
+    list.push([i, r.row]);
+    byShard.set(r.shard, list);
+  }
+  if (found < mainRows.length)
+    throw new Error(
+      `augmented-view embeddings cover ${found} of ${mainRows.length} samples in ${dir}: run curate embed --views again`,
+    );
+  for (const [shard, list] of byShard) {
+    const m = await store.readShard(shard, 'image');
+    for (const [i, r] of list) out.set(m.data.subarray(r * dim, (r + 1) * dim), i * dim);
+  }
+  return out;
 }
