@@ -1,0 +1,73 @@
+/**
+ * cos and sin of projections Y·Ω on onnxruntime (MatMul, Cos, Sin in one graph), and the empirical
+ * characteristic function φ_Y(ω) = (1/|Y|) Σ_y exp(i⟨ω, y⟩) of a sample at many frequencies, streamed in
+ * row tiles (FAST, fast.md §3.4).
+ */
+import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
+import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
+import { rowsOf, type Matrix } from './similarity.js';
+
+let session: Promise<Session> | undefined;
+
+/** y [m,d], w [d,f] → cos, sin [m,f] of y·w. */
+function trigGraph(): Promise<Session> {
+  session ??= (async () => {
+    const g = new GraphBuilder('projected_trig');
+    const y = g.input('y', 'float32', ['m', 'd']);
+    const w = g.input('w', 'float32', ['d', 'f']);
+    const u = g.op('MatMul', [y, w]);
+    g.op('Cos', [u], {}, 'cos');
+    g.op('Sin', [u], {}, 'sin');
+    g.output('cos', 'float32', ['m', 'f']);
+    g.output('sin', 'float32', ['m', 'f']);
+    return (await createSession(g.toBytes())).session;
+  })();
+  return session;
+}
+
+/** Frequencies as a d × f matrix (column j = ω_j). */
+export interface Frequencies {
+  d: number;
+  f: number;
+  /** Row-major d × f. */
+  data: Float32Array;
+}
+
+/** cos(Y·Ω) and sin(Y·Ω), m × f each. */
+export async function projectedTrig(
+  y: Matrix,
+  omega: Frequencies,
+): Promise<{ cos: Float32Array; sin: Float32Array }> {
+  if (y.cols !== omega.d) throw new Error(`dimension mismatch: ${y.cols} vs ${omega.d}`);
+  const out = await (
+    await trigGraph()
+  ).run({
+    y: new Tensor('float32', y.data, [y.rows, y.cols]),
+    w: new Tensor('float32', omega.data, [omega.d, omega.f]),
+  });
+  return { cos: out.cos!.data as Float32Array, sin: out.sin!.data as Float32Array };
+}
+
+/** φ_Y(ω_j) = mean_y cos⟨ω_j, y⟩ + i·mean_y sin⟨ω_j, y⟩ for every column of Ω. */
+export async function characteristicFunction(
+  y: Matrix,
+  omega: Frequencies,
+): Promise<{ re: Float64Array; im: Float64Array }> {
+  const re = new Float64Array(omega.f);
+  const im = new Float64Array(omega.f);
+  const tile = Math.max(1, Math.floor((8 * 1024 * 1024) / Math.max(1, omega.f)));
+  for (let r0 = 0; r0 < y.rows; r0 += tile) {
+    const block = rowsOf(y, r0, Math.min(y.rows, r0 + tile));
+    const { cos, sin } = await projectedTrig(block, omega);
+    for (let r = 0; r < block.rows; r++)
+      for (let j = 0; j < omega.f; j++) {
+        re[j]! += cos[r * omega.f + j]!;
+        im[j]! += sin[r * omega.f + j]!;
+      }
+  }
+  for (let j = 0; j < omega.f; j++) {
+    re[j]! /= y.rows;
+    im[j]! /= y.rows;
+  }
+  return { re, im };
+}
