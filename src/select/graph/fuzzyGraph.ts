@@ -29,7 +29,7 @@ export async function fuzzyKnnGraph(
   const kMax = Math.min(n - 1, Math.max(...scales));
   if (kMax < 1) return toCsr(n, new Map(), 0);
   const knn = await topKInnerProduct(x, x, kMax, { excludeSelf: true, ...(signal ? { signal } : {}) });
-  let fused = new Map<number, number>();
+  const fused = new Map<number, number>();
   for (const scale of scales) {
     const k = Math.min(scale, kMax);
     const directed = new Map<number, number>();
