@@ -7,6 +7,7 @@ import type { Selector } from './contract.js';
 import { clipcov } from './selectors/clipcov.js';
 import { clipScore } from './selectors/clipScore.js';
 import { craig } from './selectors/craig.js';
+import { fast } from './selectors/fast.js';
 import { facilityLocation } from './selectors/facilityLocation.js';
 import { herding } from './selectors/herding.js';
 import { kCenter } from './selectors/kCenter.js';
@@ -24,6 +25,7 @@ const SELECTORS: readonly Selector<never>[] = [
   craig,
   clipcov,
   sas,
+  fast,
 ] as unknown as Selector<never>[];
 
 export const registry: ReadonlyMap<string, Selector<never>> = new Map(SELECTORS.map((s) => [s.name, s]));

@@ -31,3 +31,16 @@ export function groupByLabel(labels: Int32Array): number[][] {
   labels.forEach((l, i) => (groups[l] ??= []).push(i));
   return Array.from(groups, (g) => g ?? []);
 }
+
+/**
+ * Merge per-class pick orders into one list by relative rank (pick r of a class with q picks sits at
+ * (r + 0.5)/q), so any prefix of the result is itself close to class-proportional.
+ */
+export function interleaveByRank(orders: ReadonlyArray<readonly number[]>): Int32Array {
+  return Int32Array.from(
+    orders
+      .flatMap((order) => order.map((item, r) => ({ item, at: (r + 0.5) / order.length })))
+      .sort((a, b) => a.at - b.at || a.item - b.item),
+    (e) => e.item,
+  );
+}

@@ -9,6 +9,8 @@ import {
   type Proxies,
 } from '../../src/select/fast/losses.js';
 import { auctionAssignment } from '../../src/select/graph/assignment.js';
+import { fastPartition } from '../../src/select/selectors/fast.js';
+import { buildLibrary, drawFrequencies, libraryDiscrepancy, normBound } from '../../src/select/fast/pdas.js';
 
 function toy(m: number, d: number, seed: number): Proxies {
   const normal = gaussian(seededRandom(seed));
@@ -29,6 +31,27 @@ function gradientError(p: Proxies, loss: (q: Proxies, grad: Float64Array) => num
     minus.y[i]! -= h;
     const numeric =
       (loss(plus, new Float64Array(p.y.length)) - loss(minus, new Float64Array(p.y.length))) / (2 * h);
+    worst = Math.max(worst, Math.abs(numeric - analytic[i]!) / Math.max(scale, 1e-12));
+  }
+  return worst;
+}
+
+async function asyncGradientError(
+  p: Proxies,
+  loss: (q: Proxies, grad: Float64Array) => Promise<number>,
+): Promise<number> {
+  const analytic = new Float64Array(p.y.length);
+  await loss(p, analytic);
+  const scale = Math.max(...analytic.map(Math.abs));
+  let worst = 0;
+  for (let i = 0; i < p.y.length; i++) {
+    const h = 1e-5;
+    const at = async (delta: number) => {
+      const q = { ...p, y: Float64Array.from(p.y) };
+      q.y[i]! += delta;
+      return loss(q, new Float64Array(p.y.length));
+    };
+    const numeric = ((await at(h)) - (await at(-h))) / (2 * h);
     worst = Math.max(worst, Math.abs(numeric - analytic[i]!) / Math.max(scale, 1e-12));
   }
   return worst;
@@ -76,7 +99,7 @@ describe('FAST loss gradients (fast.md §3.3–3.4) match central finite differe
     ).toBeLessThan(1e-3);
   });
 
-  it('DPP diversity, positional match and both graph forms', () => {
+  it('DPP diversity, positional match and both graph forms', async () => {
     const p = toy(20, 4, 3);
     const normal = gaussian(seededRandom(4));
     const rff = {
@@ -87,7 +110,13 @@ describe('FAST loss gradients (fast.md §3.3–3.4) match central finite differe
     };
     const rnd = seededRandom(6);
     rff.b = Float64Array.from({ length: 16 }, () => 2 * Math.PI * rnd());
-    expect(gradientError(p, (q, g) => dppLoss(q, rff, g))).toBeLessThan(1e-3);
+    // Float64 products for the check; the kernel path must agree with them.
+    const exactGrad = new Float64Array(p.y.length);
+    const kernelGrad = new Float64Array(p.y.length);
+    const exact = await dppLoss(p, rff, exactGrad, 1, 'exact');
+    expect(await dppLoss(p, rff, kernelGrad, 1, 'kernel')).toBeCloseTo(exact, 2);
+    kernelGrad.forEach((v, i) => expect(v).toBeCloseTo(exactGrad[i]!, 2));
+    expect(await asyncGradientError(p, (q, g) => dppLoss(q, rff, g, 1, 'exact'))).toBeLessThan(1e-3);
     const anchors = Float64Array.from({ length: 80 }, normal);
     expect(gradientError(p, (q, g) => matchLoss(q, anchors, g))).toBeLessThan(1e-3);
     const edges = {
@@ -192,3 +221,94 @@ function hungarian(m: number, n: number, cost: (r: number, c: number) => number)
   for (let j = 1; j <= n; j++) if (p[j]) total += cost(p[j]! - 1, j - 1);
   return total;
 }
+
+describe('FAST selector (fast.md)', () => {
+  const d = 16;
+  function clustered(n: number, seed: number) {
+    const normal = gaussian(seededRandom(seed));
+    const centres = Array.from({ length: 6 }, () => Array.from({ length: d }, normal));
+    const data = new Float32Array(n * d);
+    for (let i = 0; i < n; i++) {
+      // Unequal clusters, so a good subset must get the proportions right.
+      const c = Math.floor(6 * seededRandom(seed * 1000 + i)() ** 2);
+      let s = 0;
+      for (let q = 0; q < d; q++) s += (data[i * d + q] = centres[c]![q]! + 0.8 * normal()) ** 2;
+      for (let q = 0; q < d; q++) data[i * d + q]! /= Math.sqrt(s);
+    }
+    return { rows: n, cols: d, data };
+  }
+
+  /** CFD between a subset of V's rows and all of V on fresh Gaussian frequencies with norms in [0, 3]. */
+  function freshCfd(
+    v: { rows: number; cols: number; data: Float32Array },
+    subset: number[],
+    seed: number,
+  ): number {
+    const normal = gaussian(seededRandom(seed));
+    const rnd = seededRandom(seed + 1);
+    let total = 0;
+    for (let j = 0; j < 200; j++) {
+      const w = Array.from({ length: v.cols }, normal);
+      const r = (3 * rnd()) / Math.hypot(...w);
+      const cf = (rows: ArrayLike<number>) => {
+        let [re, im] = [0, 0];
+        for (let t = 0; t < rows.length; t++) {
+          let u = 0;
+          for (let q = 0; q < v.cols; q++) u += r * w[q]! * v.data[rows[t]! * v.cols + q]!;
+          re += Math.cos(u) / rows.length;
+          im += Math.sin(u) / rows.length;
+        }
+        return [re, im] as const;
+      };
+      const [a, b] = cf(subset);
+      const [ar, br] = cf(Array.from({ length: v.rows }, (_, i) => i));
+      total += (a - ar) ** 2 + (b - br) ** 2;
+    }
+    return total / 200;
+  }
+
+  it('its subset matches the spectral distribution better than the median of 50 random subsets; picks are a bijection', async () => {
+    const x = clustered(1500, 1);
+    const defaults = (await import('../../src/select/registry.js'))
+      .getSelector('fast')
+      .params.parse({}) as never;
+    const result = await fastPartition(x, 100, { ...(defaults as object), iterations: 150 } as never, 0);
+    expect(new Set(result.picks).size).toBe(100);
+    const ours = freshCfd(result.spectral, result.picks, 5);
+    const random: number[] = [];
+    for (let s = 0; s < 50; s++) {
+      const rnd = seededRandom(100 + s);
+      const ids = Array.from({ length: 1500 }, (_, i) => i);
+      for (let i = 0; i < 100; i++) {
+        const j = i + Math.floor(rnd() * (1500 - i));
+        [ids[i], ids[j]] = [ids[j]!, ids[i]!];
+      }
+      random.push(freshCfd(result.spectral, ids.slice(0, 100), 5));
+    }
+    random.sort((a, b) => a - b);
+    expect(ours).toBeLessThan(random[25]!);
+  });
+
+  it('PDAS curriculum: drawn frequencies never exceed τ_t, their running maximum rises, no repeats in a step', async () => {
+    const v = clustered(400, 2);
+    const normal = gaussian(seededRandom(3));
+    const reference = { rows: 400, cols: 4, data: Float32Array.from({ length: 1600 }, normal) };
+    const initial = { rows: 40, cols: 4, data: reference.data.slice(0, 160) };
+    const lib = await buildLibrary(reference, initial, 256, { lambdaP: 0.3, alpha: 1.2 }, seededRandom(4));
+    expect(lib.count).toBe(768);
+    const lcf = await libraryDiscrepancy(lib, initial, { lambdaP: 0.3, alpha: 1.2 });
+    const random = seededRandom(5);
+    let runningMax = 0;
+    const maxima: number[] = [];
+    for (let t = 0; t < 100; t += 5) {
+      const tau = normBound(t, 100);
+      const drawn = drawFrequencies(lib, lcf, tau, 16, random);
+      expect(new Set(drawn).size).toBe(drawn.length);
+      for (const j of drawn) expect(lib.norm[j]!).toBeLessThanOrEqual(tau);
+      runningMax = Math.max(runningMax, ...drawn.map((j) => lib.norm[j]!));
+      maxima.push(runningMax);
+    }
+    expect(maxima.at(-1)!).toBeGreaterThan(maxima[0]! + 1);
+    expect(v.rows).toBe(400);
+  });
+});

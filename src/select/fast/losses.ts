@@ -1,9 +1,11 @@
 /**
  * FAST's loss terms with their closed-form gradients (fast.md §3.3–3.4). Ỹ is M × d_s row-major
  * (float64); each function returns the loss and adds weight·∂loss/∂Ỹ into `grad`. These run per
- * optimisation step on the (small) proxy set in float64; the n-sized work (φ_ref, PDAS refresh) is on the
- * trig kernel.
+ * optimisation step on the (small) proxy set; the DPP term's M·D² products go to the MatMul kernel and the
+ * n-sized work (φ_ref, PDAS refresh) to the trig kernel.
  */
+import { dense, matmul, tmatmul } from '../../embed/backends/linalg.js';
+import { projectedTrig } from '../kernels/trig.js';
 
 export interface Proxies {
   m: number;
@@ -101,41 +103,93 @@ export interface FourierFeatures {
  * L_div = −log det(ΨΨᵀ + δI_M) = −[(M − D) log δ + log det(ΨᵀΨ + δI_D)] (push-through identity), with
  * ∂L/∂Ψ = −2ΨG⁻¹ and ∂L/∂y_m = W((∂L/∂Ψ_m) ⊙ (−√(2/D) sin(Wᵀy_m + b))) (§3.3).
  */
-export function dppLoss(p: Proxies, rff: FourierFeatures, grad: Float64Array, weight = 1): number {
+export async function dppLoss(
+  p: Proxies,
+  rff: FourierFeatures,
+  grad: Float64Array,
+  weight = 1,
+  products: 'kernel' | 'exact' = 'kernel',
+): Promise<number> {
   const { D, w, b, delta } = rff;
   const scale = Math.sqrt(2 / D);
   const psi = new Float64Array(p.m * D);
   const sinPart = new Float64Array(p.m * D);
+  // u = Wᵀy_m (+ b): on the trig kernel, then cos(u + b) = cos u cos b − sin u sin b.
+  const trig =
+    products === 'kernel'
+      ? await projectedTrig(
+          { rows: p.m, cols: p.d, data: Float32Array.from(p.y) },
+          { d: p.d, f: D, data: Float32Array.from(w) },
+        )
+      : undefined;
   for (let m = 0; m < p.m; m++)
     for (let e = 0; e < D; e++) {
-      let s = b[e]!;
-      for (let q = 0; q < p.d; q++) s += w[q * D + e]! * p.y[m * p.d + q]!;
-      psi[m * D + e] = scale * Math.cos(s);
-      sinPart[m * D + e] = -scale * Math.sin(s);
+      let c: number;
+      let sn: number;
+      if (trig) {
+        const [cu, su] = [trig.cos[m * D + e]!, trig.sin[m * D + e]!];
+        [c, sn] = [cu * Math.cos(b[e]!) - su * Math.sin(b[e]!), su * Math.cos(b[e]!) + cu * Math.sin(b[e]!)];
+      } else {
+        let s = b[e]!;
+        for (let q = 0; q < p.d; q++) s += w[q * D + e]! * p.y[m * p.d + q]!;
+        [c, sn] = [Math.cos(s), Math.sin(s)];
+      }
+      psi[m * D + e] = scale * c;
+      sinPart[m * D + e] = -scale * sn;
     }
-  const g = new Float64Array(D * D);
-  for (let m = 0; m < p.m; m++)
-    for (let e = 0; e < D; e++) {
-      const v = psi[m * D + e]!;
-      if (v === 0) continue;
-      for (let f = e; f < D; f++) g[e * D + f]! += v * psi[m * D + f]!;
-    }
+  // G = ΨᵀΨ + δI (M·D² work: on the MatMul kernel, or in float64 for gradient checks).
+  const g =
+    products === 'kernel'
+      ? Float64Array.from(
+          (await tmatmul(dense(p.m, D, Float32Array.from(psi)), dense(p.m, D, Float32Array.from(psi)))).data,
+        )
+      : gram(psi, p.m, D);
   for (let e = 0; e < D; e++) {
     g[e * D + e]! += delta;
-    for (let f = 0; f < e; f++) g[e * D + f] = g[f * D + e]!;
+    for (let f = 0; f < e; f++) g[e * D + f] = g[f * D + e] = (g[e * D + f]! + g[f * D + e]!) / 2;
   }
   const { logDet, inverse } = choleskyInverse(g, D);
   const loss = -((p.m - D) * Math.log(delta) + logDet);
-  for (let m = 0; m < p.m; m++) {
-    // dΨ_m = −2 Ψ_m G⁻¹
-    for (let e = 0; e < D; e++) {
-      let s = 0;
-      for (let f = 0; f < D; f++) s += psi[m * D + f]! * inverse[f * D + e]!;
-      const chain = weight * -2 * s * sinPart[m * D + e]!;
-      for (let q = 0; q < p.d; q++) grad[m * p.d + q]! += chain * w[q * D + e]!;
-    }
+  // dΨ = −2ΨG⁻¹ (M·D² again).
+  const psiInv =
+    products === 'kernel'
+      ? (await matmul(dense(p.m, D, Float32Array.from(psi)), dense(D, D, Float32Array.from(inverse)))).data
+      : multiply(psi, inverse, p.m, D);
+  // ∂L/∂y_m = W·chain_m with chain = (−2ΨG⁻¹) ⊙ (−√(2/D) sin(Wᵀy + b)).
+  const chain = new Float64Array(p.m * D);
+  for (let i = 0; i < p.m * D; i++) chain[i] = weight * -2 * psiInv[i]! * sinPart[i]!;
+  if (products === 'kernel') {
+    const wt = new Float32Array(D * p.d);
+    for (let q = 0; q < p.d; q++) for (let e = 0; e < D; e++) wt[e * p.d + q] = w[q * D + e]!;
+    const g = (await matmul(dense(p.m, D, Float32Array.from(chain)), dense(D, p.d, wt))).data;
+    for (let i = 0; i < p.m * p.d; i++) grad[i]! += g[i]!;
+  } else {
+    for (let m = 0; m < p.m; m++)
+      for (let e = 0; e < D; e++)
+        for (let q = 0; q < p.d; q++) grad[m * p.d + q]! += chain[m * D + e]! * w[q * D + e]!;
   }
   return loss;
+}
+
+function gram(a: Float64Array, rows: number, cols: number): Float64Array {
+  const g = new Float64Array(cols * cols);
+  for (let r = 0; r < rows; r++)
+    for (let e = 0; e < cols; e++) {
+      const v = a[r * cols + e]!;
+      for (let f = e; f < cols; f++) g[e * cols + f]! += v * a[r * cols + f]!;
+    }
+  for (let e = 0; e < cols; e++) for (let f = 0; f < e; f++) g[e * cols + f] = g[f * cols + e]!;
+  return g;
+}
+
+function multiply(a: Float64Array, b: Float64Array, rows: number, n: number): Float64Array {
+  const out = new Float64Array(rows * n);
+  for (let r = 0; r < rows; r++)
+    for (let k = 0; k < n; k++) {
+      const v = a[r * n + k]!;
+      for (let c = 0; c < n; c++) out[r * n + c]! += v * b[k * n + c]!;
+    }
+  return out;
 }
 
 /** Cholesky of a symmetric positive-definite matrix: log det and inverse. */

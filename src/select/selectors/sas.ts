@@ -16,7 +16,7 @@ import { SelectionInputError, type Selector, type TraceEvent } from '../contract
 import { clampedProductSums } from '../kernels/clampedSums.js';
 import { gather, type Matrix } from '../kernels/similarity.js';
 import { describeClasses, latentClasses, latentClassParams } from '../latentClasses.js';
-import { allocateBudget } from '../stratify.js';
+import { allocateBudget, interleaveByRank } from '../stratify.js';
 import { sampleWithoutReplacement } from './random.js';
 
 const params = z.object({
@@ -108,15 +108,10 @@ export const sas: Selector<Params> = {
         stage: 'threshold',
         message: `${((100 * negatives) / pairs).toFixed(2)}% of same-class similarities are negative${p.threshold === 0 ? ' (set to 0)' : ''}`,
       });
-    // Interleave classes by relative rank (pick r of a class with quota q sits at (r + 0.5)/q), so any
-    // prefix of the selection is itself close to class-proportional.
-    const indices = orders
-      .flatMap((order) => order.map((item, r) => ({ item, at: (r + 0.5) / order.length })))
-      .sort((a, b) => a.at - b.at || a.item - b.item)
-      .map((e) => e.item);
+    const indices = interleaveByRank(orders);
     // Score = mean similarity to the class (R_i / n_k), comparable across classes.
     const scores = Float32Array.from(rowSum, (r, i) => r / sizes[classes.assignment[i]!]!);
-    return { indices: Int32Array.from(indices), scores, trace };
+    return { indices, scores, trace };
   },
 };
 

@@ -1,0 +1,393 @@
+/**
+ * FAST (Cui et al., CVPR 2026), as specified in fast.md, run on embeddings ("FAST on embeddings",
+ * pitfall 9): per partition, a multi-scale fuzzy kNN graph (§3.1), its spectral embedding V (§3.2), M
+ * continuous proxies Ỹ optimised to match V's characteristic function with the phase-decoupled CFD
+ * (§3.4) on frequencies drawn by PDAS (§3.5), plus DPP diversity, a positional pull towards the assigned
+ * real nodes and the induced-subgraph Laplacian term (§3.3); the final one-to-one assignment of proxies
+ * to real nodes is the selection (§3.6), ordered by assignment cost.
+ */
+import { z } from 'zod';
+import { kmeans } from '../../embed/backends/kmeans.js';
+import { dense } from '../../embed/backends/linalg.js';
+import { gaussian, seededRandom } from '../../embed/backends/random.js';
+import type { Selector, TraceEvent } from '../contract.js';
+import {
+  cfdLoss,
+  dppLoss,
+  graphLoss,
+  matchLoss,
+  type AnchorEdges,
+  type FourierFeatures,
+  type Proxies,
+} from '../fast/losses.js';
+import {
+  buildLibrary,
+  drawFrequencies,
+  libraryDiscrepancy,
+  normBound,
+  type FrequencyLibrary,
+} from '../fast/pdas.js';
+import { auctionAssignment } from '../graph/assignment.js';
+import { fuzzyKnnGraph, type SparseGraph } from '../graph/fuzzyGraph.js';
+import { spectralEmbedding } from '../graph/spectral.js';
+import { gather, topKInnerProduct, type Matrix } from '../kernels/similarity.js';
+import { latentClasses, latentClassParams } from '../latentClasses.js';
+import { allocateBudget, interleaveByRank } from '../stratify.js';
+import { embeddingParam, vectorsOf } from './vectors.js';
+
+const params = z.object({
+  embedding: embeddingParam,
+  partition: z
+    .enum(['auto', 'labels', 'kmeans', 'none'])
+    .default('auto')
+    .describe('run per class (labels), per k-means cluster, or on the whole pool; auto = labels if present'),
+  clusters: latentClassParams.clusters,
+  maxPartition: z.number().int().min(100).default(20_000).describe('larger partitions are split by k-means'),
+  spectralDims: z
+    .number()
+    .int()
+    .min(2)
+    .default(32)
+    .describe('d_s, Laplacian eigenvectors used as coordinates'),
+  iterations: z.number().int().min(1).default(400).describe('optimisation steps T'),
+  frequencies: z.number().int().min(1).default(64).describe('frequencies per step k'),
+  lambdaP: z.number().min(0).default(0.3).describe('phase weight λ_p'),
+  alpha: z.number().min(0).default(1.2).describe('phase attenuation α'),
+  lambdaDiv: z.number().min(0).default(0.01).describe('DPP diversity weight (loss divided by D)'),
+  lambdaMatch: z.number().min(0).default(0.05).describe('positional pull towards assigned nodes'),
+  lambdaGraph: z.number().min(0).default(0.05).describe('Laplacian smoothness weight (loss divided by M)'),
+  graphLoss: z
+    .enum(['induced', 'literal'])
+    .default('induced')
+    .describe('induced-subgraph Laplacian (default) or the literal submatrix'),
+  learningRate: z.number().positive().default(0.02).describe('Adam step size'),
+  assignEvery: z.number().int().min(1).default(10).describe('re-solve the assignment every T_a steps'),
+});
+
+type Params = z.infer<typeof params>;
+
+const SCALES = [5, 15, 30] as const;
+const RFF_FEATURES = 128;
+const CANDIDATES = 32;
+
+export const fast: Selector<Params> = {
+  name: 'fast',
+  description: 'FAST: frequency-domain distribution matching on the spectral graph embedding (on embeddings)',
+  params,
+  needs: ['image'],
+  async select(input, budget, p, ctx) {
+    const x = vectorsOf(input, p.embedding);
+    const partitions = await partitionsOf(input, x, p, ctx.seed);
+    const quotas = allocateBudget(
+      partitions.map((m) => m.length),
+      budget,
+    );
+    const trace: TraceEvent[] = [
+      {
+        stage: 'partitions',
+        message: `${partitions.length} partitions (${p.partition}), largest ${Math.max(...partitions.map((m) => m.length))}`,
+      },
+    ];
+    const orders: number[][] = [];
+    for (const [k, members] of partitions.entries()) {
+      ctx.signal?.throwIfAborted();
+      const m = quotas[k]!;
+      if (m === 0) continue;
+      if (m >= members.length) {
+        orders.push(members);
+        continue;
+      }
+      const result = await fastPartition(gather(x, members), m, p, ctx.seed + k, ctx.signal);
+      orders.push(result.picks.map((local) => members[local]!));
+      if (k < 3 || k === partitions.length - 1)
+        trace.push({ stage: `partition ${k}`, message: result.summary });
+      ctx.progress?.(k + 1, partitions.length);
+    }
+    return { indices: interleaveByRank(orders), trace };
+  },
+};
+
+async function partitionsOf(
+  input: Parameters<Selector['select']>[0],
+  x: Matrix,
+  p: Params,
+  seed: number,
+): Promise<number[][]> {
+  let groups: number[][];
+  if (p.partition === 'none') groups = [Array.from({ length: x.rows }, (_, i) => i)];
+  else {
+    const choice = p.partition === 'auto' ? (input.labels ? 'labels' : 'kmeans') : p.partition;
+    groups = (await latentClasses(input, choice, p.clusters, x, seed)).members.filter((g) => g.length > 0);
+  }
+  // Split partitions above maxPartition with k-means (§4).
+  const out: number[][] = [];
+  for (const g of groups) {
+    if (g.length <= p.maxPartition) {
+      out.push(g);
+      continue;
+    }
+    const parts = Math.ceil(g.length / p.maxPartition);
+    const sub = gather(x, g);
+    const { assignment } = await kmeans(dense(sub.rows, sub.cols, Float32Array.from(sub.data)), parts, {
+      seed,
+    });
+    const split = Array.from({ length: parts }, () => [] as number[]);
+    assignment.forEach((c, i) => split[c]!.push(g[i]!));
+    out.push(...split.filter((s) => s.length > 0));
+  }
+  return out;
+}
+
+export interface PartitionResult {
+  /** Selected rows of the partition, cheapest assignment first. */
+  picks: number[];
+  /** Standardised spectral coordinates V (n × d_s). */
+  spectral: Matrix;
+  summary: string;
+}
+
+/** FAST on one partition (§3.6): x are the partition's vectors, m its budget. */
+export async function fastPartition(
+  x: Matrix,
+  m: number,
+  p: Omit<Params, 'embedding' | 'partition' | 'clusters' | 'maxPartition'>,
+  seed: number,
+  signal?: AbortSignal,
+): Promise<PartitionResult> {
+  const random = seededRandom(seed);
+  const graph = await fuzzyKnnGraph(x, SCALES, signal);
+  const v = spectralEmbedding(graph, { dims: p.spectralDims, seed });
+  const n = v.rows;
+  const d = v.cols;
+  const decoder = new Decoder(v, graph);
+  // Step 2: Ỹ initialised at M distinct rows of V by k-means++ seeding.
+  const init = seedRows(v, m, random);
+  const y = new Float64Array(m * d);
+  init.forEach((row, i) => {
+    for (let q = 0; q < d; q++) y[i * d + q] = v.data[row * d + q]!;
+  });
+  const proxies: Proxies = { m, d, y };
+  const asMatrix = (): Matrix => ({ rows: m, cols: d, data: Float32Array.from(y) });
+  const weights = { lambdaP: p.lambdaP, alpha: p.alpha };
+  // Step 3: frequency library and φ_ref on it.
+  const library: FrequencyLibrary = await buildLibrary(v, asMatrix(), 1024, weights, random);
+  const rff = fourierFeatures(d, y, m, random);
+  const adam = new Adam(m * d, p.learningRate);
+  let lcf = await libraryDiscrepancy(library, asMatrix(), weights);
+  const initialCfd = lcf.reduce((a, b) => a + b, 0) / lcf.length;
+  let assignment = await decoder.assign(asMatrix());
+  for (let t = 0; t < p.iterations; t++) {
+    signal?.throwIfAborted();
+    if (t > 0 && t % 10 === 0) lcf = await libraryDiscrepancy(library, asMatrix(), weights);
+    if (t > 0 && t % p.assignEvery === 0) assignment = await decoder.assign(asMatrix());
+    const chosen = drawFrequencies(library, lcf, normBound(t, p.iterations), p.frequencies, random);
+    const batch = {
+      k: chosen.length,
+      omega: Float64Array.from(chosen.flatMap((j) => Array.from(library.omega.subarray(j * d, (j + 1) * d)))),
+      refRe: Float64Array.from(chosen, (j) => library.refRe[j]!),
+      refIm: Float64Array.from(chosen, (j) => library.refIm[j]!),
+    };
+    const grad = new Float64Array(m * d);
+    cfdLoss(proxies, batch, { mode: 'pd', ...weights }, grad);
+    if (p.lambdaDiv > 0) await dppLoss(proxies, rff, grad, p.lambdaDiv / RFF_FEATURES);
+    if (p.lambdaMatch > 0) matchLoss(proxies, assignment.anchors, grad, p.lambdaMatch);
+    if (p.lambdaGraph > 0) graphLoss(proxies, assignment.edges, p.graphLoss, grad, p.lambdaGraph);
+    adam.step(y, grad);
+  }
+  const finalCfd =
+    (await libraryDiscrepancy(library, asMatrix(), weights)).reduce((a, b) => a + b, 0) / lcf.length;
+  // Step 5: final assignment with wider candidate lists; order by cost.
+  const final = await decoder.assign(asMatrix(), 2 * CANDIDATES);
+  const order = Array.from({ length: m }, (_, i) => i).sort(
+    (a, b) => final.cost[a]! - final.cost[b]! || a - b,
+  );
+  const picks = order.map((i) => final.node[i]!);
+  const initSet = new Set(init);
+  const moved = picks.filter((node) => !initSet.has(node)).length / m;
+  return {
+    picks,
+    spectral: v,
+    summary:
+      `n ${n}, M ${m}; λ₂…: ${Array.from(v.eigenvalues.slice(0, 3), (e) => e.toFixed(4)).join(', ')}; ` +
+      `library CFD ${initialCfd.toFixed(4)} → ${finalCfd.toFixed(4)}; ${(100 * moved).toFixed(0)}% of anchors moved from the initialisation` +
+      (graph.linksAdded ? `; ${graph.linksAdded} component links added` : ''),
+  };
+}
+
+/** Step 2: M distinct rows by k-means++ D² sampling. */
+function seedRows(v: Matrix, m: number, random: () => number): number[] {
+  const { rows: n, cols: d, data } = v;
+  const dist = new Float64Array(n).fill(Infinity);
+  const chosen: number[] = [Math.floor(random() * n)];
+  const taken = new Uint8Array(n);
+  taken[chosen[0]!] = 1;
+  while (chosen.length < m) {
+    const c = chosen.at(-1)!;
+    let total = 0;
+    for (let i = 0; i < n; i++) {
+      let s = 0;
+      for (let q = 0; q < d; q++) s += (data[i * d + q]! - data[c * d + q]!) ** 2;
+      if (s < dist[i]!) dist[i] = s;
+      if (!taken[i]) total += dist[i]!;
+    }
+    let r = random() * total;
+    let pick = -1;
+    for (let i = 0; i < n; i++) {
+      if (taken[i]) continue;
+      pick = i;
+      r -= dist[i]!;
+      if (r <= 0) break;
+    }
+    taken[pick] = 1;
+    chosen.push(pick);
+  }
+  return chosen;
+}
+
+/** Random Fourier features for the DPP term: W ~ N(0, h⁻²I), h = median pairwise distance of the initial Ỹ. */
+function fourierFeatures(d: number, y: Float64Array, m: number, random: () => number): FourierFeatures {
+  const distances: number[] = [];
+  for (let s = 0; s < 2000; s++) {
+    const [a, b] = [Math.floor(random() * m), Math.floor(random() * m)];
+    if (a === b) continue;
+    let sum = 0;
+    for (let q = 0; q < d; q++) sum += (y[a * d + q]! - y[b * d + q]!) ** 2;
+    distances.push(Math.sqrt(sum));
+  }
+  distances.sort((a, b) => a - b);
+  const h = distances[distances.length >> 1] ?? 1;
+  const normal = gaussian(random);
+  return {
+    D: RFF_FEATURES,
+    w: Float64Array.from({ length: d * RFF_FEATURES }, () => normal() / Math.max(h, 1e-6)),
+    b: Float64Array.from({ length: RFF_FEATURES }, () => 2 * Math.PI * random()),
+    delta: 1e-3,
+  };
+}
+
+/**
+ * The graph decoder (§3.3, §4): candidate nodes per proxy from the exact top-k kernel on
+ * ⟨y, v⟩ − ‖v‖²/2 (= nearest in Euclidean distance), degree-discounted cost ‖y − v‖²/(deg + ε), the
+ * cheapest `width` kept, sparse auction; proxies left out take their cheapest free candidate.
+ */
+class Decoder {
+  private readonly augmented: Matrix;
+  private readonly norms: Float64Array;
+
+  constructor(
+    private readonly v: Matrix,
+    private readonly graph: SparseGraph,
+  ) {
+    const { rows: n, cols: d } = v;
+    this.norms = new Float64Array(n);
+    this.augmented = { rows: n, cols: d + 1, data: new Float32Array(n * (d + 1)) };
+    for (let i = 0; i < n; i++) {
+      for (let q = 0; q < d; q++) {
+        this.augmented.data[i * (d + 1) + q] = v.data[i * d + q]!;
+        this.norms[i]! += v.data[i * d + q]! ** 2;
+      }
+      this.augmented.data[i * (d + 1) + d] = -this.norms[i]! / 2;
+    }
+  }
+
+  async assign(y: Matrix, width = CANDIDATES) {
+    const { rows: m, cols: d } = y;
+    const n = this.v.rows;
+    const k = Math.min(n, 2 * width);
+    const q: Matrix = { rows: m, cols: d + 1, data: new Float32Array(m * (d + 1)) };
+    const yNorm = new Float64Array(m);
+    for (let r = 0; r < m; r++) {
+      for (let c = 0; c < d; c++) {
+        q.data[r * (d + 1) + c] = y.data[r * d + c]!;
+        yNorm[r]! += y.data[r * d + c]! ** 2;
+      }
+      q.data[r * (d + 1) + d] = 1;
+    }
+    const near = await topKInnerProduct(q, this.augmented, k);
+    const keep = Math.min(width, k);
+    const candidates = new Int32Array(m * keep).fill(-1);
+    const costs = new Float64Array(m * keep);
+    for (let r = 0; r < m; r++) {
+      const list = Array.from({ length: k }, (_, j) => {
+        const node = near.indices[r * k + j]!;
+        const dist2 = Math.max(0, yNorm[r]! - 2 * near.values[r * k + j]!);
+        return { node, cost: dist2 / (this.graph.degree[node]! + 1e-6) };
+      })
+        .filter((c) => c.node >= 0)
+        .sort((a, b) => a.cost - b.cost)
+        .slice(0, keep);
+      list.forEach((c, j) => {
+        candidates[r * keep + j] = c.node;
+        costs[r * keep + j] = c.cost;
+      });
+    }
+    const solved = auctionAssignment({ m, width: keep, candidates, costs });
+    const node = solved.node;
+    const cost = new Float64Array(m);
+    const taken = new Uint8Array(n);
+    node.forEach((c) => c >= 0 && (taken[c] = 1));
+    for (let r = 0; r < m; r++) {
+      for (let j = 0; j < keep; j++) if (candidates[r * keep + j] === node[r]) cost[r] = costs[r * keep + j]!;
+      if (node[r]! >= 0) continue;
+      // Unassigned: the cheapest free candidate, else the nearest free node overall.
+      let pick = -1;
+      for (let j = 0; j < keep && pick < 0; j++) {
+        const c = candidates[r * keep + j]!;
+        if (c >= 0 && !taken[c]) [pick, cost[r]] = [c, costs[r * keep + j]!];
+      }
+      for (let i = 0; pick < 0 && i < n; i++) if (!taken[i]) [pick, cost[r]] = [i, Infinity];
+      node[r] = pick;
+      taken[pick] = 1;
+    }
+    const anchors = new Float64Array(m * d);
+    const proxyOf = new Int32Array(n).fill(-1);
+    node.forEach((c, r) => {
+      proxyOf[c] = r;
+      for (let j = 0; j < d; j++) anchors[r * d + j] = this.v.data[c * d + j]!;
+    });
+    const from: number[] = [];
+    const to: number[] = [];
+    const weight: number[] = [];
+    node.forEach((c, r) => {
+      for (let e = this.graph.rowStart[c]!; e < this.graph.rowStart[c + 1]!; e++) {
+        const other = proxyOf[this.graph.cols[e]!]!;
+        if (other > r) {
+          from.push(r);
+          to.push(other);
+          weight.push(this.graph.weights[e]!);
+        }
+      }
+    });
+    const edges: AnchorEdges = {
+      from: Int32Array.from(from),
+      to: Int32Array.from(to),
+      weight: Float64Array.from(weight),
+      degree: Float64Array.from(node, (c) => this.graph.degree[c]!),
+    };
+    return { node, cost, anchors, edges };
+  }
+}
+
+class Adam {
+  private readonly m1: Float64Array;
+  private readonly m2: Float64Array;
+  private t = 0;
+  constructor(
+    size: number,
+    private readonly lr: number,
+  ) {
+    this.m1 = new Float64Array(size);
+    this.m2 = new Float64Array(size);
+  }
+  step(x: Float64Array, grad: Float64Array): void {
+    this.t++;
+    const [b1, b2] = [0.9, 0.999];
+    const c1 = 1 - b1 ** this.t;
+    const c2 = 1 - b2 ** this.t;
+    for (let i = 0; i < x.length; i++) {
+      this.m1[i] = b1 * this.m1[i]! + (1 - b1) * grad[i]!;
+      this.m2[i] = b2 * this.m2[i]! + (1 - b2) * grad[i]! ** 2;
+      x[i]! -= (this.lr * (this.m1[i]! / c1)) / (Math.sqrt(this.m2[i]! / c2) + 1e-8);
+    }
+  }
+}
