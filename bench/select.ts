@@ -166,7 +166,7 @@ await writeSection(
         `| ${t.method} | ${t.n.toLocaleString('en-US')} | ${t.seconds.toFixed(1)} | ${t.peakRssMiB.toFixed(0)} | ${t.matrixMiB.toFixed(0)} |`,
     ),
     '',
-    'N = 1M: facility location and k-center in the next table (`bench/select1m.ts`); herding at 1M (O(N·B·64), no lazy form since its argmax target moves with every pick) is not run.',
+    'N = 1M: facility location and k-center in the next table (`bench/select1m.ts`); herding at 1M (O(N·B·64), no lazy form since its argmax target moves with every pick) is not run. The k-center rows here were measured before its lazy form (heap of stale bounds + kernel synchronisation, commit after b7c64f7), which picks the same items; the 1M table uses the lazy form.',
     '',
     `### Quality at 10% of the CIFAR-10 caption pool (${q.encoder})`,
     '',
