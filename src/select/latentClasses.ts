@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { kmeans } from '../embed/backends/kmeans.js';
-import { dense } from '../embed/backends/linalg.js';
+import { asDense } from '../embed/backends/linalg.js';
 import { SelectionInputError, type SelectInput } from './contract.js';
 import { topKInnerProduct, type Matrix } from './kernels/similarity.js';
 import { groupByLabel } from './stratify.js';
@@ -61,8 +61,7 @@ export async function latentClasses(
     assignment = best.indices;
   } else {
     const k = clusters === 'auto' ? autoClusters(space.rows) : Math.min(clusters, space.rows);
-    assignment = (await kmeans(dense(space.rows, space.cols, Float32Array.from(space.data)), k, { seed }))
-      .assignment;
+    assignment = (await kmeans(asDense(space), k, { seed })).assignment;
   }
   const members = groupByLabel(assignment);
   return { source, assignment, k: members.length, members };

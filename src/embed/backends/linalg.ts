@@ -23,6 +23,14 @@ export function dense(
   return { rows, cols, data };
 }
 
+/**
+ * A Dense view of a row-major float32 matrix, without copying. (Dense's `ArrayBuffer` typing only rules
+ * out shared memory, which clipcurate never allocates; copying a 1M × 512 matrix to satisfy it cost 2 GB.)
+ */
+export function asDense(m: { rows: number; cols: number; data: Float32Array }): Dense {
+  return dense(m.rows, m.cols, m.data as Float32Array<ArrayBuffer>);
+}
+
 let products: Promise<{ matmul: Session; tmatmul: Session }> | undefined;
 
 /** Two cached sessions with symbolic shapes: A·B and Aᵀ·B. */

@@ -46,7 +46,8 @@ function projections(p: Proxies, f: FrequencyBatch) {
   return { u, a, b };
 }
 
-const wrap = (x: number) => Math.atan2(Math.sin(x), Math.cos(x));
+/** A phase difference wrapped to (−π, π]. */
+export const wrap = (x: number) => Math.atan2(Math.sin(x), Math.cos(x));
 
 /**
  * L_main = (1/k) Σ_j [ |φ_ref(ω_j) − φ_Ỹ(ω_j)|² + λ_φ(ω_j)·wrap(θ_ref − θ_Ỹ)² ], λ_φ(ω) = λ_p/(1 + α‖ω‖²).

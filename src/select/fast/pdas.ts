@@ -8,6 +8,7 @@
  * j-th coordinate (directions where the initial proxies mismatch the data get more frequencies).
  */
 import { gaussian } from '../../embed/backends/random.js';
+import { wrap } from './losses.js';
 import { characteristicFunction, projectedTrig, type Frequencies } from '../kernels/trig.js';
 import type { Matrix } from '../kernels/similarity.js';
 
@@ -75,10 +76,7 @@ export function discrepancy(
     let norm2 = 0;
     for (let q = 0; q < d; q++) norm2 += omega[j * d + q]! ** 2;
     const [da, db] = [cur.re[j]! - ref.re[j]!, cur.im[j]! - ref.im[j]!];
-    const delta = Math.atan2(
-      Math.sin(Math.atan2(ref.im[j]!, ref.re[j]!) - Math.atan2(cur.im[j]!, cur.re[j]!)),
-      Math.cos(Math.atan2(ref.im[j]!, ref.re[j]!) - Math.atan2(cur.im[j]!, cur.re[j]!)),
-    );
+    const delta = wrap(Math.atan2(ref.im[j]!, ref.re[j]!) - Math.atan2(cur.im[j]!, cur.re[j]!));
     out[j] = da * da + db * db + (w.lambdaP / (1 + w.alpha * norm2)) * delta * delta;
   }
   return out;

@@ -3,7 +3,7 @@
  * recommends cutting d to 64–128 first. Covariance and projection run on the MatMul kernel in row blocks,
  * so no centred copy of the N × d matrix is made.
  */
-import { dense, matmul, symmetricEigen, tmatmul } from '../../embed/backends/linalg.js';
+import { asDense, dense, matmul, symmetricEigen, tmatmul } from '../../embed/backends/linalg.js';
 import { rowsOf, type Matrix } from './similarity.js';
 
 const BLOCK = 65_536;
@@ -16,7 +16,7 @@ export async function pcaProject(x: Matrix, k: number): Promise<{ projected: Mat
   const mean = new Float64Array(d);
   for (let start = 0; start < x.rows; start += BLOCK) {
     const block = rowsOf(x, start, Math.min(x.rows, start + BLOCK));
-    const b = dense(block.rows, d, Float32Array.from(block.data));
+    const b = asDense(block);
     const g = await tmatmul(b, b);
     for (let i = 0; i < g.data.length; i++) gram.data[i]! += g.data[i]!;
     for (let r = 0; r < block.rows; r++) for (let c = 0; c < d; c++) mean[c]! += block.data[r * d + c]!;
@@ -32,7 +32,7 @@ export async function pcaProject(x: Matrix, k: number): Promise<{ projected: Mat
   const projected = new Float32Array(x.rows * k);
   for (let start = 0; start < x.rows; start += BLOCK) {
     const block = rowsOf(x, start, Math.min(x.rows, start + BLOCK));
-    const p = await matmul(dense(block.rows, d, Float32Array.from(block.data)), basis);
+    const p = await matmul(asDense(block), basis);
     projected.set(p.data, start * k);
   }
   const total = eig.values.reduce((a, b) => a + Math.max(b, 0), 0);

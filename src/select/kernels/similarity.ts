@@ -129,6 +129,49 @@ export async function topKInnerProduct(
   return { k, indices, values };
 }
 
+/**
+ * For every query row, the k base rows nearest in Euclidean distance and the squared distances, best
+ * first: ‖q − b‖² = ‖q‖² − 2(⟨q, b⟩ − ‖b‖²/2), so the top-k kernel runs on [q, 1]·[b, −‖b‖²/2]ᵀ. Queries
+ * are augmented one tile at a time, so memory stays at the size of the base plus a tile.
+ */
+export async function nearestByDistance(
+  queries: Matrix,
+  base: Matrix,
+  k: number,
+  signal?: AbortSignal,
+): Promise<{ k: number; indices: Int32Array; squared: Float64Array }> {
+  const d = base.cols;
+  const augmentedBase = new Float32Array(base.rows * (d + 1));
+  for (let j = 0; j < base.rows; j++) {
+    let norm = 0;
+    for (let q = 0; q < d; q++) norm += (augmentedBase[j * (d + 1) + q] = base.data[j * d + q]!) ** 2;
+    augmentedBase[j * (d + 1) + d] = -norm / 2;
+  }
+  const kk = Math.min(k, base.rows);
+  const indices = new Int32Array(queries.rows * kk);
+  const squared = new Float64Array(queries.rows * kk);
+  const tileRows = 65_536;
+  for (let r0 = 0; r0 < queries.rows; r0 += tileRows) {
+    signal?.throwIfAborted();
+    const tile = rowsOf(queries, r0, Math.min(queries.rows, r0 + tileRows));
+    const augmented = new Float32Array(tile.rows * (d + 1));
+    const norms = new Float64Array(tile.rows);
+    for (let r = 0; r < tile.rows; r++) {
+      for (let q = 0; q < d; q++) norms[r]! += (augmented[r * (d + 1) + q] = tile.data[r * d + q]!) ** 2;
+      augmented[r * (d + 1) + d] = 1;
+    }
+    const best = await topKInnerProduct(
+      { rows: tile.rows, cols: d + 1, data: augmented },
+      { rows: base.rows, cols: d + 1, data: augmentedBase },
+      kk,
+    );
+    indices.set(best.indices, r0 * kk);
+    for (let i = 0; i < tile.rows * kk; i++)
+      squared[r0 * kk + i] = Math.max(0, norms[Math.floor(i / kk)]! - 2 * best.values[i]!);
+  }
+  return { k: kk, indices, squared };
+}
+
 /** Dense block of inner products Q·Bᵀ (for small blocks: per-cluster Gram matrices, tests). */
 export async function innerProducts(q: Matrix, b: Matrix): Promise<Float32Array> {
   const session = await productGraph();

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { kmeans } from '../../embed/backends/kmeans.js';
-import { dense } from '../../embed/backends/linalg.js';
+import { asDense } from '../../embed/backends/linalg.js';
 import type { Selector } from '../contract.js';
 import { groupByLabel } from '../stratify.js';
 import { facilityParams, facilitySelect } from './facility.js';
@@ -33,7 +33,7 @@ export const craig: Selector<z.infer<typeof params>> = {
     const labels =
       input.labels ??
       (
-        await kmeans(dense(x.rows, x.cols, Float32Array.from(x.data)), Math.min(p.pseudoClasses, x.rows), {
+        await kmeans(asDense(x), Math.min(p.pseudoClasses, x.rows), {
           seed: ctx.seed,
         })
       ).assignment;

@@ -8,7 +8,7 @@
  */
 import { z } from 'zod';
 import { kmeans } from '../../embed/backends/kmeans.js';
-import { dense } from '../../embed/backends/linalg.js';
+import { asDense } from '../../embed/backends/linalg.js';
 import { gaussian, seededRandom } from '../../embed/backends/random.js';
 import type { Selector, TraceEvent } from '../contract.js';
 import {
@@ -30,7 +30,7 @@ import {
 import { auctionAssignment } from '../graph/assignment.js';
 import { fuzzyKnnGraph, type SparseGraph } from '../graph/fuzzyGraph.js';
 import { spectralEmbedding } from '../graph/spectral.js';
-import { gather, topKInnerProduct, type Matrix } from '../kernels/similarity.js';
+import { gather, nearestByDistance, type Matrix } from '../kernels/similarity.js';
 import { latentClasses, latentClassParams } from '../latentClasses.js';
 import { allocateBudget, interleaveByRank } from '../stratify.js';
 import { embeddingParam, vectorsOf } from './vectors.js';
@@ -128,7 +128,7 @@ async function partitionsOf(
     }
     const parts = Math.ceil(g.length / p.maxPartition);
     const sub = gather(x, g);
-    const { assignment } = await kmeans(dense(sub.rows, sub.cols, Float32Array.from(sub.data)), parts, {
+    const { assignment } = await kmeans(asDense(sub), parts, {
       seed,
     });
     const split = Array.from({ length: parts }, () => [] as number[]);
@@ -266,52 +266,28 @@ function fourierFeatures(d: number, y: Float64Array, m: number, random: () => nu
 }
 
 /**
- * The graph decoder (§3.3, §4): candidate nodes per proxy from the exact top-k kernel on
- * ⟨y, v⟩ − ‖v‖²/2 (= nearest in Euclidean distance), degree-discounted cost ‖y − v‖²/(deg + ε), the
- * cheapest `width` kept, sparse auction; proxies left out take their cheapest free candidate.
+ * The graph decoder (§3.3, §4): candidate nodes per proxy = its nearest rows of V (exact, on the top-k
+ * kernel), degree-discounted cost ‖y − v‖²/(deg + ε), the cheapest `width` kept, sparse auction; proxies
+ * left out take their cheapest free candidate.
  */
 class Decoder {
-  private readonly augmented: Matrix;
-  private readonly norms: Float64Array;
-
   constructor(
     private readonly v: Matrix,
     private readonly graph: SparseGraph,
-  ) {
-    const { rows: n, cols: d } = v;
-    this.norms = new Float64Array(n);
-    this.augmented = { rows: n, cols: d + 1, data: new Float32Array(n * (d + 1)) };
-    for (let i = 0; i < n; i++) {
-      for (let q = 0; q < d; q++) {
-        this.augmented.data[i * (d + 1) + q] = v.data[i * d + q]!;
-        this.norms[i]! += v.data[i * d + q]! ** 2;
-      }
-      this.augmented.data[i * (d + 1) + d] = -this.norms[i]! / 2;
-    }
-  }
+  ) {}
 
   async assign(y: Matrix, width = CANDIDATES) {
     const { rows: m, cols: d } = y;
     const n = this.v.rows;
-    const k = Math.min(n, 2 * width);
-    const q: Matrix = { rows: m, cols: d + 1, data: new Float32Array(m * (d + 1)) };
-    const yNorm = new Float64Array(m);
-    for (let r = 0; r < m; r++) {
-      for (let c = 0; c < d; c++) {
-        q.data[r * (d + 1) + c] = y.data[r * d + c]!;
-        yNorm[r]! += y.data[r * d + c]! ** 2;
-      }
-      q.data[r * (d + 1) + d] = 1;
-    }
-    const near = await topKInnerProduct(q, this.augmented, k);
+    const near = await nearestByDistance(y, this.v, 2 * width);
+    const k = near.k;
     const keep = Math.min(width, k);
     const candidates = new Int32Array(m * keep).fill(-1);
     const costs = new Float64Array(m * keep);
     for (let r = 0; r < m; r++) {
       const list = Array.from({ length: k }, (_, j) => {
         const node = near.indices[r * k + j]!;
-        const dist2 = Math.max(0, yNorm[r]! - 2 * near.values[r * k + j]!);
-        return { node, cost: dist2 / (this.graph.degree[node]! + 1e-6) };
+        return { node, cost: near.squared[r * k + j]! / (this.graph.degree[node]! + 1e-6) };
       })
         .filter((c) => c.node >= 0)
         .sort((a, b) => a.cost - b.cost)

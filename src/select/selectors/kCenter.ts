@@ -15,7 +15,7 @@
 import { z } from 'zod';
 import { seededRandom } from '../../embed/backends/random.js';
 import type { Selector } from '../contract.js';
-import { rowsOf, topKInnerProduct, type Matrix } from '../kernels/similarity.js';
+import { gather, nearestByDistance, type Matrix } from '../kernels/similarity.js';
 import { embeddingParam, pcaDimsParam, reducedVectorsOf } from './vectors.js';
 
 const params = z.object({
@@ -83,35 +83,13 @@ export async function kCenterGreedy(
   let synced = 0; // all items have seen centres [0, synced)
   let lazyChecks = 0;
 
-  /** All items against centres [synced, upTo) on the kernel: min_c ‖x_i − c‖² = ‖x_i‖² − 2·max_c(⟨x_i, c⟩ − ‖c‖²/2). */
+  /** All items against centres [synced, upTo) at once on the kernel. */
   const sync = async (upTo: number) => {
-    const g = upTo - synced;
-    const centres = new Float32Array(g * (d + 1));
-    for (let j = 0; j < g; j++) {
-      const c = indices[synced + j]!;
-      centres.set(data.subarray(c * d, (c + 1) * d), j * (d + 1));
-      centres[j * (d + 1) + d] = -norm[c]! / 2;
-    }
-    const tileRows = 65_536;
-    for (let r0 = 0; r0 < n; r0 += tileRows) {
-      options.signal?.throwIfAborted();
-      const tile = rowsOf(x, r0, Math.min(n, r0 + tileRows));
-      const augmented = new Float32Array(tile.rows * (d + 1));
-      for (let r = 0; r < tile.rows; r++) {
-        augmented.set(tile.data.subarray(r * d, (r + 1) * d), r * (d + 1));
-        augmented[r * (d + 1) + d] = 1;
-      }
-      const best = await topKInnerProduct(
-        { rows: tile.rows, cols: d + 1, data: augmented },
-        { rows: g, cols: d + 1, data: centres },
-        1,
-      );
-      for (let r = 0; r < tile.rows; r++) {
-        const i = r0 + r;
-        const dist = Math.max(0, norm[i]! - 2 * best.values[r]!);
-        if (dist < minSquared[i]!) minSquared[i] = dist;
-        seen[i] = upTo;
-      }
+    const centres = gather(x, indices.subarray(synced, upTo));
+    const nearest = await nearestByDistance(x, centres, 1, options.signal);
+    for (let i = 0; i < n; i++) {
+      if (nearest.squared[i]! < minSquared[i]!) minSquared[i] = nearest.squared[i]!;
+      seen[i] = upTo;
     }
     synced = upTo;
     heap.rebuild();

@@ -12,12 +12,13 @@
  */
 import { z } from 'zod';
 import { seededRandom } from '../../embed/backends/random.js';
-import { SelectionInputError, type Selector, type TraceEvent } from '../contract.js';
+import type { Selector, TraceEvent } from '../contract.js';
 import { clampedProductSums } from '../kernels/clampedSums.js';
 import { gather, type Matrix } from '../kernels/similarity.js';
 import { describeClasses, latentClasses, latentClassParams } from '../latentClasses.js';
 import { allocateBudget, interleaveByRank } from '../stratify.js';
 import { sampleWithoutReplacement } from './random.js';
+import { vectorsOf } from './vectors.js';
 
 const params = z.object({
   ...latentClassParams,
@@ -62,7 +63,8 @@ export const sas: Selector<Params> = {
   async select(input, budget, p, ctx) {
     const { n } = input;
     const useViews = p.views === 'auto' && input.imageViews !== undefined;
-    const z = similarityVectors(input, p.similarity, useViews);
+    // z_i: image embeddings or their augmented-view means; "joint" = [z_i; t_i]/√2, so ⟨·,·⟩ = ½(s^I + s^T).
+    const z = vectorsOf(useViews ? { ...input, image: input.imageViews! } : input, p.similarity);
     const classes = await latentClasses(
       input,
       p.classes === 'auto' && input.labels ? 'labels' : p.classes,
@@ -114,25 +116,6 @@ export const sas: Selector<Params> = {
     return { indices, scores, trace };
   },
 };
-
-/** z_i: image embeddings or their augmented-view means; "joint" = [z_i; t_i]/√2 so ⟨·,·⟩ = ½(s^I + s^T). */
-function similarityVectors(
-  input: Parameters<Selector['select']>[0],
-  which: Params['similarity'],
-  useViews: boolean,
-): Matrix {
-  const { n, dim } = input;
-  const image = useViews ? input.imageViews! : input.image!;
-  if (which === 'image') return { rows: n, cols: dim, data: image };
-  if (!input.text) throw new SelectionInputError('sas similarity=joint needs caption embeddings');
-  const data = new Float32Array(n * 2 * dim);
-  for (let i = 0; i < n; i++)
-    for (let q = 0; q < dim; q++) {
-      data[i * 2 * dim + q] = image[i * dim + q]! * Math.SQRT1_2;
-      data[i * 2 * dim + dim + q] = input.text[i * dim + q]! * Math.SQRT1_2;
-    }
-  return { rows: n, cols: 2 * dim, data };
-}
 
 /** Per-class budgets (§3.3, pitfall 6): largest remainder with at least one per non-empty class when the budget allows, or floor. */
 function classBudgets(sizes: number[], budget: number, rounding: Params['rounding']): Int32Array {

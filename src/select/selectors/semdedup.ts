@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { kmeans } from '../../embed/backends/kmeans.js';
-import { dense } from '../../embed/backends/linalg.js';
+import { asDense } from '../../embed/backends/linalg.js';
 import type { Selector } from '../contract.js';
 import { innerProducts } from '../kernels/similarity.js';
 import { groupByLabel } from '../stratify.js';
@@ -43,7 +43,7 @@ export const semdedup: Selector<z.infer<typeof params>> = {
   async select(input, budget, p, ctx) {
     const x = vectorsOf(input, p.embedding);
     const k = Math.min(x.rows, p.clusters ?? Math.max(1, Math.round(x.rows / 1000)));
-    const { assignment, centroids } = await kmeans(dense(x.rows, x.cols, Float32Array.from(x.data)), k, {
+    const { assignment, centroids } = await kmeans(asDense(x), k, {
       seed: ctx.seed,
     });
     const score = new Float32Array(x.rows).fill(-1); // M_j; −1 for the first member of a cluster
