@@ -56,6 +56,8 @@ export interface Selection {
   scores?: Float32Array;
   /** Marginal gain at each pick, for greedy methods. */
   gains?: Float64Array;
+  /** 0-based stage of each pick, for progressive methods (train on stage 0, then stages 0–1, …). */
+  stages?: Int32Array;
   trace: TraceEvent[];
 }
 
@@ -162,6 +164,8 @@ function checkSelection(name: string, s: Selection, n: number, budget: number): 
     throw new Error(`${name} returned ${s.indices.length} items for a budget of ${budget}`);
   if (s.weights && s.weights.length !== s.indices.length)
     throw new Error(`${name}: one weight per pick expected`);
+  if (s.stages && s.stages.length !== s.indices.length)
+    throw new Error(`${name}: one stage per pick expected`);
   if (s.scores && s.scores.length !== n) throw new Error(`${name}: one score per pool item expected`);
 }
 

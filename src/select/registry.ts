@@ -11,6 +11,7 @@ import { fast } from './selectors/fast.js';
 import { facilityLocation } from './selectors/facilityLocation.js';
 import { herding } from './selectors/herding.js';
 import { kCenter } from './selectors/kCenter.js';
+import { pdd } from './selectors/pdd.js';
 import { random } from './selectors/random.js';
 import { sas } from './selectors/sas.js';
 import { semdedup } from './selectors/semdedup.js';
@@ -26,6 +27,7 @@ const SELECTORS: readonly Selector<never>[] = [
   clipcov,
   sas,
   fast,
+  pdd,
 ] as unknown as Selector<never>[];
 
 export const registry: ReadonlyMap<string, Selector<never>> = new Map(SELECTORS.map((s) => [s.name, s]));
