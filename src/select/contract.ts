@@ -58,6 +58,11 @@ export interface Selection {
   gains?: Float64Array;
   /** 0-based stage of each pick, for progressive methods (train on stage 0, then stages 0–1, …). */
   stages?: Int32Array;
+  /**
+   * Learned vectors of a distillation method (not dataset items): rows × dim with a label and stage
+   * each, for training heads on frozen embeddings. `indices` then holds their nearest real examples.
+   */
+  synthetic?: { dim: number; vectors: Float32Array; labels: Int32Array; stages: Int32Array };
   trace: TraceEvent[];
 }
 

@@ -12,6 +12,7 @@ import { facilityLocation } from './selectors/facilityLocation.js';
 import { herding } from './selectors/herding.js';
 import { kCenter } from './selectors/kCenter.js';
 import { pdd } from './selectors/pdd.js';
+import { pddSynth } from './selectors/pddSynth.js';
 import { random } from './selectors/random.js';
 import { sas } from './selectors/sas.js';
 import { semdedup } from './selectors/semdedup.js';
@@ -28,6 +29,7 @@ const SELECTORS: readonly Selector<never>[] = [
   sas,
   fast,
   pdd,
+  pddSynth,
 ] as unknown as Selector<never>[];
 
 export const registry: ReadonlyMap<string, Selector<never>> = new Map(SELECTORS.map((s) => [s.name, s]));

@@ -44,3 +44,23 @@ export function interleaveByRank(orders: ReadonlyArray<readonly number[]>): Int3
     (e) => e.item,
   );
 }
+
+/** Equal shares per class (the paper's IPC), capped by what each class has; leftovers spread evenly. */
+export function balancedBudget(caps: ArrayLike<number>, budget: number): Int32Array {
+  const out = new Int32Array(caps.length);
+  let left = Math.min(
+    budget,
+    Array.from(caps).reduce((a, b) => a + b, 0),
+  );
+  while (left > 0) {
+    const open = Array.from(caps, (c, k) => k).filter((k) => out[k]! < caps[k]!);
+    const share = Math.max(1, Math.floor(left / open.length));
+    for (const k of open) {
+      const add = Math.min(share, caps[k]! - out[k]!, left);
+      out[k]! += add;
+      left -= add;
+      if (left === 0) break;
+    }
+  }
+  return out;
+}

@@ -27,9 +27,10 @@ import {
   trainHead,
   type SoftmaxHead,
 } from '../proxy/softmaxHead.js';
-import { allocateBudget, interleaveByRank } from '../stratify.js';
+import { allocateBudget, balancedBudget, interleaveByRank } from '../stratify.js';
 
-export const pddParams = z.object({
+/** What PDD-Select and PDD-Synth share: classes, stages, features, class budgets. */
+export const pddCommonParams = {
   ...latentClassParams,
   clusters: z
     .union([z.literal('auto'), z.number().int().min(1)])
@@ -44,6 +45,10 @@ export const pddParams = z.object({
     .enum(['proportional', 'balanced'])
     .default('proportional')
     .describe('per-class stage budgets: proportional to class size (largest remainder) or equal'),
+};
+
+export const pddParams = z.object({
+  ...pddCommonParams,
   unionEpochs: z.number().int().min(0).default(20).describe('E_u: proxy epochs on U_{i−1} per stage'),
   unionMinSteps: z.number().int().min(0).default(200).describe('at least this many SGD steps on U_{i−1}'),
   expertEpochs: z.number().min(0).default(2).describe('E_e: epochs of the expert segment on the pool'),
@@ -316,26 +321,6 @@ function joinBias(gw: Float32Array, gc: Float32Array, K: number, d: number): Flo
   return out;
 }
 
-/** Equal shares per class (the paper's IPC), capped by what each class has; leftovers spread evenly. */
-export function balancedBudget(caps: ArrayLike<number>, budget: number): Int32Array {
-  const out = new Int32Array(caps.length);
-  let left = Math.min(
-    budget,
-    Array.from(caps).reduce((a, b) => a + b, 0),
-  );
-  while (left > 0) {
-    const open = Array.from(caps, (c, k) => k).filter((k) => out[k]! < caps[k]!);
-    const share = Math.max(1, Math.floor(left / open.length));
-    for (const k of open) {
-      const add = Math.min(share, caps[k]! - out[k]!, left);
-      out[k]! += add;
-      left -= add;
-      if (left === 0) break;
-    }
-  }
-  return out;
-}
-
 export const pdd: Selector<PddParams> = {
   name: 'pdd',
   description:
@@ -370,7 +355,7 @@ export const pdd: Selector<PddParams> = {
 };
 
 /** Image embeddings, or the normalised sum of image and caption embeddings (pdd.md §2). */
-function proxyFeatures(
+export function proxyFeatures(
   input: { n: number; dim: number; image?: Float32Array; text?: Float32Array },
   which: 'image' | 'joint',
 ): Matrix {

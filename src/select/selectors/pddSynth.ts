@@ -1,0 +1,77 @@
+/**
+ * PDD-Synth — distilled embeddings, OUR ADAPTATION (pdd.md §3.4 [R]) of Progressive Dataset Distillation;
+ * the paper distils pixels. Returns the synthetic vectors (Selection.synthetic) and, as the selection,
+ * each vector's nearest unused real example of its label, stage by stage.
+ */
+import { z } from 'zod';
+import { SelectionInputError, type Selection, type Selector } from '../contract.js';
+import { describeClasses, latentClasses } from '../latentClasses.js';
+import { distilEmbeddings, snapToReal, SYNTH_DEFAULTS } from '../pdd/synth.js';
+import { pddCommonParams, proxyFeatures } from './pdd.js';
+
+const D = SYNTH_DEFAULTS;
+const params = z.object({
+  ...pddCommonParams,
+  experts: z.number().int().min(1).default(D.experts).describe('N_exp expert runs of the proxy'),
+  expertSample: z
+    .number()
+    .int()
+    .min(1)
+    .default(D.expertSample)
+    .describe('real examples the experts train on'),
+  expertEpochs: z.number().int().min(1).default(D.expertEpochs).describe('E: expert epochs to reproduce'),
+  maxStart: z.number().int().min(1).default(D.maxStart).describe('start epochs drawn from [0, maxStart)'),
+  syntheticSteps: z.number().int().min(1).default(D.syntheticSteps).describe('N_syn unrolled steps'),
+  iterations: z.number().int().min(1).default(D.iterations).describe('distillation iterations per stage'),
+  syntheticBatch: z.number().int().min(1).default(D.syntheticBatch),
+  teacherLr: z.number().positive().default(D.teacherLr).describe('expert SGD step, and α’s start'),
+  teacherBatch: z.number().int().min(1).default(D.teacherBatch),
+  unionEpochs: z.number().int().min(0).default(D.unionEpochs),
+  lrVectors: z.number().positive().default(D.lrVectors).describe('Adam step on the synthetic vectors'),
+  lrLogAlpha: z.number().positive().default(D.lrLogAlpha).describe('Adam step on log α'),
+  renormalise: z.boolean().default(D.renormalise).describe('unit-normalise synthetic rows after each step'),
+});
+
+type Params = z.infer<typeof params>;
+
+export const pddSynth: Selector<Params> = {
+  name: 'pdd-synth',
+  description:
+    'PDD-style distilled embeddings (our adaptation of Progressive Dataset Distillation): staged trajectory matching of synthetic vectors, snapped to real examples',
+  params,
+  needs: ['image'],
+  async select(input, budget, p, ctx): Promise<Selection> {
+    const features = proxyFeatures(input, p.features);
+    const classes = await latentClasses(input, p.classes, p.clusters, features, ctx.seed);
+    if (classes.k < 2) throw new SelectionInputError('pdd-synth needs at least 2 (pseudo-)classes');
+    const result = await distilEmbeddings(features, classes.assignment, classes.k, budget, p, ctx);
+    const snapped = await snapToReal(features, classes.assignment, result);
+    const vectors = new Float32Array(result.stages.reduce((s, st) => s + st.vectors.length, 0));
+    let at = 0;
+    for (const st of result.stages) {
+      vectors.set(st.vectors, at);
+      at += st.vectors.length;
+    }
+    return {
+      indices: snapped.indices,
+      stages: snapped.stages,
+      synthetic: {
+        dim: result.dim,
+        vectors,
+        labels: Int32Array.from(result.stages.flatMap((st) => Array.from(st.labels))),
+        stages: Int32Array.from(result.stages.flatMap((st, s) => Array.from(st.labels, () => s))),
+      },
+      trace: [
+        { stage: 'classes', message: describeClasses(classes) },
+        ...result.stages.map((st, s) => ({
+          stage: `stage ${s + 1}`,
+          message: `${st.labels.length} vectors; trajectory loss ${st.lossFirst.toFixed(3)} → ${st.lossLast.toFixed(3)}; α ${st.alpha.toPrecision(3)}`,
+        })),
+        {
+          stage: 'snap',
+          message: `${snapped.indices.length} nearest unused real examples of the same label`,
+        },
+      ],
+    };
+  },
+};
