@@ -17,7 +17,7 @@ import { ClipOnnxEncoder } from '../src/embed/encoders/clipOnnx.js';
 import { stack } from '../src/embed/encoders/types.js';
 import { EmbeddingStore } from '../src/embed/store.js';
 import { writeTinyClip } from '../test/support/tinyClip.js';
-import { linearProbe } from './probe.js';
+import { linearProbe } from '../src/select/proxy/probe.js';
 import { ALL_SPEC, DEMO_SPEC, HELD_SPEC, log, POOL_SPEC, ROOT, useShared } from './data.js';
 import { writeSection } from './results.js';
 
@@ -172,9 +172,9 @@ async function quality() {
   const stackRows = (set: Labelled[]) => {
     const x = new Float32Array(set.length * dim);
     set.forEach((s, i) => x.set(s.image, i * dim));
-    return { x, labels: Int32Array.from(set, (s) => s.label) };
+    return { x: { rows: set.length, cols: dim, data: x }, labels: Int32Array.from(set, (s) => s.label) };
   };
-  const probe = await linearProbe(stackRows(trainSet), stackRows(testSet), dim);
+  const probe = (await linearProbe(stackRows(trainSet), stackRows(testSet))).accuracy;
   const centroid = nearestCentroid(trainSet, testSet, dim);
   const cos = (s: Labelled) => s.image.reduce((acc, v, k) => acc + v * s.text[k]!, 0);
   const clean = testSet.filter((s) => s.kind === 'clean').map(cos);

@@ -28,3 +28,10 @@ export async function writeSection(name: string, markdown: string, raw: unknown)
   all[name] = { measured: new Date().toISOString(), machine, results: raw };
   await writeFile(RESULTS_JSON, JSON.stringify(all, null, 2) + '\n');
 }
+
+/** The raw numbers a section was last written with (bench/out/results.json), for partial re-runs. */
+export async function previousResults<T>(name: string): Promise<T | undefined> {
+  if (!existsSync(RESULTS_JSON)) return undefined;
+  const all = JSON.parse(await readFile(RESULTS_JSON, 'utf8')) as Record<string, { results: T }>;
+  return all[name]?.results;
+}

@@ -31,6 +31,7 @@ console.log(
     picks: s.indices.length,
     seconds,
     peakRssMiB: process.resourceUsage().maxRSS / 1024,
-    matrixMiB: (n * dim * 4) / 2 ** 20,
+    // The embedding matrices the method reads: image, plus captions for the methods that need them.
+    matrixMiB: ((needsText ? 2 : 1) * n * dim * 4) / 2 ** 20,
   }),
 );
