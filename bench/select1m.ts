@@ -27,23 +27,22 @@ const worker = (script: string, args: string[]) =>
 
 if (only !== 'hnsw' && only !== 'hnsw-from') {
   type Row = { method: string; picks: number; seconds: number; peakRssMiB: number; matrixMiB: number };
-  const fresh: Row[] = runs.map(({ method, fraction }) => {
+  // Each method's row is written as soon as it is measured (one failing run does not lose the others).
+  for (const { method, fraction } of runs) {
     const out = worker('selectWorker.ts', [method, '1000000', '512', fraction]);
-    const r = JSON.parse(out.trim().split('\n').at(-1)!) as {
-      method: string;
-      picks: number;
-      seconds: number;
-      peakRssMiB: number;
-      matrixMiB: number;
-    };
+    const r = JSON.parse(out.trim().split('\n').at(-1)!) as Row;
     log(r);
-    return r;
-  });
-  const redone = new Set(fresh.map((r) => r.method));
-  const results = [
-    ...((await previousResults<Row[]>('select-1m')) ?? []).filter((r) => !redone.has(r.method)),
-    ...fresh,
-  ].sort((a, b) => METHODS.indexOf(a.method) - METHODS.indexOf(b.method));
+    const results = [
+      ...((await previousResults<Row[]>('select-1m')) ?? []).filter((x) => x.method !== method),
+      r,
+    ].sort((a, b) => METHODS.indexOf(a.method) - METHODS.indexOf(b.method));
+    await writeSelect1m(results);
+  }
+}
+
+async function writeSelect1m(
+  results: Array<{ method: string; picks: number; seconds: number; peakRssMiB: number; matrixMiB: number }>,
+) {
   await writeSection(
     'select-1m',
     [

@@ -101,7 +101,20 @@ export async function distilEmbeddings(
   labels.forEach((k, i) => members[k]!.push(i));
 
   const starts = Array.from({ length: o.experts }, (_, e) => initHead(classCount, d, ctx.seed * 1009 + e));
-  const union = { vectors: [] as number[], labels: [] as number[] };
+  // U_{i−1}: the frozen earlier stages' vectors (one chunk per stage) and labels.
+  const union = {
+    chunks: [] as Float32Array[],
+    labels: [] as number[],
+    matrix(): Float32Array {
+      const out = new Float32Array(this.labels.length * d);
+      let at = 0;
+      for (const c of this.chunks) {
+        out.set(c, at);
+        at += c.length;
+      }
+      return out;
+    },
+  };
   let alpha = o.teacherLr;
   const stages: SynthStage[] = [];
   const stageCount = Math.min(o.stages, budget);
@@ -109,7 +122,7 @@ export async function distilEmbeddings(
   for (let stage = 0; stage < stageCount; stage++) {
     if (stage > 0) {
       const u = {
-        x: { rows: union.labels.length, cols: d, data: Float32Array.from(union.vectors) },
+        x: { rows: union.labels.length, cols: d, data: union.matrix() },
         labels: Int32Array.from(union.labels),
       };
       for (const [e, head] of starts.entries()) {
@@ -153,23 +166,23 @@ export async function distilEmbeddings(
         ? balancedBudget(available, stageBudget)
         : allocateBudget(available, stageBudget);
     const zLabels: number[] = [];
-    const z: number[] = [];
+    const z = new Float32Array(stageBudget * d);
     perClass.forEach((count, k) => {
       const pool = members[k]!.slice();
       for (let t = 0; t < count; t++) {
         const j = t + Math.floor(random() * (pool.length - t));
         [pool[t], pool[j]] = [pool[j]!, pool[t]!];
+        z.set(features.data.subarray(pool[t]! * d, (pool[t]! + 1) * d), zLabels.length * d);
         zLabels.push(k);
-        z.push(...features.data.subarray(pool[t]! * d, (pool[t]! + 1) * d));
       }
     });
     const frozen = union.labels.length;
     const rows = frozen + zLabels.length;
     const poolData = new Float32Array(rows * d);
-    poolData.set(union.vectors);
-    poolData.set(z, frozen * d);
+    poolData.set(union.matrix());
+    poolData.set(z.subarray(0, zLabels.length * d), frozen * d);
     const pool = { rows, cols: d, data: poolData };
-    const poolLabels = Int32Array.from([...union.labels, ...zLabels]);
+    const poolLabels = Int32Array.from(union.labels.concat(zLabels));
 
     const adamZ = new Adam(zLabels.length * d, o.lrVectors);
     const adamAlpha = new Adam(1, o.lrLogAlpha);
@@ -199,8 +212,8 @@ export async function distilEmbeddings(
       ctx.progress?.(stage * o.iterations + it + 1, stageCount * o.iterations);
     }
     const vectors = poolData.slice(frozen * d);
-    union.vectors.push(...vectors);
-    union.labels.push(...zLabels);
+    union.chunks.push(vectors);
+    union.labels = union.labels.concat(zLabels);
     const tenth = Math.max(1, Math.floor(losses.length / 10));
     const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / Math.max(1, v.length);
     stages.push({

@@ -31,7 +31,7 @@ import { auctionAssignment } from '../graph/assignment.js';
 import { fuzzyKnnGraph, type SparseGraph } from '../graph/fuzzyGraph.js';
 import { spectralEmbedding } from '../graph/spectral.js';
 import { gather, nearestByDistance, type Matrix } from '../kernels/similarity.js';
-import { latentClasses, latentClassParams } from '../latentClasses.js';
+import { latentClasses } from '../latentClasses.js';
 import { allocateBudget, interleaveByRank } from '../stratify.js';
 import { embeddingParam, vectorsOf } from './vectors.js';
 
@@ -41,7 +41,10 @@ const params = z.object({
     .enum(['auto', 'labels', 'kmeans', 'none'])
     .default('auto')
     .describe('run per class (labels), per k-means cluster, or on the whole pool; auto = labels if present'),
-  clusters: latentClassParams.clusters,
+  clusters: z
+    .union([z.literal('auto'), z.number().int().min(1)])
+    .default('auto')
+    .describe('k-means partitions when there are no labels (auto = N / maxPartition, fast.md §4)'),
   maxPartition: z.number().int().min(100).default(20_000).describe('larger partitions are split by k-means'),
   spectralDims: z
     .number()
@@ -117,7 +120,10 @@ async function partitionsOf(
   if (p.partition === 'none') groups = [Array.from({ length: x.rows }, (_, i) => i)];
   else {
     const choice = p.partition === 'auto' ? (input.labels ? 'labels' : 'kmeans') : p.partition;
-    groups = (await latentClasses(input, choice, p.clusters, x, seed)).members.filter((g) => g.length > 0);
+    // fast.md §4: partitions of up to n_max points (~50–100 at N = 10⁶), not the latent-class default
+    // of N/3000 — every partition pays for a graph, an eigensolve and 400 iterations.
+    const clusters = p.clusters === 'auto' ? Math.max(1, Math.ceil(x.rows / p.maxPartition)) : p.clusters;
+    groups = (await latentClasses(input, choice, clusters, x, seed)).members.filter((g) => g.length > 0);
   }
   // Split partitions above maxPartition with k-means (§4).
   const out: number[][] = [];
