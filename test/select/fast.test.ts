@@ -10,6 +10,7 @@ import {
 } from '../../src/select/fast/losses.js';
 import { auctionAssignment } from '../../src/select/graph/assignment.js';
 import { fastPartition } from '../../src/select/selectors/fast.js';
+import { kCenterGreedy } from '../../src/select/selectors/kCenter.js';
 import { buildLibrary, drawFrequencies, libraryDiscrepancy, normBound } from '../../src/select/fast/pdas.js';
 
 function toy(m: number, d: number, seed: number): Proxies {
@@ -267,7 +268,7 @@ describe('FAST selector (fast.md)', () => {
     return total / 200;
   }
 
-  it('its subset matches the spectral distribution better than the median of 50 random subsets; picks are a bijection', async () => {
+  it('its subset matches the spectral distribution better than the median of 50 random subsets and than k-center; picks are a bijection', async () => {
     const x = clustered(1500, 1);
     const defaults = (await import('../../src/select/registry.js'))
       .getSelector('fast')
@@ -287,6 +288,9 @@ describe('FAST selector (fast.md)', () => {
     }
     random.sort((a, b) => a - b);
     expect(ours).toBeLessThan(random[25]!);
+    // …and better than k-center's cover of the same size (greedy in the embedding space, as the baseline).
+    const cover = await kCenterGreedy(x, 100, 0);
+    expect(ours).toBeLessThan(freshCfd(result.spectral, Array.from(cover.indices), 5));
   });
 
   it('PDAS curriculum: drawn frequencies never exceed τ_t, their running maximum rises, no repeats in a step', async () => {

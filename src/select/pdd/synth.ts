@@ -19,6 +19,7 @@ import { gather, innerProducts, type Matrix } from '../kernels/similarity.js';
 import { cloneHead, freshSgdState, initHead, trainHead, type SoftmaxHead } from '../proxy/softmaxHead.js';
 import { allocateBudget, balancedBudget } from '../stratify.js';
 import { unrolledTrajectoryLoss } from './unroll.js';
+import { Adam } from '../optim.js';
 
 export interface SynthOptions {
   stages: number;
@@ -269,31 +270,6 @@ export async function snapToReal(
     }
   }
   return { indices: Int32Array.from(indices), stages: Int32Array.from(stageOf) };
-}
-
-class Adam {
-  private readonly m: Float32Array;
-  private readonly v: Float32Array;
-  private t = 0;
-  constructor(
-    size: number,
-    private readonly lr: number,
-  ) {
-    this.m = new Float32Array(size);
-    this.v = new Float32Array(size);
-  }
-  step(params: Float32Array, grad: Float32Array): void {
-    this.t++;
-    const b1 = 0.9;
-    const b2 = 0.999;
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
-    for (let j = 0; j < params.length; j++) {
-      this.m[j] = b1 * this.m[j]! + (1 - b1) * grad[j]!;
-      this.v[j] = b2 * this.v[j]! + (1 - b2) * grad[j]! ** 2;
-      params[j]! -= (this.lr * (this.m[j]! / c1)) / (Math.sqrt(this.v[j]! / c2) + 1e-8);
-    }
-  }
 }
 
 function normaliseRows(data: Float32Array, d: number): void {

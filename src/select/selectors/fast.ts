@@ -34,6 +34,7 @@ import { gather, nearestByDistance, type Matrix } from '../kernels/similarity.js
 import { latentClasses } from '../latentClasses.js';
 import { allocateBudget, interleaveByRank } from '../stratify.js';
 import { embeddingParam, vectorsOf } from './vectors.js';
+import { Adam } from '../optim.js';
 
 const params = z.object({
   embedding: embeddingParam,
@@ -347,29 +348,5 @@ class Decoder {
       degree: Float64Array.from(node, (c) => this.graph.degree[c]!),
     };
     return { node, cost, anchors, edges };
-  }
-}
-
-class Adam {
-  private readonly m1: Float64Array;
-  private readonly m2: Float64Array;
-  private t = 0;
-  constructor(
-    size: number,
-    private readonly lr: number,
-  ) {
-    this.m1 = new Float64Array(size);
-    this.m2 = new Float64Array(size);
-  }
-  step(x: Float64Array, grad: Float64Array): void {
-    this.t++;
-    const [b1, b2] = [0.9, 0.999];
-    const c1 = 1 - b1 ** this.t;
-    const c2 = 1 - b2 ** this.t;
-    for (let i = 0; i < x.length; i++) {
-      this.m1[i] = b1 * this.m1[i]! + (1 - b1) * grad[i]!;
-      this.m2[i] = b2 * this.m2[i]! + (1 - b2) * grad[i]! ** 2;
-      x[i]! -= (this.lr * (this.m1[i]! / c1)) / (Math.sqrt(this.m2[i]! / c2) + 1e-8);
-    }
   }
 }
