@@ -15,9 +15,15 @@
  */
 import { z } from 'zod';
 import { seededRandom } from '../../embed/backends/random.js';
-import { SelectionInputError, type SelectContext, type Selection, type Selector } from '../contract.js';
+import {
+  SelectionInputError,
+  type SelectContext,
+  type SelectInput,
+  type Selection,
+  type Selector,
+} from '../contract.js';
 import { gather, type Matrix } from '../kernels/similarity.js';
-import { describeClasses, latentClasses, latentClassParams } from '../latentClasses.js';
+import { describeClasses, latentClasses, latentClassParams, type LatentClasses } from '../latentClasses.js';
 import { greedyGradientMatch } from '../pdd/gradientMatching.js';
 import {
   cloneHead,
@@ -328,9 +334,7 @@ export const pdd: Selector<PddParams> = {
   params: pddParams,
   needs: ['image'],
   async select(input, budget, p, ctx): Promise<Selection> {
-    const features = proxyFeatures(input, p.features);
-    const classes = await latentClasses(input, p.classes, p.clusters, features, ctx.seed);
-    if (classes.k < 2) throw new SelectionInputError('pdd needs at least 2 (pseudo-)classes for its proxy');
+    const { features, classes } = await proxyProblem(input, p, ctx.seed, 'pdd');
     const result = await pddSelect(features, classes.assignment, classes.k, budget, p, ctx);
     return {
       indices: result.indices,
@@ -354,8 +358,22 @@ export const pdd: Selector<PddParams> = {
   },
 };
 
+/** The proxy's features and (pseudo-)classes, shared by pdd and pdd-synth. */
+export async function proxyProblem(
+  input: SelectInput,
+  p: Pick<PddParams, 'features' | 'classes' | 'clusters'>,
+  seed: number,
+  method: string,
+): Promise<{ features: Matrix; classes: LatentClasses }> {
+  const features = proxyFeatures(input, p.features);
+  const classes = await latentClasses(input, p.classes, p.clusters, features, seed);
+  if (classes.k < 2)
+    throw new SelectionInputError(`${method} needs at least 2 (pseudo-)classes for its proxy`);
+  return { features, classes };
+}
+
 /** Image embeddings, or the normalised sum of image and caption embeddings (pdd.md §2). */
-export function proxyFeatures(
+function proxyFeatures(
   input: { n: number; dim: number; image?: Float32Array; text?: Float32Array },
   which: 'image' | 'joint',
 ): Matrix {

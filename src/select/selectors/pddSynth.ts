@@ -4,10 +4,10 @@
  * each vector's nearest unused real example of its label, stage by stage.
  */
 import { z } from 'zod';
-import { SelectionInputError, type Selection, type Selector } from '../contract.js';
-import { describeClasses, latentClasses } from '../latentClasses.js';
+import type { Selection, Selector } from '../contract.js';
+import { describeClasses } from '../latentClasses.js';
 import { distilEmbeddings, snapToReal, SYNTH_DEFAULTS } from '../pdd/synth.js';
-import { pddCommonParams, proxyFeatures } from './pdd.js';
+import { pddCommonParams, proxyProblem } from './pdd.js';
 
 const D = SYNTH_DEFAULTS;
 const params = z.object({
@@ -41,9 +41,7 @@ export const pddSynth: Selector<Params> = {
   params,
   needs: ['image'],
   async select(input, budget, p, ctx): Promise<Selection> {
-    const features = proxyFeatures(input, p.features);
-    const classes = await latentClasses(input, p.classes, p.clusters, features, ctx.seed);
-    if (classes.k < 2) throw new SelectionInputError('pdd-synth needs at least 2 (pseudo-)classes');
+    const { features, classes } = await proxyProblem(input, p, ctx.seed, 'pdd-synth');
     const result = await distilEmbeddings(features, classes.assignment, classes.k, budget, p, ctx);
     const snapped = await snapToReal(features, classes.assignment, result);
     const vectors = new Float32Array(result.stages.reduce((s, st) => s + st.vectors.length, 0));
