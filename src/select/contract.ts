@@ -38,6 +38,10 @@ export interface SelectInput {
    */
   imageViews?: Float32Array;
   knn?: KnnGraph;
+  /** Source shard (file) of each item, for per-shard selection (nessa.md N2–N3). */
+  shards?: Int32Array;
+  /** Payload bytes of each item (image + caption members: nessa.md N1's tier 2), for data-movement accounting. */
+  payloadBytes?: Float64Array;
 }
 
 export interface TraceEvent {
@@ -63,7 +67,36 @@ export interface Selection {
    * each, for training heads on frozen embeddings. `indices` then holds their nearest real examples.
    */
   synthetic?: { dim: number; vectors: Float32Array; labels: Int32Array; stages: Int32Array };
+  /**
+   * For dynamic methods (CRAIG/AdaCore schedules, CREST, GRAFT, SeTa, augmentation coresets): what a
+   * trainer uses over the run, simulated on the proxy. `indices` then holds one static subset (the
+   * method's static analogue, said in the trace).
+   */
+  schedule?: Schedule;
   trace: TraceEvent[];
+}
+
+/**
+ * Rounds over training progress: round r applies for progress in [start, end) (fractions of the run),
+ * so a trainer with any number of epochs or steps can map them (craig.md §4 [R]).
+ */
+export interface Schedule {
+  /** What the proxy simulation counted (epochs or SGD steps) and how many in all. */
+  unit: 'epoch' | 'step';
+  total: number;
+  rounds: ScheduleRound[];
+}
+
+export interface ScheduleRound {
+  start: number;
+  end: number;
+  indices: Int32Array;
+  /** Raw γ (cluster sizes) where the method weights; absent = all 1. */
+  weights?: Float32Array;
+  /** Mini-batch id of each pick when the round is a set of exact mini-batches (CREST). */
+  batches?: Int32Array;
+  /** Method-specific facts about the round (rank, thresholds, loss checks…), for inspection. */
+  info?: Record<string, number | string>;
 }
 
 export interface SelectContext {
@@ -172,6 +205,14 @@ function checkSelection(name: string, s: Selection, n: number, budget: number): 
   if (s.stages && s.stages.length !== s.indices.length)
     throw new Error(`${name}: one stage per pick expected`);
   if (s.scores && s.scores.length !== n) throw new Error(`${name}: one score per pool item expected`);
+  for (const [r, round] of (s.schedule?.rounds ?? []).entries()) {
+    if (!(round.start >= 0 && round.end <= 1 + 1e-9 && round.start < round.end))
+      throw new Error(`${name}: schedule round ${r} spans [${round.start}, ${round.end})`);
+    for (const i of round.indices)
+      if (i < 0 || i >= n) throw new Error(`${name}: schedule round ${r} has an invalid index ${i}`);
+    if (round.weights && round.weights.length !== round.indices.length)
+      throw new Error(`${name}: schedule round ${r} needs one weight per index`);
+  }
 }
 
 /** Row i of a row-major matrix. */

@@ -6,7 +6,9 @@ import { z } from 'zod';
 import type { Selector } from './contract.js';
 import { clipcov } from './selectors/clipcov.js';
 import { clipScore } from './selectors/clipScore.js';
-import { craig } from './selectors/craig.js';
+import { adacore, craig } from './selectors/craig.js';
+import { augcoreset } from './selectors/augcoreset.js';
+import { el2n, grand } from './selectors/difficulty.js';
 import { fast } from './selectors/fast.js';
 import { facilityLocation } from './selectors/facilityLocation.js';
 import { herding } from './selectors/herding.js';
@@ -25,6 +27,10 @@ const SELECTORS: readonly Selector<never>[] = [
   herding,
   facilityLocation,
   craig,
+  adacore,
+  augcoreset,
+  el2n,
+  grand,
   clipcov,
   sas,
   fast,

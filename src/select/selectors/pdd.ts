@@ -15,15 +15,10 @@
  */
 import { z } from 'zod';
 import { seededRandom } from '../../embed/backends/random.js';
-import {
-  SelectionInputError,
-  type SelectContext,
-  type SelectInput,
-  type Selection,
-  type Selector,
-} from '../contract.js';
+import { type SelectContext, type Selection, type Selector } from '../contract.js';
 import { gather, type Matrix } from '../kernels/similarity.js';
-import { describeClasses, latentClasses, latentClassParams, type LatentClasses } from '../latentClasses.js';
+import { describeClasses, latentClassParams } from '../latentClasses.js';
+import { proxyFeatureParam, proxyProblem } from '../proxy/problem.js';
 import { greedyGradientMatch } from '../pdd/gradientMatching.js';
 import {
   cloneHead,
@@ -43,10 +38,7 @@ export const pddCommonParams = {
     .default(100)
     .describe('k-means pseudo-classes when the pool has no labels (pdd.md §2: 100, keep ≥ 50)'),
   stages: z.number().int().min(1).default(5).describe('P, the number of stages (paper/code: 5)'),
-  features: z
-    .enum(['image', 'joint'])
-    .default('image')
-    .describe('proxy features: image embeddings, or (x + t)/‖x + t‖ of image and caption'),
+  features: proxyFeatureParam,
   classBudget: z
     .enum(['proportional', 'balanced'])
     .default('proportional')
@@ -357,39 +349,3 @@ export const pdd: Selector<PddParams> = {
     };
   },
 };
-
-/** The proxy's features and (pseudo-)classes, shared by pdd and pdd-synth. */
-export async function proxyProblem(
-  input: SelectInput,
-  p: Pick<PddParams, 'features' | 'classes' | 'clusters'>,
-  seed: number,
-  method: string,
-): Promise<{ features: Matrix; classes: LatentClasses }> {
-  const features = proxyFeatures(input, p.features);
-  const classes = await latentClasses(input, p.classes, p.clusters, features, seed);
-  if (classes.k < 2)
-    throw new SelectionInputError(`${method} needs at least 2 (pseudo-)classes for its proxy`);
-  return { features, classes };
-}
-
-/** Image embeddings, or the normalised sum of image and caption embeddings (pdd.md §2). */
-function proxyFeatures(
-  input: { n: number; dim: number; image?: Float32Array; text?: Float32Array },
-  which: 'image' | 'joint',
-): Matrix {
-  const { n, dim } = input;
-  if (which === 'image') return { rows: n, cols: dim, data: input.image! };
-  if (!input.text) throw new SelectionInputError('pdd features=joint needs caption embeddings');
-  const data = new Float32Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    let norm = 0;
-    for (let j = 0; j < dim; j++) {
-      const v = input.image![i * dim + j]! + input.text[i * dim + j]!;
-      data[i * dim + j] = v;
-      norm += v * v;
-    }
-    const inv = norm > 0 ? 1 / Math.sqrt(norm) : 0;
-    for (let j = 0; j < dim; j++) data[i * dim + j]! *= inv;
-  }
-  return { rows: n, cols: dim, data };
-}

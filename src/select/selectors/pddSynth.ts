@@ -7,7 +7,8 @@ import { z } from 'zod';
 import type { Selection, Selector } from '../contract.js';
 import { describeClasses } from '../latentClasses.js';
 import { distilEmbeddings, snapToReal, SYNTH_DEFAULTS } from '../pdd/synth.js';
-import { pddCommonParams, proxyProblem } from './pdd.js';
+import { proxyProblem } from '../proxy/problem.js';
+import { pddCommonParams } from './pdd.js';
 
 const D = SYNTH_DEFAULTS;
 const params = z.object({
