@@ -23,8 +23,17 @@ export async function loadEmbeddings(
   const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
   const dim = store.meta.encoder.dim;
   const labelSql = options.labelField ? `(s.metadata->>$field)::INTEGER` : 'NULL::INTEGER';
-  const rows = await catalog.rows<{ id: bigint; shard: string; row: number; label: number | null }>(
-    `SELECT s.id, e.shard, e."row", ${labelSql} AS label FROM embeddings e JOIN samples s ON s.id = e.sample_id
+  const rows = await catalog.rows<{
+    id: bigint;
+    shard: string;
+    row: number;
+    label: number | null;
+    part: string;
+    bytes: number | bigint;
+  }>(
+    `SELECT s.id, e.shard, e."row", ${labelSql} AS label, s.dataset_id || ':' || s.part AS part,
+            s.image_bytes + strlen(s.caption) AS bytes
+     FROM embeddings e JOIN samples s ON s.id = e.sample_id
      JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp ORDER BY s.id`,
     { fp: store.meta.encoder.fingerprint, ...(options.labelField ? { field: options.labelField } : {}) },
   );
@@ -52,11 +61,20 @@ export async function loadEmbeddings(
   const imageViews = options.views
     ? await loadViews(catalog, storeDir(path.resolve(workspace), options.views), rows, dim)
     : undefined;
+  // Source part (tar shard, manifest, folder) of each row, numbered in first-seen order, for per-shard
+  // selection; image + caption bytes for data-movement accounting (nessa.md N1).
+  const partIds = new Map<string, number>();
+  const shards = Int32Array.from(rows, (r) => {
+    if (!partIds.has(r.part)) partIds.set(r.part, partIds.size);
+    return partIds.get(r.part)!;
+  });
   return {
     n,
     dim,
     image,
     text,
+    shards,
+    payloadBytes: Float64Array.from(rows, (r) => Number(r.bytes)),
     ...(labels ? { labels } : {}),
     ...(imageViews ? { imageViews } : {}),
     ids: BigInt64Array.from(rows, (r) => BigInt(r.id)),

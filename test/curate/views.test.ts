@@ -69,6 +69,13 @@ describe('SimCLR augmented views (for SAS)', () => {
     // The main embeddings are untouched by the variant.
     const plain = await loadEmbeddings(catalog, workspace);
     expect(plain.image).toEqual(e.image);
+    // One tar shard → one source shard id; payload bytes = image bytes + caption bytes (nessa.md N1).
+    expect(new Set(plain.shards)).toEqual(new Set([0]));
+    const stored = await catalog.rows<{ bytes: number }>(
+      'SELECT image_bytes + octet_length(encode(caption)) AS bytes FROM samples ORDER BY id',
+    );
+    expect(Array.from(plain.payloadBytes!)).toEqual(stored.map((r) => Number(r.bytes)));
+    expect(plain.payloadBytes!.every((b) => b > 100)).toBe(true);
     await expect(
       loadEmbeddings(catalog, workspace, { views: viewsVariant({ views: 5, seed: 1 }) }),
     ).rejects.toThrow(/curate embed --views/);
