@@ -20,10 +20,10 @@ import { loadEmbeddings } from '../src/curate/embeddings.js';
 import { gaussian, seededRandom } from '../src/embed/backends/random.js';
 import { runSelector } from '../src/select/contract.js';
 import { innerProducts, topKInnerProduct } from '../src/select/kernels/similarity.js';
-import { registry, getSelector } from '../src/select/registry.js';
 import { linearProbe } from '../src/select/proxy/probe.js';
 import { HELD_SPEC, log, POOL_SPEC, ROOT } from './data.js';
 import { previousResults, writeSection } from './results.js';
+import { benchMethods, resolveMethod } from './variants.js';
 
 async function kernels() {
   const n = 16384;
@@ -147,7 +147,8 @@ async function quality(methods: string[]): Promise<Quality> {
         const synthetic: number[] = [];
         for (const seed of seeds) {
           const t = performance.now();
-          const s = await runSelector(getSelector(method), poolInput, { fraction: budget }, {}, { seed });
+          const { selector, params } = resolveMethod(method);
+          const s = await runSelector(selector, poolInput, { fraction: budget }, params, { seed });
           const seconds = (performance.now() - t) / 1000;
           const ids = s.indices;
           perSeed.push({
@@ -208,7 +209,7 @@ interface SelectResults {
 
 const args = process.argv.slice(2);
 const methodsArg = args.find((a) => a.startsWith('--methods='));
-const methods = methodsArg ? methodsArg.slice('--methods='.length).split(',') : [...registry.keys()];
+const methods = methodsArg ? methodsArg.slice('--methods='.length).split(',') : benchMethods();
 const parts = args.filter((a) => !a.startsWith('--'));
 const wants = (part: string) => parts.length === 0 || parts.includes(part);
 const previous = await previousResults<SelectResults>('select');
@@ -220,7 +221,7 @@ function merge<T extends { method: string }>(
 ): T[] {
   const redone = new Set(fresh.map(key));
   const kept = (old ?? []).filter((r) => !redone.has(key(r)));
-  const order = [...registry.keys()];
+  const order = benchMethods();
   const rank = (r: T) => {
     const i = order.indexOf(r.method.replace(/ \(.*\)$/, ''));
     return i < 0 ? order.length : i;

@@ -4,13 +4,13 @@
  * Data: bench/synthetic.ts.
  */
 import { runSelector } from '../src/select/contract.js';
-import { getSelector } from '../src/select/registry.js';
 import { syntheticEmbeddings } from './synthetic.js';
+import { resolveMethod } from './variants.js';
 
 const [method, nText, dimText, fractionText] = process.argv.slice(2);
 const n = Number(nText);
 const dim = Number(dimText);
-const selector = getSelector(method!);
+const { selector, params } = resolveMethod(method!);
 // Caption embeddings only for the methods that read them, so peak RSS reflects what the method needs.
 const needsText = selector.needs.includes('text');
 const { image, text } = syntheticEmbeddings(n, dim, needsText);
@@ -19,7 +19,7 @@ const s = await runSelector(
   selector,
   { n, dim, image, ...(needsText ? { text } : {}) },
   { fraction: Number(fractionText) },
-  {},
+  params,
   { seed: 0 },
 );
 const seconds = (performance.now() - started) / 1000;

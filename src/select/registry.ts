@@ -13,6 +13,7 @@ import { fast } from './selectors/fast.js';
 import { facilityLocation } from './selectors/facilityLocation.js';
 import { herding } from './selectors/herding.js';
 import { kCenter } from './selectors/kCenter.js';
+import { nessa } from './selectors/nessa.js';
 import { pdd } from './selectors/pdd.js';
 import { pddSynth } from './selectors/pddSynth.js';
 import { random } from './selectors/random.js';
@@ -31,6 +32,7 @@ const SELECTORS: readonly Selector<never>[] = [
   augcoreset,
   el2n,
   grand,
+  nessa,
   clipcov,
   sas,
   fast,

@@ -2,6 +2,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { readSchedule, roundAt, writeSchedule } from '../../src/curate/schedule.js';
+import { writeProxySignals } from '../../src/curate/signals.js';
+import { readNpy } from '../../src/embed/npy.js';
 import { runSelector } from '../../src/select/contract.js';
 import { getSelector } from '../../src/select/registry.js';
 import { tempDir } from '../helpers.js';
@@ -66,5 +68,29 @@ describe('schedule files (docs/schedules.md)', () => {
     const { rounds } = await readSchedule(good);
     expect(rounds[0]).toMatchObject({ keys: ['3', '1'], weights: [1, 1] });
     expect(rounds[0]!.counts).toBeUndefined();
+  });
+});
+
+describe('proxy signal export', () => {
+  it('writes per-example losses and logit gradients that match the definition ℓ = −log p_y, g = p − e_y', async () => {
+    const { x, labels } = gaussianClasses(700, 8, 4, 2, 1.2);
+    const dir = path.join(await tempDir(), 'signals');
+    const files = await writeProxySignals(dir, { n: 700, dim: 8, image: x.data, labels }, { epochs: 1 });
+    const losses = await readNpy(files.losses);
+    const gradients = await readNpy(files.gradients);
+    const meta = JSON.parse(await readFile(files.meta, 'utf8')) as { labels: number[]; classSource: string };
+    expect([losses.rows, losses.cols, gradients.rows, gradients.cols]).toEqual([700, 1, 700, 4]);
+    expect(meta.classSource).toBe('labels');
+    expect(meta.labels).toEqual(Array.from(labels));
+    for (let i = 0; i < 700; i++) {
+      const g = gradients.data.subarray(i * 4, i * 4 + 4);
+      expect(g.reduce((a, b) => a + b, 0)).toBeCloseTo(0, 5); // Σ_c (p_c − e_yc) = 1 − 1
+      const py = g[labels[i]!]! + 1;
+      expect(py).toBeGreaterThan(0);
+      expect(losses.data[i]).toBeCloseTo(-Math.log(py), 4);
+      g.forEach((v, c) =>
+        c === labels[i] ? expect(v).toBeLessThanOrEqual(0) : expect(v).toBeGreaterThanOrEqual(0),
+      );
+    }
   });
 });
