@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Selector } from './contract.js';
 import { clipcov } from './selectors/clipcov.js';
 import { clipScore } from './selectors/clipScore.js';
+import { crest } from './selectors/crest.js';
 import { adacore, craig } from './selectors/craig.js';
 import { augcoreset } from './selectors/augcoreset.js';
 import { el2n, grand } from './selectors/difficulty.js';
@@ -33,6 +34,7 @@ const SELECTORS: readonly Selector<never>[] = [
   el2n,
   grand,
   nessa,
+  crest,
   clipcov,
   sas,
   fast,

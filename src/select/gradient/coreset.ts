@@ -230,12 +230,19 @@ export function mergeClassOrders(
 
 export interface ClassCoreset {
   indices: Int32Array;
-  /** Raw γ: Σ over a class's picks = the class size (before the tail trim). */
+  /** Raw γ: Σ over a class's picks = the class's Σ multiplicity (trimmed picks' clusters included). */
   weights: Float32Array;
   quotas: Int32Array;
+  /** Picks trimmed by the merge whose clusters moved to the nearest kept pick. */
+  moved: number;
 }
 
-/** CRAIG step 1–5 over classes (each a list of item ids): per-class budgets, per-class FL, merge. */
+/**
+ * CRAIG steps 1–5 over classes (each a list of item ids): per-class budgets, per-class FL, merge. The
+ * ⌈·⌉ budgets can overshoot B; the trimmed picks' clusters go to the nearest kept pick of their class
+ * (any kept pick if the class kept none), so Σγ still equals the pool: the (C2) bound grows by
+ * γ_j·D(j, kept) for each trimmed j and stays valid by the triangle inequality.
+ */
 export async function perClassCoreset(
   space: GradientSpace,
   classes: ReadonlyArray<ArrayLike<number>>,
@@ -253,5 +260,85 @@ export async function perClassCoreset(
     o.signal?.throwIfAborted();
     orders.push(await facilityCoreset(space, members, quotas[c]!, { ...o, seed: o.seed + 7919 * c }));
   }
-  return { ...mergeClassOrders(orders, budget), quotas };
+  const merged = mergeClassOrders(orders, budget);
+  const kept = new Set(merged.indices);
+  const trimmed: Array<{ id: number; weight: number }> = [];
+  for (const order of orders)
+    order.picks.forEach((id, j) => {
+      if (!kept.has(id)) trimmed.push({ id, weight: order.weights[j]! });
+    });
+  if (trimmed.length > 0 && merged.indices.length > 0) {
+    const classOf = new Int32Array(space.g.rows).fill(-1);
+    classes.forEach((members, c) => Array.from(members).forEach((id) => (classOf[id] = c)));
+    const nearest = await nearestTargets(
+      space,
+      trimmed.map((t) => t.id),
+      merged.indices,
+      classOf,
+    );
+    nearest.forEach((at, t) => (merged.weights[at]! += trimmed[t]!.weight));
+  }
+  return { ...merged, quotas, moved: trimmed.length };
+}
+
+/** Largest cross block items × targets held at once (64 MB of float32). */
+const CROSS_ELEMENTS = 16 * 1024 * 1024;
+
+/**
+ * For each item, the position in `targets` of the nearest target in (implicit) gradient distance, among
+ * the targets of its class when there are any, else among all; ties → earlier target (earlier pick).
+ * ‖ĝ_i − ĝ_j‖² = G_ii + G_jj − 2G_ij with the Gram of craig.md §2; the cross products run on the kernel.
+ */
+export async function nearestTargets(
+  space: GradientSpace,
+  items: readonly number[],
+  targets: ArrayLike<number>,
+  classOf: Int32Array,
+): Promise<Int32Array> {
+  const m = targets.length;
+  const tg = gather(space.g, targets);
+  const th = space.h ? gather(space.h, targets) : undefined;
+  const targetNorm = implicitNorms(tg, th);
+  const ofClass = new Map<number, number[]>();
+  for (let j = 0; j < m; j++) {
+    const c = classOf[targets[j]!]!;
+    let list = ofClass.get(c);
+    if (!list) ofClass.set(c, (list = []));
+    list.push(j);
+  }
+  const all = Array.from({ length: m }, (_, j) => j);
+  const out = new Int32Array(items.length);
+  const chunk = Math.max(1, Math.floor(CROSS_ELEMENTS / Math.max(1, m)));
+  for (let a = 0; a < items.length; a += chunk) {
+    const ids = items.slice(a, a + chunk);
+    const cross = await innerProducts(gather(space.g, ids), tg);
+    if (space.h && th) {
+      const hh = await innerProducts(gather(space.h, ids), th);
+      for (let t = 0; t < cross.length; t++) cross[t]! *= 1 + hh[t]!;
+    }
+    ids.forEach((id, r) => {
+      let best = -1;
+      let bestValue = Infinity;
+      // G_ii is the same for every target: argmin_j G_jj − 2G_ij.
+      for (const j of ofClass.get(classOf[id]!) ?? all) {
+        const v = targetNorm[j]! - 2 * cross[r * m + j]!;
+        if (v < bestValue || (v === bestValue && j < best)) [best, bestValue] = [j, v];
+      }
+      out[a + r] = best;
+    });
+  }
+  return out;
+}
+
+/** ‖ĝ_i‖² = ‖g_i‖²·(1 + ‖h_i‖²), or ‖g_i‖² without head inputs. */
+export function implicitNorms(g: Matrix, h?: Matrix): Float64Array {
+  const out = new Float64Array(g.rows);
+  for (let i = 0; i < g.rows; i++) {
+    let gg = 0;
+    for (let k = 0; k < g.cols; k++) gg += g.data[i * g.cols + k]! ** 2;
+    let hh = 0;
+    if (h) for (let k = 0; k < h.cols; k++) hh += h.data[i * h.cols + k]! ** 2;
+    out[i] = gg * (h ? 1 + hh : 1);
+  }
+  return out;
 }

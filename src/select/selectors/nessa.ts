@@ -29,15 +29,14 @@ import {
   type TraceEvent,
 } from '../contract.js';
 import {
-  classBudgets,
-  facilityCoreset,
-  mergeClassOrders,
+  implicitNorms,
+  nearestTargets,
+  perClassCoreset,
   type ClassBudgetMode,
-  type Coreset,
   type CoresetOptions,
   type GradientSpace,
 } from '../gradient/coreset.js';
-import { gather, innerProducts, type Matrix } from '../kernels/similarity.js';
+import type { Matrix } from '../kernels/similarity.js';
 import { describeClasses, type LatentClasses } from '../latentClasses.js';
 import {
   dataMovement,
@@ -156,9 +155,8 @@ export async function shardedCoreset(
     }
     // (N3) CRAIG per class inside the shard, proportional class budgets; (N4) κ·k_s when merging.
     const want = merge ? Math.min(size, Math.ceil(mergeFactor * k)) : k;
-    const r = await exactClassCoreset(
+    const r = await perClassCoreset(
       space,
-      classOf,
       byClass(shard.members, classOf, classCount),
       want,
       'proportional',
@@ -192,17 +190,10 @@ export async function shardedCoreset(
     candidates = union.length;
     const multiplicity = new Float64Array(classOf.length);
     for (const id of union) multiplicity[id] = weightOf.get(id)!;
-    const r = await exactClassCoreset(
-      space,
-      classOf,
-      byClass(union, classOf, classCount),
-      budget,
-      mergeClassBudget,
-      {
-        ...coreset,
-        multiplicity,
-      },
-    );
+    const r = await perClassCoreset(space, byClass(union, classOf, classCount), budget, mergeClassBudget, {
+      ...coreset,
+      multiplicity,
+    });
     moved += r.moved;
     indices = r.indices;
     weights = r.weights;
@@ -226,111 +217,6 @@ export async function shardedCoreset(
 function byClass(members: readonly number[], classOf: Int32Array, classCount: number): number[][] {
   const out: number[][] = Array.from({ length: classCount }, () => []);
   for (const i of members) out[classOf[i]!]!.push(i);
-  return out;
-}
-
-/**
- * CRAIG steps 1–5 as `perClassCoreset` does them (same class budgets, same per-class seeds o.seed + 7919·c,
- * same merge and tail trim), keeping the trimmed picks so their clusters can move to the nearest kept pick:
- * exactly `budget` picks and Σγ = Σ multiplicity of the members.
- */
-export async function exactClassCoreset(
-  space: GradientSpace,
-  classOf: Int32Array,
-  classes: ReadonlyArray<readonly number[]>,
-  budget: number,
-  mode: ClassBudgetMode,
-  o: CoresetOptions,
-): Promise<{ indices: Int32Array; weights: Float32Array; moved: number }> {
-  const quotas = classBudgets(
-    classes.map((c) => c.length),
-    budget,
-    mode,
-  );
-  const orders: Coreset[] = [];
-  for (const [c, members] of classes.entries()) {
-    o.signal?.throwIfAborted();
-    orders.push(await facilityCoreset(space, members, quotas[c]!, { ...o, seed: o.seed + 7919 * c }));
-  }
-  const merged = mergeClassOrders(orders, budget);
-  const kept = new Set(merged.indices);
-  const trimmed: Array<{ id: number; weight: number }> = [];
-  for (const order of orders)
-    order.picks.forEach((id, j) => {
-      if (!kept.has(id)) trimmed.push({ id, weight: order.weights[j]! });
-    });
-  const weights = Float32Array.from(merged.weights);
-  if (trimmed.length > 0 && merged.indices.length > 0) {
-    const nearest = await nearestTargets(
-      space,
-      trimmed.map((t) => t.id),
-      merged.indices,
-      classOf,
-    );
-    nearest.forEach((at, t) => (weights[at]! += trimmed[t]!.weight));
-  }
-  return { indices: merged.indices, weights, moved: trimmed.length };
-}
-
-/** Largest cross block items × targets held at once (64 MB of float32). */
-const CROSS_ELEMENTS = 16 * 1024 * 1024;
-
-/**
- * For each item, the position in `targets` of the nearest target in (implicit) gradient distance, among the
- * targets of its class when there are any, else among all; ties → earlier target (earlier pick).
- * ‖ĝ_i − ĝ_j‖² = G_ii + G_jj − 2G_ij with the Gram of craig.md §2; the cross products run on the kernel.
- */
-export async function nearestTargets(
-  space: GradientSpace,
-  items: readonly number[],
-  targets: ArrayLike<number>,
-  classOf: Int32Array,
-): Promise<Int32Array> {
-  const m = targets.length;
-  const tg = gather(space.g, targets);
-  const th = space.h ? gather(space.h, targets) : undefined;
-  const targetNorm = implicitNorms(tg, th);
-  const ofClass = new Map<number, number[]>();
-  for (let j = 0; j < m; j++) {
-    const c = classOf[targets[j]!]!;
-    let list = ofClass.get(c);
-    if (!list) ofClass.set(c, (list = []));
-    list.push(j);
-  }
-  const all = Array.from({ length: m }, (_, j) => j);
-  const out = new Int32Array(items.length);
-  const chunk = Math.max(1, Math.floor(CROSS_ELEMENTS / Math.max(1, m)));
-  for (let a = 0; a < items.length; a += chunk) {
-    const ids = items.slice(a, a + chunk);
-    const cross = await innerProducts(gather(space.g, ids), tg);
-    if (space.h && th) {
-      const hh = await innerProducts(gather(space.h, ids), th);
-      for (let t = 0; t < cross.length; t++) cross[t]! *= 1 + hh[t]!;
-    }
-    ids.forEach((id, r) => {
-      let best = -1;
-      let bestValue = Infinity;
-      // G_ii is the same for every target: argmin_j G_jj − 2G_ij.
-      for (const j of ofClass.get(classOf[id]!) ?? all) {
-        const v = targetNorm[j]! - 2 * cross[r * m + j]!;
-        if (v < bestValue || (v === bestValue && j < best)) [best, bestValue] = [j, v];
-      }
-      out[a + r] = best;
-    });
-  }
-  return out;
-}
-
-/** ‖ĝ_i‖² = ‖g_i‖²·(1 + ‖h_i‖²), or ‖g_i‖² without head inputs. */
-function implicitNorms(g: Matrix, h?: Matrix): Float64Array {
-  const out = new Float64Array(g.rows);
-  for (let i = 0; i < g.rows; i++) {
-    let gg = 0;
-    for (let k = 0; k < g.cols; k++) gg += g.data[i * g.cols + k]! ** 2;
-    let hh = 0;
-    if (h) for (let k = 0; k < h.cols; k++) hh += h.data[i * h.cols + k]! ** 2;
-    out[i] = gg * (h ? 1 + hh : 1);
-  }
   return out;
 }
 
