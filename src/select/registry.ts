@@ -20,6 +20,7 @@ import { pddSynth } from './selectors/pddSynth.js';
 import { random } from './selectors/random.js';
 import { sas } from './selectors/sas.js';
 import { semdedup } from './selectors/semdedup.js';
+import { seta } from './selectors/seta.js';
 
 const SELECTORS: readonly Selector<never>[] = [
   random,
@@ -35,6 +36,7 @@ const SELECTORS: readonly Selector<never>[] = [
   grand,
   nessa,
   crest,
+  seta,
   clipcov,
   sas,
   fast,
