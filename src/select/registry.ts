@@ -12,6 +12,7 @@ import { augcoreset } from './selectors/augcoreset.js';
 import { el2n, grand } from './selectors/difficulty.js';
 import { fast } from './selectors/fast.js';
 import { facilityLocation } from './selectors/facilityLocation.js';
+import { graft } from './selectors/graft.js';
 import { herding } from './selectors/herding.js';
 import { kCenter } from './selectors/kCenter.js';
 import { nessa } from './selectors/nessa.js';
@@ -37,6 +38,7 @@ const SELECTORS: readonly Selector<never>[] = [
   nessa,
   crest,
   seta,
+  graft,
   clipcov,
   sas,
   fast,
