@@ -245,7 +245,8 @@ if (wants('quality')) {
     ),
   };
 }
-const pct = (v: number) => (Number.isNaN(v) ? '–' : `${(100 * v).toFixed(1)}%`);
+// NaN (not applicable) comes back from results.json as null.
+const pct = (v: number | null) => (v === null || Number.isNaN(v) ? '–' : `${(100 * v).toFixed(1)}%`);
 const byMethod = new Map<string, QualityRow[]>();
 for (const r of q?.rows ?? []) byMethod.set(r.method, [...(byMethod.get(r.method) ?? []), r]);
 const budgetTable = (title: string, cell: (r: QualityRow) => string, baseCell: string) => [
