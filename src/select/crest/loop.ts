@@ -28,9 +28,8 @@ import {
   freshSgdState,
   headPass,
   initHead,
+  sgdUpdate,
   trainHead,
-  type HeadPass,
-  type SgdState,
   type SoftmaxHead,
 } from '../proxy/softmaxHead.js';
 import {
@@ -283,21 +282,6 @@ function membersByClass(labels: Int32Array, classCount: number, pool: Uint8Array
   return out;
 }
 
-/** PyTorch-form momentum SGD step (as trainHead): v ← μv + (g + λθ), θ ← θ − ηv; bias not decayed. */
-function sgdStep(head: SoftmaxHead, g: HeadPass, state: SgdState, sgd: CrestOptions['sgd']): void {
-  const { weight, bias } = head;
-  const vw = state.velocityWeight;
-  const vb = state.velocityBias;
-  for (let j = 0; j < weight.length; j++) {
-    vw[j] = sgd.momentum * vw[j]! + g.gradWeight[j]! + sgd.weightDecay * weight[j]!;
-    weight[j]! -= sgd.lr * vw[j]!;
-  }
-  for (let k = 0; k < bias.length; k++) {
-    vb[k] = sgd.momentum * vb[k]! + g.gradBias[k]!;
-    bias[k]! -= sgd.lr * vb[k]!;
-  }
-}
-
 function norm(v: HeadVector): number {
   let t = 0;
   for (const a of v.weight) t += a * a;
@@ -457,7 +441,7 @@ export async function crestLoop(
         sb.subarray(0, rows),
       );
       displace(delta, g, o.sgd.lr); // (R5), before the update moves w
-      sgdStep(head, g, state, o.sgd);
+      sgdUpdate(head, g, state, o.sgd);
       step++;
       since++;
       if (since % checkInterval === 0 && step < total) {

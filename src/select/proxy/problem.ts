@@ -21,6 +21,14 @@ export const proxyFeatureParam = z
   .default('image')
   .describe('proxy features: image embeddings, or (x + t)/‖x + t‖ of image and caption');
 
+/** Proxy epochs on the pool before the first selection (craig.md pitfall: an untrained proxy is nearly random). */
+export const warmEpochsParam = z
+  .number()
+  .int()
+  .min(0)
+  .default(2)
+  .describe('proxy epochs on the pool before the first selection');
+
 /** Parameters of the proxy head and its SGD (the dynamic methods' simulated training). */
 export const proxyTrainingParams = {
   lr: z.number().positive().default(2).describe('proxy SGD learning rate'),

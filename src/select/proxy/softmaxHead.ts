@@ -269,7 +269,13 @@ export function plannedEpochs(n: number, o: Pick<SgdOptions, 'batchSize' | 'epoc
   return Math.max(o.epochs, Math.ceil((o.minSteps ?? 0) / stepsPerEpoch));
 }
 
-function sgdUpdate(head: SoftmaxHead, g: HeadPass, state: SgdState, o: SgdOptions): void {
+/** One PyTorch-form momentum SGD step from a pass's gradient (trainHead's update, for custom step loops). */
+export function sgdUpdate(
+  head: SoftmaxHead,
+  g: HeadPass,
+  state: SgdState,
+  o: Pick<SgdOptions, 'lr' | 'momentum' | 'weightDecay'>,
+): void {
   const { weight, bias } = head;
   const vw = state.velocityWeight;
   const vb = state.velocityBias;

@@ -32,7 +32,7 @@ import {
 } from '../gradient/precondition.js';
 import type { Matrix } from '../kernels/similarity.js';
 import { describeClasses } from '../latentClasses.js';
-import { proxyParams, proxyProblem, proxySignals, warmProxy } from '../proxy/problem.js';
+import { proxyParams, proxyProblem, proxySignals, warmProxy, warmEpochsParam } from '../proxy/problem.js';
 import { simulateRounds } from '../proxy/simulate.js';
 import type { SoftmaxHead } from '../proxy/softmaxHead.js';
 import { groupByLabel } from '../stratify.js';
@@ -53,12 +53,7 @@ export const gradientCoresetParams = {
     .enum(['auto', 'equal', 'proportional'])
     .default('auto')
     .describe('per-class budgets (step 1): auto = proportional in features mode, equal in gradients mode'),
-  warmEpochs: z
-    .number()
-    .int()
-    .min(0)
-    .default(2)
-    .describe('proxy epochs on the pool before the first selection'),
+  warmEpochs: warmEpochsParam,
   epochs: z
     .number()
     .int()

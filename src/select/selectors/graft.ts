@@ -41,6 +41,7 @@ import {
   proxySignals,
   warmProxy,
   type ProxyTraining,
+  warmEpochsParam,
 } from '../proxy/problem.js';
 import { simulateRounds } from '../proxy/simulate.js';
 import type { SoftmaxHead } from '../proxy/softmaxHead.js';
@@ -79,12 +80,7 @@ const params = z.object({
     .default(false)
     .describe('(G3) classic maxvol swaps after the greedy pivoting (volume never decreases)'),
   refineDelta: z.number().positive().default(0.05).describe('refinement stops when max|B_ij| ≤ 1 + δ'),
-  warmEpochs: z
-    .number()
-    .int()
-    .min(0)
-    .default(2)
-    .describe('proxy epochs on the pool before the first selection'),
+  warmEpochs: warmEpochsParam,
   epochs: z
     .number()
     .int()

@@ -47,17 +47,12 @@ import {
   virtualPartitions,
   type Shard,
 } from '../nessa/shards.js';
-import { proxyParams, proxyProblem, proxySignals, warmProxy } from '../proxy/problem.js';
+import { proxyParams, proxyProblem, proxySignals, warmProxy, warmEpochsParam } from '../proxy/problem.js';
 import { interleaveByRank } from '../stratify.js';
 
 export const nessaParams = z.object({
   ...proxyParams(10),
-  warmEpochs: z
-    .number()
-    .int()
-    .min(0)
-    .default(2)
-    .describe('proxy epochs on the whole pool before the gradients are read'),
+  warmEpochs: warmEpochsParam,
   gradient: z
     .enum(['logits', 'lastLayer'])
     .default('logits')
