@@ -292,7 +292,10 @@ await writeSection(
           `Pool = shards 0–7 (${q.pool.toLocaleString('en-US')} samples; ${pct(q.base.mismatched)} mismatched and ${pct(q.base.generic)} generic captions, ${pct(q.base.duplicates)} exact duplicates). ` +
             `Probe = the linear-probe evaluator (\`src/select/proxy/probe.ts\`: softmax head, 300 full-batch momentum steps, weighted when the method gives weights) on the selected image embeddings, accuracy on shards 8–10 (${q.heldOut.toLocaleString('en-US')}). ` +
             'Every method with its defaults and seed 0 (random: mean of 3 seeds); classes = the CIFAR labels where a method works per class. ' +
-            'pdd and pdd-synth are our PDD-style adaptations, not the paper’s method; “synthetic vectors” trains the probe on pdd-synth’s distilled embeddings themselves.',
+            'pdd and pdd-synth are our PDD-style adaptations, not the paper’s method; “synthetic vectors” trains the probe on pdd-synth’s distilled embeddings themselves. ' +
+            'craig-gradients = craig with `mode: gradients`; adacore is reconstructed (no official code). The dynamic methods are scored on their static subset: ' +
+            'craig/adacore/augcoreset/graft at one warm proxy checkpoint, crest = the examples its simulated run trained on most, seta = its labelled static analogue (random pool minus the extreme loss groups); ' +
+            'their schedules are what a trainer would use. graft returns ≈ N·f (fewer at 1%: one pivot per 128-row batch); el2n/grand keep the hardest examples, which the Data Diet paper itself finds harmful at small budgets.',
           '',
           ...budgetTable('Linear-probe accuracy (held out)', (r) => pct(r.probe), pct(q.base.probe)),
           ...budgetTable(
