@@ -1,0 +1,195 @@
+/**
+ * Selections saved in a workspace, so `select`, `compare`, `export`, the report and the VS Code panel
+ * all read the same thing:
+ *   <workspace>/selections/<name>/selection.json   method, parameters, seed, budget, picks (catalog
+ *                                                  sample ids and keys in pick order), weights, stages,
+ *                                                  trace, provenance
+ *   <workspace>/selections/<name>/scores.npy       the method's per-item score over the pool (if any),
+ *                                                  rows in the `poolIds` order stored in selection.json
+ *   <workspace>/selections/<name>/schedule.jsonl   dynamic methods' schedule (docs/schedules.md)
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readNpy, writeNpy } from '../embed/npy.js';
+import { PACKAGE_ROOT } from '../embed/env.js';
+import type { Selection, TraceEvent } from '../select/contract.js';
+import type { Catalog } from './catalog.js';
+import { writeSchedule } from './schedule.js';
+
+export interface Provenance {
+  tool: { name: string; version: string };
+  /** Hash of every dataset's spec and its parts (path, size, sample count): changes when the data does. */
+  dataset: { fingerprint: string; datasets: Array<{ id: number; name: string; spec: string }> };
+  encoder: { name: string; fingerprint: string };
+  createdAt: string;
+  seconds: number;
+}
+
+export interface StoredSelection {
+  name: string;
+  method: string;
+  /** Every parameter after defaults were applied, so the run can be repeated exactly. */
+  params: Record<string, unknown>;
+  seed: number;
+  budget: { requested: string; count: number };
+  pool: number;
+  /** Picks in pick order. */
+  sampleIds: number[];
+  keys: string[];
+  weights?: number[];
+  stages?: number[];
+  files: { scores?: string; schedule?: string };
+  trace: TraceEvent[];
+  provenance: Provenance;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+
+export function selectionsDir(workspace: string): string {
+  return path.join(path.resolve(workspace), 'selections');
+}
+
+export function selectionDir(workspace: string, name: string): string {
+  if (!NAME.test(name))
+    throw new Error(`selection name '${name}' must be letters, digits, '.', '_' or '-' (at most 100)`);
+  return path.join(selectionsDir(workspace), name);
+}
+
+export async function toolVersion(): Promise<{ name: string; version: string }> {
+  const pkg = JSON.parse(await readFile(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+    name: string;
+    version: string;
+  };
+  return { name: pkg.name, version: pkg.version };
+}
+
+export async function datasetFingerprint(catalog: Catalog): Promise<Provenance['dataset']> {
+  const datasets = await catalog.rows<{ id: number; name: string; spec: string }>(
+    'SELECT id, name, spec FROM datasets ORDER BY id',
+  );
+  const parts = await catalog.rows<{ dataset_id: number; path: string; size: bigint; samples: number }>(
+    'SELECT dataset_id, path, size, samples FROM parts ORDER BY dataset_id, path',
+  );
+  const hash = createHash('sha256');
+  for (const d of datasets) hash.update(`d\0${d.id}\0${d.spec}\n`);
+  for (const p of parts) hash.update(`p\0${p.dataset_id}\0${p.path}\0${String(p.size)}\0${p.samples}\n`);
+  return {
+    fingerprint: hash.digest('hex').slice(0, 16),
+    datasets: datasets.map((d) => ({ ...d, id: Number(d.id) })),
+  };
+}
+
+/** Catalog keys of sample ids, in the given order. */
+export async function keysOf(catalog: Catalog, ids: ArrayLike<number | bigint>): Promise<string[]> {
+  const rows = await catalog.rows<{ id: bigint; key: string }>('SELECT id, key FROM samples');
+  const byId = new Map(rows.map((r) => [Number(r.id), r.key]));
+  return Array.from(ids, (id) => {
+    const key = byId.get(Number(id));
+    if (key === undefined) throw new Error(`sample ${String(id)} is not in the catalog`);
+    return key;
+  });
+}
+
+export interface SaveSelectionInput {
+  name: string;
+  method: string;
+  params: Record<string, unknown>;
+  seed: number;
+  budget: { requested: string; count: number };
+  selection: Selection;
+  /** Catalog sample id of each pool row (the selector's indices point into this). */
+  poolIds: BigInt64Array;
+  encoder: { name: string; fingerprint: string };
+  seconds: number;
+}
+
+/** Write a selection atomically (a temporary folder renamed into place), replacing one of the same name. */
+export async function saveSelection(
+  catalog: Catalog,
+  workspace: string,
+  s: SaveSelectionInput,
+): Promise<StoredSelection> {
+  const dir = selectionDir(workspace, s.name);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  await mkdir(tmp, { recursive: true });
+  const idOf = (i: number) => Number(s.poolIds[i]!);
+  const sampleIds = Array.from(s.selection.indices, idOf);
+  const poolKeys = await keysOf(catalog, s.poolIds);
+  const files: StoredSelection['files'] = {};
+  if (s.selection.scores) {
+    files.scores = 'scores.npy';
+    await writeNpy(path.join(tmp, files.scores), 'float32', s.selection.scores, 1);
+  }
+  if (s.selection.schedule) {
+    files.schedule = 'schedule.jsonl';
+    await writeSchedule(path.join(tmp, files.schedule), s.selection.schedule, (i) => poolKeys[i]!, {
+      method: s.method,
+      provenance: { params: s.params, seed: s.seed, encoder: s.encoder },
+    });
+  }
+  const stored: StoredSelection = {
+    name: s.name,
+    method: s.method,
+    params: s.params,
+    seed: s.seed,
+    budget: s.budget,
+    pool: s.poolIds.length,
+    sampleIds,
+    keys: Array.from(s.selection.indices, (i) => poolKeys[i]!),
+    ...(s.selection.weights ? { weights: Array.from(s.selection.weights) } : {}),
+    ...(s.selection.stages ? { stages: Array.from(s.selection.stages) } : {}),
+    files,
+    trace: s.selection.trace,
+    provenance: {
+      tool: await toolVersion(),
+      dataset: await datasetFingerprint(catalog),
+      encoder: s.encoder,
+      createdAt: new Date().toISOString(),
+      seconds: s.seconds,
+    },
+  };
+  await writeFile(
+    path.join(tmp, 'selection.json'),
+    JSON.stringify({ ...stored, poolIds: Array.from(s.poolIds, Number) }),
+  );
+  await rm(dir, { recursive: true, force: true });
+  await rename(tmp, dir);
+  return stored;
+}
+
+export async function loadSelection(
+  workspace: string,
+  name: string,
+): Promise<StoredSelection & { poolIds: number[] }> {
+  const file = path.join(selectionDir(workspace, name), 'selection.json');
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    const known = await listSelections(workspace);
+    throw new Error(
+      `no selection '${name}' in ${selectionsDir(workspace)}` +
+        (known.length ? ` (saved: ${known.join(', ')})` : ' (none saved yet: run curate select)'),
+    );
+  }
+  return JSON.parse(text) as StoredSelection & { poolIds: number[] };
+}
+
+/** The stored per-item scores, in the selection's `poolIds` order. */
+export async function loadScores(
+  workspace: string,
+  stored: StoredSelection,
+): Promise<Float32Array | undefined> {
+  if (!stored.files.scores) return undefined;
+  return (await readNpy(path.join(selectionDir(workspace, stored.name), stored.files.scores))).data;
+}
+
+export async function listSelections(workspace: string): Promise<string[]> {
+  const entries = await readdir(selectionsDir(workspace), { withFileTypes: true }).catch(() => []);
+  return entries
+    .filter((e) => e.isDirectory() && !e.name.includes('.tmp-'))
+    .map((e) => e.name)
+    .sort();
+}
