@@ -1,0 +1,326 @@
+/**
+ * The select and compare steps of read → embed → index → select → export, shared by the CLI and the
+ * VS Code extension: load the workspace's embeddings once, run registry selectors through the contract,
+ * save each result as a stored selection, and score methods against each other.
+ */
+import { seededRandom } from '../embed/backends/random.js';
+import { parseBudget, resolveBudget, runSelector, type SelectInput } from '../select/contract.js';
+import { linearProbe } from '../select/proxy/probe.js';
+import { getSelector } from '../select/registry.js';
+import type { Catalog } from './catalog.js';
+import { loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
+import { saveSelection, type StoredSelection } from './selections.js';
+
+export interface EmbeddingOptions {
+  /** Metadata field holding an integer class (e.g. `label_index`); used as labels by per-class methods. */
+  labelField?: string;
+  /** Augmented-view variant to attach (SAS). */
+  views?: string;
+}
+
+export interface SelectRequest extends EmbeddingOptions {
+  method: string;
+  /** "500", "10%" or "0.1". */
+  budget: string;
+  /** Saved under this name (default: `<method>-<budget>`). */
+  name?: string;
+  params?: Record<string, unknown>;
+  seed?: number;
+  signal?: AbortSignal;
+  progress?: (done: number, total: number) => void;
+}
+
+/** Default selection name: method and budget, file-name safe ("craig-10pct", "k-center-500"). */
+export function defaultSelectionName(method: string, budget: string): string {
+  return `${method}-${budget.trim().replace('%', 'pct')}`;
+}
+
+/** Run one method on the workspace's embeddings and save the result. */
+export async function selectSubset(
+  catalog: Catalog,
+  workspace: string,
+  request: SelectRequest,
+  embeddings?: WorkspaceEmbeddings,
+): Promise<StoredSelection> {
+  const e = embeddings ?? (await loadEmbeddings(catalog, workspace, embeddingOptions(request)));
+  return runAndSave(catalog, workspace, e, e.ids, request, e.encoder);
+}
+
+async function runAndSave(
+  catalog: Catalog,
+  workspace: string,
+  input: SelectInput,
+  poolIds: BigInt64Array,
+  request: SelectRequest,
+  encoder: WorkspaceEmbeddings['encoder'],
+): Promise<StoredSelection> {
+  const selector = getSelector(request.method);
+  const budget = parseBudget(request.budget);
+  const seed = request.seed ?? 0;
+  const started = performance.now();
+  const selection = await runSelector(selector, input, budget, request.params ?? {}, {
+    seed,
+    ...(request.signal ? { signal: request.signal } : {}),
+    ...(request.progress ? { progress: request.progress } : {}),
+  });
+  const seconds = (performance.now() - started) / 1000;
+  // Every parameter after defaults, so the stored selection says exactly what ran.
+  const params = (selector.params as { parse(v: unknown): Record<string, unknown> }).parse(
+    request.params ?? {},
+  );
+  return saveSelection(catalog, workspace, {
+    name: request.name ?? defaultSelectionName(request.method, request.budget),
+    method: request.method,
+    params,
+    seed,
+    budget: { requested: request.budget, count: resolveBudget(budget, input.n) },
+    selection,
+    poolIds,
+    encoder,
+    seconds,
+  });
+}
+
+export interface CompareRequest extends EmbeddingOptions {
+  methods: string[];
+  budget: string;
+  seed?: number;
+  /** Share of the pool held out to evaluate the linear probe (only with labels). */
+  heldOut?: number;
+  params?: Record<string, Record<string, unknown>>;
+  signal?: AbortSignal;
+  onMethod?: (method: string, done: number, total: number) => void;
+}
+
+export interface CompareRow {
+  method: string;
+  selection: string;
+  budget: number;
+  kept: number;
+  seconds: number;
+  /** Linear-probe accuracy on the held-out split (labels only), weighted by the method's weights. */
+  probeAccuracy: number | null;
+  /** Mean image–caption cosine of the picks (the CLIP score of what is kept). */
+  meanClipScore: number;
+  /** KL(subset class histogram ‖ pool histogram), labels only: 0 = same class balance. */
+  classKL: number | null;
+  /** Ground-truth rates when the metadata has them (`caption_kind`, `dup_of`, as in the CIFAR captions). */
+  badCaptions: number | null;
+  duplicates: number | null;
+  error?: string;
+}
+
+export interface Comparison {
+  rows: CompareRow[];
+  pool: number;
+  heldOut: number;
+  /** The probe on the whole selection pool, and the pool's own rates: the reference row. */
+  reference: Omit<CompareRow, 'method' | 'selection' | 'budget' | 'kept' | 'seconds'>;
+}
+
+/**
+ * Every method at one budget on the same pool. With labels, a seeded stratified share of the pool is held
+ * out first: methods select from the rest and the probe is tested on the held-out part. A method that fails
+ * is reported with its error and the others go on.
+ */
+export async function compareMethods(
+  catalog: Catalog,
+  workspace: string,
+  request: CompareRequest,
+  embeddings?: WorkspaceEmbeddings,
+): Promise<Comparison> {
+  const e = embeddings ?? (await loadEmbeddings(catalog, workspace, embeddingOptions(request)));
+  const seed = request.seed ?? 0;
+  const { train, test } = e.labels
+    ? splitHeldOut(e.labels, request.heldOut ?? 0.2, seed)
+    : { train: null, test: [] };
+  const rowsOfPool = train ?? Array.from({ length: e.n }, (_, i) => i);
+  const pool = restrict(e, rowsOfPool);
+  const truth = await groundTruth(catalog, pool.ids);
+  const testSet = e.labels
+    ? { x: gatherRows(e.image!, e.dim, test), labels: Int32Array.from(test, (i) => e.labels![i]!) }
+    : undefined;
+  const score = async (picks: ArrayLike<number>, weights?: Float32Array) => ({
+    probeAccuracy:
+      testSet && pool.labels
+        ? (
+            await linearProbe(
+              {
+                x: gatherRows(pool.image!, e.dim, picks),
+                labels: Int32Array.from(picks, (i) => pool.labels![i]!),
+                ...(weights ? { weights } : {}),
+              },
+              testSet,
+            )
+          ).accuracy
+        : null,
+    meanClipScore: meanCosine(pool, picks),
+    classKL: pool.labels ? classKL(pool.labels, picks) : null,
+    badCaptions: truth.kind ? rate(picks, (i) => truth.kind![i] !== 'clean') : null,
+    duplicates: truth.dup ? rate(picks, (i) => truth.dup![i]!) : null,
+  });
+  const everyone = Array.from({ length: pool.n }, (_, i) => i);
+  const reference = await score(everyone);
+  const rows: CompareRow[] = [];
+  for (const [t, method] of request.methods.entries()) {
+    request.signal?.throwIfAborted();
+    request.onMethod?.(method, t, request.methods.length);
+    const name = `compare-${defaultSelectionName(method, request.budget)}`;
+    try {
+      const stored = await runAndSave(
+        catalog,
+        workspace,
+        pool,
+        pool.ids,
+        {
+          method,
+          budget: request.budget,
+          name,
+          params: request.params?.[method] ?? {},
+          seed,
+          ...(request.signal ? { signal: request.signal } : {}),
+        },
+        e.encoder,
+      );
+      const position = new Map(Array.from(pool.ids, (id, i) => [Number(id), i]));
+      const picks = stored.sampleIds.map((id) => position.get(id)!);
+      const weights = stored.weights ? Float32Array.from(stored.weights) : undefined;
+      rows.push({
+        method,
+        selection: name,
+        budget: stored.budget.count,
+        kept: picks.length,
+        seconds: stored.provenance.seconds,
+        ...(await score(picks, weights)),
+      });
+    } catch (error) {
+      if (request.signal?.aborted) throw error;
+      rows.push({
+        method,
+        selection: name,
+        budget: 0,
+        kept: 0,
+        seconds: 0,
+        probeAccuracy: null,
+        meanClipScore: NaN,
+        classKL: null,
+        badCaptions: null,
+        duplicates: null,
+        error: error instanceof Error ? error.message : String(error),
+      });
+    }
+  }
+  request.onMethod?.('', request.methods.length, request.methods.length);
+  return { rows, pool: pool.n, heldOut: test.length, reference };
+}
+
+function embeddingOptions(o: EmbeddingOptions): { labelField?: string; views?: string } {
+  return { ...(o.labelField ? { labelField: o.labelField } : {}), ...(o.views ? { views: o.views } : {}) };
+}
+
+/** A seeded, class-stratified held-out share (at least one item per class stays in the pool). */
+export function splitHeldOut(
+  labels: Int32Array,
+  share: number,
+  seed: number,
+): { train: number[]; test: number[] } {
+  const random = seededRandom(seed + 1_000_003);
+  const byClass = new Map<number, number[]>();
+  labels.forEach((c, i) => byClass.set(c, [...(byClass.get(c) ?? []), i]));
+  const train: number[] = [];
+  const test: number[] = [];
+  for (const members of byClass.values()) {
+    for (let i = members.length - 1; i > 0; i--) {
+      const j = Math.floor(random() * (i + 1));
+      [members[i], members[j]] = [members[j]!, members[i]!];
+    }
+    const held = Math.min(members.length - 1, Math.round(share * members.length));
+    test.push(...members.slice(0, held));
+    train.push(...members.slice(held));
+  }
+  return { train: train.sort((a, b) => a - b), test: test.sort((a, b) => a - b) };
+}
+
+function gatherRows(m: Float32Array, dim: number, rows: ArrayLike<number>) {
+  const data = new Float32Array(rows.length * dim);
+  for (let t = 0; t < rows.length; t++) data.set(m.subarray(rows[t]! * dim, (rows[t]! + 1) * dim), t * dim);
+  return { rows: rows.length, cols: dim, data };
+}
+
+/** The pool restricted to some rows (every per-row array of the input follows). */
+function restrict(e: WorkspaceEmbeddings, rows: number[]): SelectInput & { ids: BigInt64Array } {
+  const pick = <T extends Float32Array | Int32Array | Float64Array>(a: T | undefined, width = 1) =>
+    a ? (gatherTyped(a, width, rows) as T) : undefined;
+  const out: SelectInput & { ids: BigInt64Array } = {
+    n: rows.length,
+    dim: e.dim,
+    ids: BigInt64Array.from(rows, (i) => e.ids[i]!),
+  };
+  const image = pick(e.image, e.dim);
+  const text = pick(e.text, e.dim);
+  const labels = pick(e.labels);
+  const views = pick(e.imageViews, e.dim);
+  const shards = pick(e.shards);
+  const bytes = pick(e.payloadBytes);
+  return {
+    ...out,
+    ...(image ? { image } : {}),
+    ...(text ? { text } : {}),
+    ...(labels ? { labels } : {}),
+    ...(views ? { imageViews: views } : {}),
+    ...(shards ? { shards } : {}),
+    ...(bytes ? { payloadBytes: bytes } : {}),
+    ...(e.classPrompts ? { classPrompts: e.classPrompts } : {}),
+  };
+}
+
+function gatherTyped(a: Float32Array | Int32Array | Float64Array, width: number, rows: number[]) {
+  const out = new (a.constructor as new (n: number) => typeof a)(rows.length * width);
+  rows.forEach((r, t) => out.set(a.subarray(r * width, (r + 1) * width), t * width));
+  return out;
+}
+
+async function groundTruth(
+  catalog: Catalog,
+  ids: BigInt64Array,
+): Promise<{ kind?: Array<string | null>; dup?: boolean[] }> {
+  const rows = await catalog.rows<{ id: bigint; kind: string | null; dup: boolean | null }>(
+    `SELECT id, metadata->>'caption_kind' AS kind, (metadata->>'dup_of') IS NOT NULL AS dup FROM samples`,
+  );
+  const byId = new Map(rows.map((r) => [BigInt(r.id), r]));
+  const kinds = Array.from(ids, (id) => byId.get(id)?.kind ?? null);
+  const hasKind = kinds.some((k) => k !== null);
+  const dups = Array.from(ids, (id) => byId.get(id)?.dup === true);
+  const hasDupField = rows.some((r) => r.dup === true);
+  return { ...(hasKind ? { kind: kinds } : {}), ...(hasDupField ? { dup: dups } : {}) };
+}
+
+function rate(picks: ArrayLike<number>, predicate: (i: number) => boolean): number {
+  let hits = 0;
+  for (let t = 0; t < picks.length; t++) if (predicate(picks[t]!)) hits++;
+  return picks.length ? hits / picks.length : 0;
+}
+
+function meanCosine(input: SelectInput, picks: ArrayLike<number>): number {
+  if (!input.image || !input.text || picks.length === 0) return NaN;
+  const d = input.dim;
+  let sum = 0;
+  for (let t = 0; t < picks.length; t++) {
+    const i = picks[t]!;
+    let dot = 0;
+    for (let k = 0; k < d; k++) dot += input.image[i * d + k]! * input.text[i * d + k]!;
+    sum += dot;
+  }
+  return sum / picks.length;
+}
+
+function classKL(labels: Int32Array, picks: ArrayLike<number>): number {
+  const k = labels.reduce((m, v) => Math.max(m, v), 0) + 1;
+  const pool = new Float64Array(k);
+  const sub = new Float64Array(k);
+  for (const l of labels) pool[l]! += 1 / labels.length;
+  for (let t = 0; t < picks.length; t++) sub[labels[picks[t]!]!]! += 1 / picks.length;
+  let kl = 0;
+  for (let c = 0; c < k; c++) if (sub[c]! > 0) kl += sub[c]! * Math.log(sub[c]! / pool[c]!);
+  return kl;
+}

@@ -1,0 +1,95 @@
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { addDataset, Catalog } from '../../src/curate/api.js';
+import { embedCatalog } from '../../src/curate/embed.js';
+import { compareMethods, selectSubset, splitHeldOut } from '../../src/curate/pipeline.js';
+import { listSelections, loadSelection, selectionDir } from '../../src/curate/selections.js';
+import { readSchedule } from '../../src/curate/schedule.js';
+import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
+import { MINI, MINI_COUNT, tempDir } from '../helpers.js';
+import { writeTinyClip } from '../support/tinyClip.js';
+
+let workspace: string;
+let catalog: Catalog;
+
+beforeAll(async () => {
+  workspace = await tempDir({ forFile: true });
+  catalog = await Catalog.open(workspace);
+  await addDataset(catalog, 'wds/mini-{000..002}.tar', { cwd: MINI });
+  const encoder = await ClipOnnxEncoder.load(
+    await writeTinyClip(path.join(await tempDir({ forFile: true }), 'tiny')),
+  );
+  await embedCatalog(catalog, workspace, encoder);
+  await encoder.dispose();
+});
+
+describe('pipeline: select and compare on a workspace', () => {
+  it('selectSubset saves picks by catalog id and key, every parameter after defaults, provenance and the schedule', async () => {
+    const stored = await selectSubset(catalog, workspace, {
+      method: 'craig',
+      budget: '10%',
+      labelField: 'label_index',
+      params: { mode: 'gradients', epochs: 2 },
+      seed: 3,
+    });
+    expect(stored.name).toBe('craig-10pct');
+    expect(stored.sampleIds.length).toBe(Math.round(0.1 * MINI_COUNT));
+    expect(stored.params).toMatchObject({ mode: 'gradients', epochs: 2, lag: 1, warmEpochs: 2 });
+    expect(stored.provenance.tool.name).toBe('clipcurate');
+    expect(stored.provenance.dataset.fingerprint).toMatch(/^[0-9a-f]{16}$/);
+    expect(stored.provenance.encoder.fingerprint).toBeTruthy();
+    const keys = await catalog.rows<{ id: bigint; key: string }>('SELECT id, key FROM samples');
+    const keyOf = new Map(keys.map((r) => [Number(r.id), r.key]));
+    expect(stored.keys).toEqual(stored.sampleIds.map((id) => keyOf.get(id)));
+    expect(stored.weights!.reduce((a, b) => a + b, 0)).toBe(MINI_COUNT);
+    const again = await loadSelection(workspace, 'craig-10pct');
+    expect(again.sampleIds).toEqual(stored.sampleIds);
+    const schedule = await readSchedule(
+      path.join(selectionDir(workspace, 'craig-10pct'), stored.files.schedule!),
+    );
+    expect(schedule.rounds.length).toBe(2);
+    expect(schedule.rounds[0]!.keys).toEqual(stored.keys);
+    expect(
+      JSON.parse(await readFile(path.join(selectionDir(workspace, 'craig-10pct'), 'selection.json'), 'utf8'))
+        .poolIds.length,
+    ).toBe(MINI_COUNT);
+    await expect(loadSelection(workspace, 'nope')).rejects.toThrow(/no selection 'nope'.*craig-10pct/);
+    await expect(
+      selectSubset(catalog, workspace, { method: 'craig', budget: '10%', name: '../x' }),
+    ).rejects.toThrow(/selection name/);
+  });
+
+  it('compareMethods scores every method on one held-out split; a failing method is reported, the rest go on', async () => {
+    const c = await compareMethods(catalog, workspace, {
+      methods: ['random', 'clip-score', 'craig', 'no-such-method'],
+      budget: '25%',
+      labelField: 'label_index',
+    });
+    expect(c.heldOut + c.pool).toBe(MINI_COUNT);
+    expect(c.heldOut).toBeGreaterThan(30);
+    const row = (m: string) => c.rows.find((r) => r.method === m)!;
+    expect(row('no-such-method').error).toMatch(/unknown method/);
+    for (const m of ['random', 'clip-score', 'craig']) {
+      expect(row(m).kept).toBe(Math.round(0.25 * c.pool));
+      expect(row(m).probeAccuracy).toBeGreaterThanOrEqual(0);
+      expect(row(m).badCaptions).toBeGreaterThanOrEqual(0);
+    }
+    // clip-score keeps the pairs whose image and caption agree most: its mean cosine beats random's and the pool's.
+    expect(row('clip-score').meanClipScore).toBeGreaterThan(row('random').meanClipScore);
+    expect(row('clip-score').meanClipScore).toBeGreaterThan(c.reference.meanClipScore);
+    expect(c.reference.badCaptions).toBeGreaterThan(0);
+    expect(await listSelections(workspace)).toEqual(
+      expect.arrayContaining(['compare-random-25pct', 'compare-craig-25pct']),
+    );
+  });
+
+  it('the held-out split is stratified, disjoint, seeded and keeps every class in the pool', () => {
+    const labels = Int32Array.from({ length: 103 }, (_, i) => (i < 3 ? 9 : i % 4));
+    const a = splitHeldOut(labels, 0.2, 1);
+    expect(a).toEqual(splitHeldOut(labels, 0.2, 1));
+    expect(new Set([...a.train, ...a.test]).size).toBe(103);
+    for (const c of [0, 1, 2, 3, 9]) expect(a.train.some((i) => labels[i] === c)).toBe(true);
+    expect(a.test.length).toBe(21); // round(0.2·n_c) per class: 4 classes of 25 → 5 each, class 9 (3 items) → 1
+  });
+});
