@@ -3,7 +3,7 @@
  * panel build their option lists from `describeMethods()`.
  */
 import { z } from 'zod';
-import type { Selector } from './contract.js';
+import { SelectionInputError, type Selector } from './contract.js';
 import { clipcov } from './selectors/clipcov.js';
 import { clipScore } from './selectors/clipScore.js';
 import { crest } from './selectors/crest.js';
@@ -50,7 +50,8 @@ export const registry: ReadonlyMap<string, Selector<never>> = new Map(SELECTORS.
 
 export function getSelector(name: string): Selector<never> {
   const found = registry.get(name);
-  if (!found) throw new Error(`unknown method '${name}'; available: ${[...registry.keys()].join(', ')}`);
+  if (!found)
+    throw new SelectionInputError(`unknown method '${name}'; available: ${[...registry.keys()].join(', ')}`);
   return found;
 }
 

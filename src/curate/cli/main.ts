@@ -16,12 +16,15 @@ import {
   DEFAULT_WORKSPACE,
   DEMO_DATASET,
   ISSUE_KINDS,
-  openWorkspace,
   type AddDatasetOptions,
   type Catalog,
 } from '../api.js';
 import path from 'node:path';
+import { SelectionInputError } from '../../select/contract.js';
+import { ConfigError } from '../config.js';
+import { withCatalog, workspaceOf } from './context.js';
 import { embedBar, ingestBar } from './progress.js';
+import { registerSelectCommands } from './selectCommands.js';
 import { formatIngestReport, formatSummary } from './report.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
@@ -32,10 +35,6 @@ class Interrupted extends Error {
     super('interrupted; finished parts are kept, run the same command again to resume');
     this.name = 'Interrupted';
   }
-}
-
-interface GlobalOptions {
-  workspace?: string;
 }
 
 const DEMO_WORKSPACE = '.curate-demo';
@@ -150,6 +149,8 @@ export function buildProgram(out: (text: string) => void): Command {
       });
     });
 
+  registerSelectCommands(program, out);
+
   program
     .command('demo')
     .description('run the pipeline on the bundled CIFAR-10 caption sample (no network, no model needed)')
@@ -231,19 +232,6 @@ function formatEmbedReport(r: EmbedReport): string {
   );
 }
 
-function workspaceOf(cmd: Command, fallback = DEFAULT_WORKSPACE): string {
-  return cmd.optsWithGlobals<GlobalOptions>().workspace ?? fallback;
-}
-
-async function withCatalog(workspace: string, work: (catalog: Catalog) => Promise<void>): Promise<void> {
-  const catalog = await openWorkspace(workspace);
-  try {
-    await work(catalog);
-  } finally {
-    catalog.close();
-  }
-}
-
 async function ingestWithBar(
   catalog: Catalog,
   spec: string,
@@ -282,7 +270,12 @@ export async function main(
       // --help and --version arrive here as "errors" with exit code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    if (err instanceof DatasetError || err instanceof EncoderMismatchError) {
+    if (
+      err instanceof DatasetError ||
+      err instanceof EncoderMismatchError ||
+      err instanceof SelectionInputError ||
+      err instanceof ConfigError
+    ) {
       process.stderr.write(`curate: ${err.message}\n`);
       return EXIT.usage;
     }
