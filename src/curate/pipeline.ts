@@ -42,6 +42,9 @@ export async function selectSubset(
   request: SelectRequest,
   embeddings?: WorkspaceEmbeddings,
 ): Promise<StoredSelection> {
+  // Bad input is reported before the (possibly large) embeddings are read.
+  getSelector(request.method);
+  parseBudget(request.budget);
   const e = embeddings ?? (await loadEmbeddings(catalog, workspace, embeddingOptions(request)));
   return runAndSave(catalog, workspace, e, e.ids, request, e.encoder);
 }

@@ -1,9 +1,10 @@
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/curate/cli/main.js';
 import { BROKEN, MINI, tempDir } from '../helpers.js';
+import { writeTinyClip } from '../support/tinyClip.js';
 
 let stderr: string;
 beforeEach(() => {
@@ -94,5 +95,79 @@ describe('curate CLI', () => {
     expect(out).toMatch(/embedded 2,000 samples with offline-kmeans-lsa-cca \(DNN-free baseline, not CLIP\)/);
     expect(stderr).toContain('warning: using offline-kmeans-lsa-cca');
     expect(existsSync(path.join(ws, 'encoders/offline/meta.json'))).toBe(true);
+  });
+});
+
+describe('curate CLI: index, select, compare, search, methods, config', () => {
+  it('runs the pipeline steps on a fixture workspace with flags and a config file', async () => {
+    const ws = await tempDir();
+    const model = await writeTinyClip(path.join(ws, 'tiny'));
+    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
+    expect((await curate('-w', ws, 'embed', '--encoder', model)).code).toBe(0);
+    const index = await curate('-w', ws, 'index');
+    expect(index.code).toBe(0);
+    expect(index.out).toMatch(/image index of 240 samples/);
+
+    const select = await curate(
+      '-w',
+      ws,
+      'select',
+      '--method',
+      'craig',
+      '--budget',
+      '10%',
+      '--label-field',
+      'label_index',
+      '-p',
+      'mode=gradients',
+      '-p',
+      'epochs=2',
+    );
+    expect(select.code).toBe(0);
+    expect(select.out).toMatch(/craig-10pct: craig kept 24 of 240/);
+    const stored = JSON.parse(await readFile(path.join(ws, 'selections/craig-10pct/selection.json'), 'utf8'));
+    expect(stored.params).toMatchObject({ mode: 'gradients', epochs: 2 });
+    expect(existsSync(path.join(ws, 'selections/craig-10pct/schedule.jsonl'))).toBe(true);
+
+    // The config supplies what the flags leave out; flags win.
+    await writeFile(
+      path.join(ws, 'curate.config.json'),
+      JSON.stringify({
+        labelField: 'label_index',
+        select: { method: 'k-center', budget: '12', name: 'from-config' },
+      }),
+    );
+    const fromConfig = await curate('-w', ws, 'select');
+    expect(fromConfig.out).toMatch(/from-config: k-center kept 12 of 240/);
+    expect((await curate('-w', ws, 'select', '--budget', '5')).out).toMatch(
+      /from-config: k-center kept 5 of 240/,
+    );
+
+    const compare = await curate('-w', ws, 'compare', '--methods', 'random,clip-score', '--budget', '20%');
+    expect(compare.code).toBe(0);
+    expect(compare.out).toMatch(/\| random \| 38 \|/);
+    expect(compare.out).toMatch(/\| clip-score \| 38 \|/);
+    expect(existsSync(path.join(ws, 'compare/compare-20pct.json'))).toBe(true);
+
+    const search = await curate('-w', ws, 'search', 'a photo of a cat', '-k', '5', '--encoder', model);
+    expect(search.code).toBe(0);
+    expect(search.out.trim().split('\n')).toHaveLength(5);
+
+    const methods = await curate('methods');
+    expect(methods.out).toMatch(/^crest — /m);
+    expect(methods.out).toMatch(/^ {4}preconditioner = "none"/m);
+  });
+
+  it('bad input exits 2 with a message naming it: unknown method, bad budget, bad config field', async () => {
+    const ws = await tempDir();
+    expect((await curate('-w', ws, 'select', '--method', 'nope', '--budget', '5')).code).toBe(2);
+    expect(stderr).toMatch(/unknown method 'nope'; available: random/);
+    await writeFile(path.join(ws, 'bad.json'), JSON.stringify({ select: { methd: 'x' } }));
+    expect((await curate('-w', ws, 'select', '--config', path.join(ws, 'bad.json'))).code).toBe(2);
+    expect(stderr).toMatch(/config .*bad\.json: select: Unrecognized key: "methd"/);
+    expect((await curate('-w', ws, 'select', '--method', 'random', '--budget', '5', '-p', 'oops')).code).toBe(
+      2,
+    );
+    expect(stderr).toMatch(/method option 'oops' must look like name=value/);
   });
 });
