@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/curate/cli/main.js';
+import { registry } from '../../src/select/registry.js';
 import { BROKEN, MINI, tempDir } from '../helpers.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
@@ -95,7 +96,21 @@ describe('curate CLI', () => {
     expect(out).toMatch(/embedded 2,000 samples with offline-kmeans-lsa-cca \(DNN-free baseline, not CLIP\)/);
     expect(stderr).toContain('warning: using offline-kmeans-lsa-cca');
     expect(existsSync(path.join(ws, 'encoders/offline/meta.json'))).toBe(true);
-  });
+    // Every method ran at 10% of the 1,600-sample pool (400 held out) and was saved as a selection.
+    const row = (method: string) => {
+      const cells = out
+        .split('\n')
+        .find((l) => l.startsWith(`| ${method} |`))
+        ?.split('|')
+        .map((c) => c.trim());
+      return { kept: Number(cells?.[2]), bad: Number.parseFloat(cells?.[6] ?? 'NaN') };
+    };
+    for (const method of registry.keys()) expect(row(method).kept).toBe(160);
+    // ClipCov removes mismatched and generic captions; random keeps about the pool's share (18%).
+    expect(row('clipcov').bad).toBeLessThan(5);
+    expect(row('random').bad).toBeGreaterThan(10);
+    expect(existsSync(path.join(ws, 'selections/compare-clipcov-10pct/selection.json'))).toBe(true);
+  }, 120_000);
 });
 
 describe('curate CLI: index, select, compare, search, methods, config', () => {

@@ -24,6 +24,7 @@ import { SelectionInputError } from '../../select/contract.js';
 import { ConfigError } from '../config.js';
 import { withCatalog, workspaceOf } from './context.js';
 import { embedBar, ingestBar } from './progress.js';
+import { runDemoSelection } from './demo.js';
 import { registerSelectCommands } from './selectCommands.js';
 import { formatIngestReport, formatSummary } from './report.js';
 
@@ -166,6 +167,7 @@ export function buildProgram(out: (text: string) => void): Command {
           batchSize: 64,
         });
         out(formatEmbedReport(embedded) + '\n');
+        await runDemoSelection(catalog, workspace, out);
       });
     });
 
