@@ -5,6 +5,7 @@
  */
 import { seededRandom } from '../embed/backends/random.js';
 import { parseBudget, resolveBudget, runSelector, type SelectInput } from '../select/contract.js';
+import { gather } from '../select/kernels/similarity.js';
 import { linearProbe } from '../select/proxy/probe.js';
 import { getSelector } from '../select/registry.js';
 import type { Catalog } from './catalog.js';
@@ -141,7 +142,10 @@ export async function compareMethods(
   const pool = restrict(e, rowsOfPool);
   const truth = await groundTruth(catalog, pool.ids);
   const testSet = e.labels
-    ? { x: gatherRows(e.image!, e.dim, test), labels: Int32Array.from(test, (i) => e.labels![i]!) }
+    ? {
+        x: gather({ rows: e.n, cols: e.dim, data: e.image! }, test),
+        labels: Int32Array.from(test, (i) => e.labels![i]!),
+      }
     : undefined;
   const score = async (picks: ArrayLike<number>, weights?: Float32Array) => ({
     probeAccuracy:
@@ -149,7 +153,7 @@ export async function compareMethods(
         ? (
             await linearProbe(
               {
-                x: gatherRows(pool.image!, e.dim, picks),
+                x: gather({ rows: pool.n, cols: e.dim, data: pool.image! }, picks),
                 labels: Int32Array.from(picks, (i) => pool.labels![i]!),
                 ...(weights ? { weights } : {}),
               },
@@ -242,12 +246,6 @@ export function splitHeldOut(
     train.push(...members.slice(held));
   }
   return { train: train.sort((a, b) => a - b), test: test.sort((a, b) => a - b) };
-}
-
-function gatherRows(m: Float32Array, dim: number, rows: ArrayLike<number>) {
-  const data = new Float32Array(rows.length * dim);
-  for (let t = 0; t < rows.length; t++) data.set(m.subarray(rows[t]! * dim, (rows[t]! + 1) * dim), t * dim);
-  return { rows: rows.length, cols: dim, data };
 }
 
 /** The pool restricted to some rows (every per-row array of the input follows). */

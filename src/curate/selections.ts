@@ -82,7 +82,11 @@ export async function datasetFingerprint(catalog: Catalog): Promise<Provenance['
 
 /** Catalog keys of sample ids, in the given order. */
 export async function keysOf(catalog: Catalog, ids: ArrayLike<number | bigint>): Promise<string[]> {
-  const rows = await catalog.rows<{ id: bigint; key: string }>('SELECT id, key FROM samples');
+  const wanted = [...new Set(Array.from(ids, (id) => String(id)))];
+  const rows = await catalog.rows<{ id: bigint; key: string }>(
+    `SELECT id, key FROM samples WHERE id IN (SELECT unnest(string_split($ids, ','))::BIGINT)`,
+    { ids: wanted.join(',') },
+  );
   const byId = new Map(rows.map((r) => [Number(r.id), r.key]));
   return Array.from(ids, (id) => {
     const key = byId.get(Number(id));
@@ -116,7 +120,16 @@ export async function saveSelection(
   await mkdir(tmp, { recursive: true });
   const idOf = (i: number) => Number(s.poolIds[i]!);
   const sampleIds = Array.from(s.selection.indices, idOf);
-  const poolKeys = await keysOf(catalog, s.poolIds);
+  // Keys of the pool rows the selection and its schedule mention (not the whole pool).
+  const mentioned = new Set<number>(s.selection.indices);
+  for (const round of s.selection.schedule?.rounds ?? []) for (const i of round.indices) mentioned.add(i);
+  const rows = [...mentioned];
+  const keys = await keysOf(
+    catalog,
+    rows.map((i) => s.poolIds[i]!),
+  );
+  const keyOfRow = new Map(rows.map((i, t) => [i, keys[t]!]));
+  const keyAt = (i: number) => keyOfRow.get(i)!;
   const files: StoredSelection['files'] = {};
   if (s.selection.scores) {
     files.scores = 'scores.npy';
@@ -124,7 +137,7 @@ export async function saveSelection(
   }
   if (s.selection.schedule) {
     files.schedule = 'schedule.jsonl';
-    await writeSchedule(path.join(tmp, files.schedule), s.selection.schedule, (i) => poolKeys[i]!, {
+    await writeSchedule(path.join(tmp, files.schedule), s.selection.schedule, (i) => keyAt(i), {
       method: s.method,
       provenance: { params: s.params, seed: s.seed, encoder: s.encoder },
     });
@@ -137,7 +150,7 @@ export async function saveSelection(
     budget: s.budget,
     pool: s.poolIds.length,
     sampleIds,
-    keys: Array.from(s.selection.indices, (i) => poolKeys[i]!),
+    keys: Array.from(s.selection.indices, (i) => keyAt(i)),
     ...(s.selection.weights ? { weights: Array.from(s.selection.weights) } : {}),
     ...(s.selection.stages ? { stages: Array.from(s.selection.stages) } : {}),
     files,

@@ -17,9 +17,14 @@ import {
 } from './softmaxHead.js';
 
 export const proxyFeatureParam = z
-  .enum(['image', 'joint'])
+  .enum(['image', 'joint', 'caption'])
   .default('image')
-  .describe('proxy features: image embeddings, or (x + t)/‖x + t‖ of image and caption');
+  .describe(
+    'proxy features: image embeddings, (x + t)/‖x + t‖ of image and caption, or caption embeddings ' +
+      'predicting the image (pseudo-)class (the cross-modal proxy of craig.md §2: mismatched captions get large losses)',
+  );
+
+export type ProxyFeatures = z.infer<typeof proxyFeatureParam>;
 
 /** Proxy epochs on the pool before the first selection (craig.md pitfall: an untrained proxy is nearly random). */
 export const warmEpochsParam = z
@@ -61,7 +66,7 @@ export interface ProxyTraining {
 export async function proxyProblem(
   input: SelectInput,
   p: {
-    features: 'image' | 'joint';
+    features: ProxyFeatures;
     classes: z.infer<typeof latentClassParams.classes>;
     clusters: number | 'auto';
   },
@@ -69,22 +74,25 @@ export async function proxyProblem(
   method: string,
 ): Promise<{ features: Matrix; classes: LatentClasses }> {
   const features = proxyFeatures(input, p.features, method);
-  const classes = await latentClasses(input, p.classes, p.clusters, features, seed);
+  // The cross-modal proxy's classes come from the images; the others' from the features themselves.
+  const classSpace = p.features === 'caption' ? proxyFeatures(input, 'image', method) : features;
+  const classes = await latentClasses(input, p.classes, p.clusters, classSpace, seed);
   if (classes.k < 2)
     throw new SelectionInputError(`${method} needs at least 2 (pseudo-)classes for its proxy`);
   return { features, classes };
 }
 
-/** Image embeddings, or the normalised sum of image and caption embeddings (pdd.md §2). */
+/** Image embeddings, caption embeddings, or their normalised sum (pdd.md §2). */
 export function proxyFeatures(
   input: { n: number; dim: number; image?: Float32Array; text?: Float32Array },
-  which: 'image' | 'joint',
+  which: ProxyFeatures,
   method = 'proxy',
 ): Matrix {
   const { n, dim } = input;
   if (!input.image) throw new SelectionInputError(`${method} needs image embeddings`);
   if (which === 'image') return { rows: n, cols: dim, data: input.image };
-  if (!input.text) throw new SelectionInputError(`${method} features=joint needs caption embeddings`);
+  if (!input.text) throw new SelectionInputError(`${method} features=${which} needs caption embeddings`);
+  if (which === 'caption') return { rows: n, cols: dim, data: input.text };
   const data = new Float32Array(n * dim);
   for (let i = 0; i < n; i++) {
     let norm = 0;

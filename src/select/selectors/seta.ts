@@ -21,8 +21,8 @@ import { z } from 'zod';
 import { seededRandom } from '../../embed/backends/random.js';
 import { SelectionInputError, type SelectInput, type Selector, type TraceEvent } from '../contract.js';
 import type { Matrix } from '../kernels/similarity.js';
-import { describeClasses, latentClasses, type LatentClasses } from '../latentClasses.js';
-import { proxyFeatures, proxyParams, proxySignals, warmProxy } from '../proxy/problem.js';
+import { describeClasses, type LatentClasses } from '../latentClasses.js';
+import { proxyParams, proxyProblem, proxySignals, warmProxy } from '../proxy/problem.js';
 import { shuffle, simulateSeta, thresholdText } from '../seta/simulate.js';
 import {
   keepRatio,
@@ -168,26 +168,14 @@ export const seta: Selector<SetaParams> = {
   },
 };
 
-/** Proxy features and (pseudo-)classes; 'caption' pairs caption features with image classes. */
+/** The proxy problem with `auto` resolved: the cross-modal (caption) proxy when captions are loaded. */
 async function setaProblem(
   input: SelectInput,
   p: SetaParams,
   seed: number,
 ): Promise<{ features: Matrix; classes: LatentClasses; view: string }> {
   const view = p.features === 'auto' ? (input.text ? 'caption' : 'image') : p.features;
-  if (!input.image) throw new SelectionInputError('seta needs image embeddings');
-  let features: Matrix;
-  let classes: LatentClasses;
-  if (view === 'caption') {
-    if (!input.text) throw new SelectionInputError('seta features=caption needs caption embeddings');
-    const images = { rows: input.n, cols: input.dim, data: input.image };
-    classes = await latentClasses(input, p.classes, p.clusters, images, seed);
-    features = { rows: input.n, cols: input.dim, data: input.text };
-  } else {
-    features = proxyFeatures(input, view, 'seta');
-    classes = await latentClasses(input, p.classes, p.clusters, features, seed);
-  }
-  if (classes.k < 2) throw new SelectionInputError('seta needs at least 2 (pseudo-)classes for its proxy');
+  const { features, classes } = await proxyProblem(input, { ...p, features: view }, seed, 'seta');
   const source = view === 'caption' ? 'caption embeddings → image classes' : `${view} embeddings`;
   return { features, classes, view: source };
 }
