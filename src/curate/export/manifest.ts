@@ -1,0 +1,141 @@
+/**
+ * Manifests (JSONL, CSV, parquet): one row per exported pick, in pick order, pointing at the source
+ * (the images are not copied). Also keys.txt and weights.txt.
+ */
+import type { Catalog } from '../catalog.js';
+import { isLineSafe } from './names.js';
+import type { ExportFolder } from './output.js';
+import type { Pick } from './plan.js';
+import type { ExportedFile } from './types.js';
+
+/** Manifest columns in order, with their parquet (DuckDB) types. */
+export const MANIFEST_COLUMNS = {
+  rank: 'BIGINT',
+  key: 'VARCHAR',
+  name: 'VARCHAR',
+  weight: 'DOUBLE',
+  weight_raw: 'DOUBLE',
+  stage: 'INTEGER',
+  caption: 'VARCHAR',
+  dataset: 'VARCHAR',
+  spec: 'VARCHAR',
+  part: 'VARCHAR',
+  file: 'VARCHAR',
+  member: 'VARCHAR',
+  row: 'BIGINT',
+  image_path: 'VARCHAR',
+  image_format: 'VARCHAR',
+  width: 'INTEGER',
+  height: 'INTEGER',
+  image_bytes: 'BIGINT',
+  metadata: 'VARCHAR',
+} as const;
+
+export type ManifestColumn = keyof typeof MANIFEST_COLUMNS;
+const COLUMNS = Object.keys(MANIFEST_COLUMNS) as ManifestColumn[];
+
+export function manifestRow(p: Pick): Record<ManifestColumn, unknown> {
+  const r = p.row;
+  return {
+    rank: p.rank,
+    key: p.key,
+    name: p.name,
+    weight: p.weight,
+    weight_raw: p.weightRaw,
+    stage: p.stage,
+    caption: r.caption,
+    dataset: r.dataset,
+    spec: r.spec,
+    part: r.part,
+    file: r.file,
+    member: r.member,
+    row: r.row_index === null ? null : Number(r.row_index),
+    image_path: r.image_path,
+    image_format: r.image_format,
+    width: r.width,
+    height: r.height,
+    image_bytes: r.image_bytes,
+    // Kept as JSON text in CSV and parquet; an object in JSONL.
+    metadata: JSON.parse(r.metadata) as unknown,
+  };
+}
+
+function jsonLines(picks: Pick[], metadataAsText: boolean): string {
+  let out = '';
+  for (const p of picks) {
+    const row = manifestRow(p);
+    if (metadataAsText) row.metadata = JSON.stringify(row.metadata);
+    out += JSON.stringify(row) + '\n';
+  }
+  return out;
+}
+
+/** One CSV field, quoted as RFC 4180 says: when it holds a comma, a quote, CR or LF (quotes doubled). */
+export function csvField(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  const text =
+    typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+/** RFC 4180 CSV: a header line, CRLF line ends, null as an empty field, metadata as JSON text. */
+export function csvText(picks: Pick[]): string {
+  const lines = [COLUMNS.join(',')];
+  for (const p of picks) {
+    const row = manifestRow(p);
+    lines.push(COLUMNS.map((c) => csvField(row[c])).join(','));
+  }
+  return lines.join('\r\n') + '\r\n';
+}
+
+function sqlString(text: string): string {
+  return `'${text.replaceAll("'", "''")}'`;
+}
+
+export async function writeManifest(
+  catalog: Catalog,
+  folder: ExportFolder,
+  format: 'jsonl' | 'csv' | 'parquet',
+  picks: Pick[],
+): Promise<ExportedFile> {
+  const name = `manifest.${format}`;
+  if (format === 'jsonl')
+    return { ...(await folder.writeFile(name, jsonLines(picks, false))), samples: picks.length };
+  if (format === 'csv') return { ...(await folder.writeFile(name, csvText(picks))), samples: picks.length };
+  // Parquet: DuckDB converts a temporary JSONL with fixed column types, in rank order.
+  const tmp = '.manifest-for-parquet.jsonl';
+  await folder.writeFile(tmp, jsonLines(picks, true));
+  const columns = COLUMNS.map((c) => `${c}: '${MANIFEST_COLUMNS[c]}'`).join(', ');
+  await catalog.connection.run(
+    `COPY (SELECT * FROM read_json(${sqlString(folder.stagedPath(tmp))}, format = 'newline_delimited',
+             columns = {${columns}}) ORDER BY rank)
+     TO ${sqlString(folder.stagedPath(name))} (FORMAT PARQUET)`,
+  );
+  return { ...(await folder.describe(name)), samples: picks.length };
+}
+
+/**
+ * keys.txt: one catalog key per line in pick order. A key holding a line break or NUL cannot be one
+ * line; its export name (decodeURIComponent gives the key back) stands in and is listed in `renamed`.
+ */
+export async function writeKeys(
+  folder: ExportFolder,
+  picks: Pick[],
+): Promise<{ file: ExportedFile; renamed: Array<{ key: string; name: string }> }> {
+  const renamed: Array<{ key: string; name: string }> = [];
+  let text = '';
+  for (const p of picks) {
+    if (isLineSafe(p.key)) text += p.key + '\n';
+    else {
+      renamed.push({ key: p.key, name: p.name });
+      text += p.name + '\n';
+    }
+  }
+  return { file: { ...(await folder.writeFile('keys.txt', text)), samples: picks.length }, renamed };
+}
+
+/** weights.txt: the mean-1 loss weight of each exported sample, one a line, in export order. */
+export async function writeWeights(folder: ExportFolder, picks: Pick[]): Promise<ExportedFile> {
+  const text = picks.map((p) => `${p.weight}\n`).join('');
+  return { ...(await folder.writeFile('weights.txt', text)), samples: picks.length };
+}

@@ -1,0 +1,185 @@
+/**
+ * What to export: the stored picks joined with their catalog rows, and a check that each pick's source
+ * is still what `curate init` read (the file exists, with the size recorded then).
+ */
+import { stat } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import type { DatasetFormat } from '../../embed/readers/types.js';
+import type { Catalog } from '../catalog.js';
+import type { StoredSelection } from '../selections.js';
+import { NameAllocator } from './names.js';
+import type { SkippedSample } from './types.js';
+
+export interface SampleRow {
+  id: bigint;
+  key: string;
+  source_key: string;
+  dataset_id: number;
+  part: string;
+  file: string;
+  member: string | null;
+  row_index: bigint | null;
+  image_path: string | null;
+  caption: string;
+  image_format: string;
+  width: number;
+  height: number;
+  image_bytes: number;
+  metadata: string;
+  dataset: string;
+  spec: string;
+  format: DatasetFormat;
+  options: string;
+  part_size: bigint | null;
+}
+
+/**
+ * Where the image bytes are: a tar member (read by streaming the shard), an image file (folder
+ * datasets, manifests with paths), or a manifest row holding the bytes (img2dataset parquet).
+ */
+export type Source =
+  | { kind: 'tar'; file: string; member: string }
+  | { kind: 'file'; file: string }
+  | { kind: 'embedded'; file: string; row: number };
+
+export interface Pick {
+  /** 0-based position in the stored pick order. */
+  rank: number;
+  sampleId: number;
+  key: string;
+  /** File-name-safe key (names.ts). */
+  name: string;
+  /** Raw γ: how many pool samples the pick stands for (1 when the selection has no weights). */
+  weightRaw: number;
+  /** Mean-1 loss weight over the exported picks, set once they are known. */
+  weight: number;
+  stage: number | null;
+  row: SampleRow;
+  source: Source;
+}
+
+export function sourceOf(row: SampleRow): Source {
+  if (row.member !== null) return { kind: 'tar', file: row.file, member: row.member };
+  if (row.image_path !== null) return { kind: 'file', file: row.image_path };
+  if (row.format === 'folder') return { kind: 'file', file: row.file };
+  return { kind: 'embedded', file: row.file, row: Number(row.row_index ?? -1) };
+}
+
+/** Call `work` with a temporary table `(pos INTEGER, id BIGINT)` holding the ids, dropped afterwards. */
+export async function withIdTable<T>(
+  catalog: Catalog,
+  ids: ArrayLike<number>,
+  work: (table: string) => Promise<T>,
+): Promise<T> {
+  const table = `_export_ids_${randomUUID().replaceAll('-', '')}`;
+  await catalog.connection.run(`CREATE TEMP TABLE ${table} (pos INTEGER, id BIGINT)`);
+  try {
+    const appender = await catalog.connection.createAppender(table, 'main', 'temp');
+    for (let i = 0; i < ids.length; i++) {
+      appender.appendInteger(i);
+      appender.appendBigInt(BigInt(ids[i]!));
+      appender.endRow();
+    }
+    appender.closeSync();
+    return await work(table);
+  } finally {
+    await catalog.connection.run(`DROP TABLE IF EXISTS temp.main.${table}`);
+  }
+}
+
+/** The stored picks with their catalog rows; picks the catalog no longer has (or has twice) are skipped. */
+export async function planPicks(
+  catalog: Catalog,
+  stored: StoredSelection,
+): Promise<{ picks: Pick[]; skipped: SkippedSample[] }> {
+  const rows = await withIdTable(catalog, stored.sampleIds, (table) =>
+    catalog.rows<SampleRow & { pos: number }>(
+      `SELECT t.pos, s.id, s.key, s.source_key, s.dataset_id, s.part, s.file, s.member, s.row_index,
+              s.image_path, s.caption, s.image_format, s.width, s.height, s.image_bytes,
+              s.metadata::VARCHAR AS metadata, d.name AS dataset, d.spec, d.format,
+              d.options::VARCHAR AS options, p.size AS part_size
+       FROM ${table} t JOIN samples s ON s.id = t.id JOIN datasets d ON d.id = s.dataset_id
+       LEFT JOIN parts p ON p.dataset_id = s.dataset_id AND p.path = s.part
+       ORDER BY t.pos`,
+    ),
+  );
+  const byPos = new Map(rows.map((r) => [r.pos, r]));
+  const names = new NameAllocator();
+  const seen = new Map<number, number>();
+  const picks: Pick[] = [];
+  const skipped: SkippedSample[] = [];
+  stored.sampleIds.forEach((sampleId, rank) => {
+    const key = stored.keys[rank] ?? String(sampleId);
+    const row = byPos.get(rank);
+    const skip = (reason: string, file?: string) =>
+      skipped.push({ rank, key, sampleId, ...(file ? { file } : {}), reason });
+    if (!row) return skip(`sample ${sampleId} (${key}) is no longer in the catalog`);
+    if (row.key !== key)
+      return skip(
+        `catalog sample ${sampleId} is now '${row.key}', not '${key}' as when the selection was made`,
+        row.file,
+      );
+    const first = seen.get(sampleId);
+    if (first !== undefined) return skip(`sample ${key} is picked again; it is exported at rank ${first}`);
+    seen.set(sampleId, rank);
+    picks.push({
+      rank,
+      sampleId,
+      key,
+      name: names.name(key),
+      weightRaw: stored.weights?.[rank] ?? 1,
+      weight: 1,
+      stage: stored.stages?.[rank] ?? null,
+      row: { ...row, image_bytes: Number(row.image_bytes) },
+      source: sourceOf(row),
+    });
+  });
+  return { picks, skipped };
+}
+
+/**
+ * Stat each source once: tar shards and manifests must still have the size recorded for their part,
+ * image files the size of the image read then. Picks whose source fails move to `skipped`.
+ */
+export async function checkSources(
+  picks: Pick[],
+  skipped: SkippedSample[],
+  signal?: AbortSignal,
+): Promise<Pick[]> {
+  const sizes = new Map<string, number | string>();
+  const sizeOf = async (file: string): Promise<number | string> => {
+    let known = sizes.get(file);
+    if (known === undefined) {
+      known = await stat(file).then(
+        (s) => (s.isFile() ? s.size : `${file} is not a file`),
+        (err: NodeJS.ErrnoException) =>
+          err.code === 'ENOENT' ? `source file ${file} is gone` : `cannot stat ${file}: ${err.message}`,
+      );
+      sizes.set(file, known);
+    }
+    return known;
+  };
+  const ok: Pick[] = [];
+  for (const p of picks) {
+    signal?.throwIfAborted();
+    const file = p.source.file;
+    const size = await sizeOf(file);
+    const expected = p.source.kind === 'file' ? p.row.image_bytes : Number(p.row.part_size ?? -1);
+    let reason: string | undefined;
+    if (typeof size === 'string') reason = `${size} (sample ${p.key})`;
+    else if (size !== expected)
+      reason =
+        `source file ${file} changed size since curate init (${expected} bytes then, ${size} now); ` +
+        `sample ${p.key} is not exported: run curate init again`;
+    if (reason) skipped.push({ rank: p.rank, key: p.key, sampleId: p.sampleId, file, reason });
+    else ok.push(p);
+  }
+  return ok;
+}
+
+/** Set mean-1 loss weights over the given picks: w = γ·n / Σγ. */
+export function normaliseWeights(picks: Pick[]): number {
+  const sum = picks.reduce((a, p) => a + p.weightRaw, 0);
+  for (const p of picks) p.weight = sum > 0 ? (p.weightRaw * picks.length) / sum : 1;
+  return sum;
+}
