@@ -37,7 +37,7 @@ import { DEFAULT_SHARD_SIZE, writeShards } from './webdataset.js';
 
 export * from './types.js';
 export { exportName, MAX_NAME } from './names.js';
-export { csvField, MANIFEST_COLUMNS } from './manifest.js';
+export { MANIFEST_COLUMNS } from './manifest.js';
 export { DEFAULT_SHARD_SIZE, shardName } from './webdataset.js';
 
 export const EXPORT_FILE_FORMAT = 'clipcurate-export';

@@ -2,6 +2,7 @@
  * Manifests (JSONL, CSV, parquet): one row per exported pick, in pick order, pointing at the source
  * (the images are not copied). Also keys.txt and weights.txt.
  */
+import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import type { Catalog } from '../catalog.js';
 import { isLineSafe } from './names.js';
 import type { ExportFolder } from './output.js';
@@ -70,22 +71,16 @@ function jsonLines(picks: Pick[], metadataAsText: boolean): string {
   return out;
 }
 
-/** One CSV field, quoted as RFC 4180 says: when it holds a comma, a quote, CR or LF (quotes doubled). */
-export function csvField(value: unknown): string {
-  if (value === null || value === undefined) return '';
-  const text =
-    typeof value === 'string' ? value : typeof value === 'object' ? JSON.stringify(value) : String(value);
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-/** RFC 4180 CSV: a header line, CRLF line ends, null as an empty field, metadata as JSON text. */
+/** RFC 4180 CSV (csv-stringify): a header line, CRLF line ends, null as an empty field, metadata as JSON text. */
 export function csvText(picks: Pick[]): string {
-  const lines = [COLUMNS.join(',')];
-  for (const p of picks) {
+  const rows = picks.map((p) => {
     const row = manifestRow(p);
-    lines.push(COLUMNS.map((c) => csvField(row[c])).join(','));
-  }
-  return lines.join('\r\n') + '\r\n';
+    return COLUMNS.map((c) => {
+      const value = row[c];
+      return value !== null && typeof value === 'object' ? JSON.stringify(value) : value;
+    });
+  });
+  return stringifyCsv(rows, { header: true, columns: COLUMNS, record_delimiter: '\r\n' });
 }
 
 function sqlString(text: string): string {
