@@ -27,6 +27,47 @@ export { DEVICES, type Device } from '../embed/backends/ort.js';
 
 export { PACKAGE_ROOT } from '../embed/env.js';
 
+export {
+  selectSubset,
+  compareMethods,
+  compareAtBudgets,
+  saveComparison,
+  comparisonFile,
+  defaultSelectionName,
+  type SelectRequest,
+  type CompareRequest,
+  type CompareBudgetsRequest,
+  type CompareRow,
+  type Comparison,
+} from './pipeline.js';
+export {
+  loadSelection,
+  listSelections,
+  loadScores,
+  selectionDir,
+  type StoredSelection,
+  type Provenance,
+} from './selections.js';
+export { WorkspaceIndex, type Space } from './searchIndex.js';
+export { loadConfig, parseParamPairs, ConfigError, type CurateConfig } from './config.js';
+export {
+  exportSelection,
+  EXPORT_FORMATS,
+  ExportInputError,
+  type ExportFormat,
+  type ExportOptions,
+  type ExportReport,
+  type SkippedSample,
+} from './export/index.js';
+export { readSampleImages, type SampleImages } from './export/images.js';
+export {
+  writeRunReport,
+  reportDir,
+  COMPARE_METRICS,
+  type RunReport,
+  type RunReportRequest,
+} from './runReport.js';
+
 export const DEFAULT_WORKSPACE = '.curate';
 
 /** The bundled demo dataset: real CIFAR-10 images with web-style noisy captions. */

@@ -3,8 +3,16 @@
  * VS Code extension: load the workspace's embeddings once, run registry selectors through the contract,
  * save each result as a stored selection, and score methods against each other.
  */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { seededRandom } from '../embed/backends/random.js';
-import { parseBudget, resolveBudget, runSelector, type SelectInput } from '../select/contract.js';
+import {
+  parseBudget,
+  resolveBudget,
+  runSelector,
+  SelectionInputError,
+  type SelectInput,
+} from '../select/contract.js';
 import { gather } from '../select/kernels/similarity.js';
 import { linearProbe } from '../select/proxy/probe.js';
 import { getSelector } from '../select/registry.js';
@@ -115,6 +123,8 @@ export interface CompareRow {
 }
 
 export interface Comparison {
+  /** The budget as requested ("10%", "500"). */
+  budget: string;
   rows: CompareRow[];
   pool: number;
   heldOut: number;
@@ -218,7 +228,62 @@ export async function compareMethods(
     }
   }
   request.onMethod?.('', request.methods.length, request.methods.length);
-  return { rows, pool: pool.n, heldOut: test.length, reference };
+  return { budget: request.budget, rows, pool: pool.n, heldOut: test.length, reference };
+}
+
+export interface CompareBudgetsRequest extends Omit<CompareRequest, 'budget' | 'onMethod'> {
+  budgets: string[];
+  /** Methods done over all budgets. */
+  onMethod?: (method: string, budget: string, done: number, total: number) => void;
+}
+
+/**
+ * {@link compareMethods} at several budgets on one load of the embeddings and one held-out split: the
+ * metric-vs-budget curves of the report. Every budget is checked before any work starts.
+ */
+export async function compareAtBudgets(
+  catalog: Catalog,
+  workspace: string,
+  request: CompareBudgetsRequest,
+): Promise<Comparison[]> {
+  if (request.budgets.length === 0) throw new SelectionInputError('compare needs at least one budget');
+  for (const b of request.budgets) parseBudget(b);
+  const e = await loadEmbeddings(catalog, workspace, embeddingOptions(request));
+  const total = request.budgets.length * request.methods.length;
+  const out: Comparison[] = [];
+  for (const [k, budget] of request.budgets.entries()) {
+    const { budgets: _budgets, onMethod, ...rest } = request;
+    out.push(
+      await compareMethods(
+        catalog,
+        workspace,
+        {
+          ...rest,
+          budget,
+          ...(onMethod
+            ? {
+                onMethod: (m: string, done: number) =>
+                  onMethod(m, budget, k * request.methods.length + done, total),
+              }
+            : {}),
+        },
+        e,
+      ),
+    );
+  }
+  return out;
+}
+
+/** Where `compare` keeps a comparison: `<workspace>/compare/compare-<budget>.json`. */
+export function comparisonFile(workspace: string, budget: string): string {
+  return path.join(path.resolve(workspace), 'compare', `compare-${budget.trim().replace('%', 'pct')}.json`);
+}
+
+export async function saveComparison(workspace: string, c: Comparison, file?: string): Promise<string> {
+  const target = file ?? comparisonFile(workspace, c.budget);
+  await mkdir(path.dirname(target), { recursive: true });
+  await writeFile(target, JSON.stringify(c, null, 1));
+  return target;
 }
 
 function embeddingOptions(o: EmbeddingOptions): { labelField?: string; views?: string } {

@@ -13,7 +13,7 @@ import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promise
 import path from 'node:path';
 import { readNpy, writeNpy } from '../embed/npy.js';
 import { PACKAGE_ROOT } from '../embed/env.js';
-import type { Selection, TraceEvent } from '../select/contract.js';
+import { SelectionInputError, type Selection, type TraceEvent } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { writeSchedule } from './schedule.js';
 
@@ -52,7 +52,9 @@ export function selectionsDir(workspace: string): string {
 
 export function selectionDir(workspace: string, name: string): string {
   if (!NAME.test(name))
-    throw new Error(`selection name '${name}' must be letters, digits, '.', '_' or '-' (at most 100)`);
+    throw new SelectionInputError(
+      `selection name '${name}' must be letters, digits, '.', '_' or '-' (at most 100)`,
+    );
   return path.join(selectionsDir(workspace), name);
 }
 
@@ -182,7 +184,7 @@ export async function loadSelection(
     text = await readFile(file, 'utf8');
   } catch {
     const known = await listSelections(workspace);
-    throw new Error(
+    throw new SelectionInputError(
       `no selection '${name}' in ${selectionsDir(workspace)}` +
         (known.length ? ` (saved: ${known.join(', ')})` : ' (none saved yet: run curate select)'),
     );

@@ -32,7 +32,13 @@ import { MAX_NAME } from './names.js';
 import { ExportFolder, PROVENANCE_FILE } from './output.js';
 import { checkSources, normaliseWeights, planPicks, withIdTable, type Pick } from './plan.js';
 import { ByteStore, collectArchives } from './sources.js';
-import { EXPORT_FORMATS, type ExportedFile, type ExportOptions, type ExportReport } from './types.js';
+import {
+  EXPORT_FORMATS,
+  ExportInputError,
+  type ExportedFile,
+  type ExportOptions,
+  type ExportReport,
+} from './types.js';
 import { DEFAULT_SHARD_SIZE, writeShards } from './webdataset.js';
 
 export * from './types.js';
@@ -54,10 +60,12 @@ export async function exportSelection(
   const exportedAt = new Date().toISOString();
   const { format, signal } = options;
   if (!(EXPORT_FORMATS as readonly string[]).includes(format))
-    throw new Error(`unknown export format '${String(format)}' (one of ${EXPORT_FORMATS.join(', ')})`);
+    throw new ExportInputError(
+      `unknown export format '${String(format)}' (one of ${EXPORT_FORMATS.join(', ')})`,
+    );
   const shardSize = options.shardSize ?? DEFAULT_SHARD_SIZE;
   if (!Number.isInteger(shardSize) || shardSize < 1)
-    throw new Error(`shard size ${shardSize} must be a whole number ≥ 1`);
+    throw new ExportInputError(`shard size ${shardSize} must be a whole number ≥ 1`);
   const stored = await loadSelection(workspace, name);
   const folder = await ExportFolder.open(options.out, options.overwrite ?? false);
   const warnings: string[] = [];

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import type { ExportedFile } from './types.js';
+import { ExportInputError, type ExportedFile } from './types.js';
 
 export const STAGING_PREFIX = '.clipcurate-export-';
 export const PROVENANCE_FILE = 'provenance.json';
@@ -36,15 +36,16 @@ export class ExportFolder {
       if (err.code === 'ENOENT') return undefined;
       throw err;
     });
-    if (existing && !existing.isDirectory()) throw new Error(`export folder ${out} is a file, not a folder`);
+    if (existing && !existing.isDirectory())
+      throw new ExportInputError(`export folder ${out} is a file, not a folder`);
     await mkdir(out, { recursive: true });
     const entries = await readdir(out);
     const previous = new Set<string>();
     if (entries.length > 0) {
       if (!overwrite)
-        throw new Error(
+        throw new ExportInputError(
           `export folder ${out} is not empty (${entries.length} entries, e.g. ${entries.slice(0, 3).join(', ')}); ` +
-            'choose an empty folder or overwrite the previous export',
+            'choose an empty folder, or overwrite the previous export (--overwrite)',
         );
       for (const e of entries) {
         if (e.startsWith(STAGING_PREFIX)) await rm(path.join(out, e), { recursive: true, force: true });

@@ -87,12 +87,9 @@ export async function withIdTable<T>(
   }
 }
 
-/** The stored picks with their catalog rows; picks the catalog no longer has (or has twice) are skipped. */
-export async function planPicks(
-  catalog: Catalog,
-  stored: StoredSelection,
-): Promise<{ picks: Pick[]; skipped: SkippedSample[] }> {
-  const rows = await withIdTable(catalog, stored.sampleIds, (table) =>
+/** Catalog rows (with dataset and part facts) of the given sample ids, by position in `ids`. */
+export async function catalogRows(catalog: Catalog, ids: ArrayLike<number>): Promise<Map<number, SampleRow>> {
+  const rows = await withIdTable(catalog, ids, (table) =>
     catalog.rows<SampleRow & { pos: number }>(
       `SELECT t.pos, s.id, s.key, s.source_key, s.dataset_id, s.part, s.file, s.member, s.row_index,
               s.image_path, s.caption, s.image_format, s.width, s.height, s.image_bytes,
@@ -103,7 +100,15 @@ export async function planPicks(
        ORDER BY t.pos`,
     ),
   );
-  const byPos = new Map(rows.map((r) => [r.pos, r]));
+  return new Map(rows.map((r) => [r.pos, { ...r, image_bytes: Number(r.image_bytes) }]));
+}
+
+/** The stored picks with their catalog rows; picks the catalog no longer has (or has twice) are skipped. */
+export async function planPicks(
+  catalog: Catalog,
+  stored: StoredSelection,
+): Promise<{ picks: Pick[]; skipped: SkippedSample[] }> {
+  const byPos = await catalogRows(catalog, stored.sampleIds);
   const names = new NameAllocator();
   const seen = new Map<number, number>();
   const picks: Pick[] = [];

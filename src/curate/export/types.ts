@@ -1,3 +1,11 @@
+/** A request the export cannot carry out as given (format, shard size, a non-empty folder): exit 2. */
+export class ExportInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ExportInputError';
+  }
+}
+
 export const EXPORT_FORMATS = ['webdataset', 'jsonl', 'csv', 'parquet', 'keys'] as const;
 export type ExportFormat = (typeof EXPORT_FORMATS)[number];
 

@@ -1,0 +1,250 @@
+/**
+ * The run report from what a run left in the workspace: comparisons (one per budget) for the table and
+ * the metric-vs-budget curves, saved selections for score histograms, sample grids and provenance.
+ * Written to `<workspace>/reports/<name>/index.html` (+ `plots/*.png`) by `writeReport`.
+ */
+import path from 'node:path';
+import { seededRandom } from '../embed/backends/random.js';
+import { OFFLINE_ENCODER_NAME } from '../embed/encoders/offline/index.js';
+import { SelectionInputError } from '../select/contract.js';
+import type { Catalog } from './catalog.js';
+import { readSampleImages } from './export/images.js';
+import type { Comparison } from './pipeline.js';
+import { writeReport } from './report/index.js';
+import type {
+  CompareRow,
+  GridSample,
+  MetricInfo,
+  ReportData,
+  ReportResult,
+  SampleGrid,
+  ScoreHistogram,
+} from './report/types.js';
+import {
+  datasetFingerprint,
+  loadScores,
+  loadSelection,
+  toolVersion,
+  type StoredSelection,
+} from './selections.js';
+
+export interface RunReportRequest {
+  /** Folder name under `<workspace>/reports/` (letters, digits, `.`, `_`, `-`). */
+  name: string;
+  title?: string;
+  comparisons?: Comparison[];
+  /** Saved selections to show (histograms, grids, provenance); default: those of the first comparison. */
+  selections?: string[];
+  /** Selected and rejected thumbnails per selection (default 8 each). */
+  gridSize?: number;
+  /** Overrides the encoder read from the selections' provenance. */
+  encoder?: { name: string; fingerprint?: string };
+  signal?: AbortSignal;
+}
+
+export interface RunReport extends ReportResult {
+  dir: string;
+  /** Thumbnails that could not be read (source gone or changed), as "key: reason". */
+  missingImages: string[];
+}
+
+/** How the compare metrics are shown: labels, formats and which way is better. */
+export const COMPARE_METRICS: Record<string, MetricInfo> = {
+  probeAccuracy: {
+    label: 'probe accuracy',
+    description: 'linear probe trained on the (weighted) subset, tested on the held-out split',
+    format: 'percent',
+    better: 'higher',
+  },
+  meanClipScore: {
+    label: 'CLIP score',
+    description: 'mean image–caption cosine of the kept pairs',
+    better: 'higher',
+  },
+  classKL: {
+    label: 'class KL',
+    description: 'KL(subset class histogram ‖ pool histogram): 0 keeps the class balance',
+    better: 'lower',
+  },
+  badCaptions: {
+    label: 'bad captions',
+    description: 'share of kept pairs whose ground truth says the caption is mismatched or generic',
+    format: 'percent',
+    better: 'lower',
+  },
+  duplicates: {
+    label: 'duplicates',
+    description: 'share of kept pairs that are exact duplicates of another sample',
+    format: 'percent',
+    better: 'lower',
+  },
+};
+
+const REPORT_NAME = /^[A-Za-z0-9._-]{1,100}$/;
+
+export function reportDir(workspace: string, name: string): string {
+  if (!REPORT_NAME.test(name) || name === '.' || name === '..')
+    throw new SelectionInputError(`report name '${name}' must be letters, digits, '.', '_' or '-'`);
+  return path.join(path.resolve(workspace), 'reports', name);
+}
+
+export async function writeRunReport(
+  catalog: Catalog,
+  workspace: string,
+  request: RunReportRequest,
+): Promise<RunReport> {
+  const dir = reportDir(workspace, request.name);
+  const comparisons = request.comparisons ?? [];
+  const names =
+    request.selections ?? comparisons[0]?.rows.filter((r) => !r.error).map((r) => r.selection) ?? [];
+  const selections: StoredSelection[] = [];
+  for (const name of names) selections.push(await loadSelection(workspace, name));
+
+  const summary = await catalog.summary();
+  const dataset = await datasetFingerprint(catalog);
+  const encoder = request.encoder ?? selections[0]?.provenance.encoder ?? { name: 'unknown' };
+  const offline = encoder.name === OFFLINE_ENCODER_NAME;
+  const gridSize = request.gridSize ?? 8;
+  const grids = await sampleGrids(catalog, workspace, selections, gridSize, request.signal);
+
+  const data: ReportData = {
+    ...(request.title ? { title: request.title } : {}),
+    createdAt: new Date(),
+    workspace: path.resolve(workspace),
+    tool: await toolVersion(),
+    dataset: {
+      samples: summary.samples,
+      issues: summary.issues.reduce((a, i) => a + i.count, 0),
+      datasets: summary.datasets.map((d) => ({ name: d.name, spec: d.spec, samples: d.samples })),
+      fingerprint: dataset.fingerprint,
+    },
+    encoder: {
+      name: encoder.name,
+      ...('fingerprint' in encoder && encoder.fingerprint ? { fingerprint: encoder.fingerprint } : {}),
+      offline,
+    },
+    metrics: COMPARE_METRICS,
+    compare: compareRows(comparisons),
+    histograms: await histograms(workspace, selections),
+    grids: grids.grids,
+    provenance: selections.map((s) => ({
+      name: s.name,
+      method: s.method,
+      params: s.params,
+      seed: s.seed,
+      budget: s.budget,
+      pool: s.pool,
+      provenance: s.provenance,
+      timings: { select: s.provenance.seconds },
+    })),
+  };
+  const result = await writeReport(dir, data);
+  return { ...result, dir, missingImages: grids.missing };
+}
+
+/** Table rows and curve points: every method at every budget, and the whole pool once as reference. */
+export function compareRows(comparisons: Comparison[]): CompareRow[] {
+  const rows: CompareRow[] = [];
+  for (const c of comparisons)
+    for (const r of c.rows) {
+      if (r.error) continue;
+      rows.push({
+        method: r.method,
+        selection: r.selection,
+        // The resolved budget, not the count kept: a method that keeps fewer stays in its budget's group.
+        budget: { count: r.budget, fraction: c.pool ? r.budget / c.pool : 0 },
+        seconds: r.seconds,
+        metrics: metricsOf(r),
+      });
+    }
+  const first = comparisons[0];
+  if (first)
+    rows.push({
+      method: 'whole pool',
+      budget: { count: first.pool, fraction: 1 },
+      seconds: 0,
+      metrics: metricsOf(first.reference),
+    });
+  return rows;
+}
+
+function metricsOf(r: Comparison['reference']): Record<string, number | null> {
+  const finite = (v: number | null) => (v === null || !Number.isFinite(v) ? null : v);
+  return {
+    probeAccuracy: finite(r.probeAccuracy),
+    meanClipScore: finite(r.meanClipScore),
+    classKL: finite(r.classKL),
+    badCaptions: finite(r.badCaptions),
+    duplicates: finite(r.duplicates),
+  };
+}
+
+async function histograms(workspace: string, selections: StoredSelection[]): Promise<ScoreHistogram[]> {
+  const out: ScoreHistogram[] = [];
+  for (const s of selections) {
+    const scores = await loadScores(workspace, s);
+    const poolIds = (s as StoredSelection & { poolIds?: number[] }).poolIds;
+    if (!scores || !poolIds || scores.length !== poolIds.length) continue;
+    const position = new Map(poolIds.map((id, i) => [id, i]));
+    const selected = s.sampleIds.map((id) => position.get(id)).filter((i): i is number => i !== undefined);
+    out.push({ method: s.method, label: `${s.method} @ ${s.budget.requested}`, scores, selected });
+  }
+  return out;
+}
+
+/**
+ * Per selection: its first picks (pick order is the method's priority) and a seeded random draw of
+ * pool samples it left out, so the grid shows what the method drops, not only what it likes.
+ */
+async function sampleGrids(
+  catalog: Catalog,
+  workspace: string,
+  selections: StoredSelection[],
+  size: number,
+  signal?: AbortSignal,
+): Promise<{ grids: SampleGrid[]; missing: string[] }> {
+  const plans = await Promise.all(
+    selections.map(async (s) => {
+      const scores = await loadScores(workspace, s);
+      const poolIds = (s as StoredSelection & { poolIds?: number[] }).poolIds ?? [];
+      const chosen = new Set(s.sampleIds);
+      const left = poolIds.filter((id) => !chosen.has(id));
+      const random = seededRandom(s.seed);
+      for (let i = 0; i < Math.min(size, left.length); i++) {
+        const j = i + Math.floor(random() * (left.length - i));
+        [left[i], left[j]] = [left[j]!, left[i]!];
+      }
+      return {
+        s,
+        scores,
+        position: new Map(poolIds.map((id, i) => [id, i])),
+        selected: s.sampleIds.slice(0, size).map((id, rank) => ({ id, weight: s.weights?.[rank] })),
+        rejected: left.slice(0, size).map((id) => ({ id, weight: undefined })),
+      };
+    }),
+  );
+  const ids = plans.flatMap((p) => [...p.selected, ...p.rejected].map((x) => x.id));
+  const { images, missing } = await readSampleImages(catalog, ids, signal);
+  const grids = plans.map((p): SampleGrid => {
+    const sample = (x: { id: number; weight: number | undefined }): GridSample | undefined => {
+      const found = images.get(x.id);
+      if (!found) return undefined;
+      const at = p.position.get(x.id);
+      const score = p.scores && at !== undefined ? p.scores[at] : undefined;
+      return {
+        key: found.key,
+        caption: found.caption,
+        image: found.bytes,
+        ...(score !== undefined && Number.isFinite(score) ? { score } : {}),
+        ...(x.weight !== undefined ? { weight: x.weight } : {}),
+      };
+    };
+    return {
+      method: p.s.method,
+      label: `${p.s.method} @ ${p.s.budget.requested}`,
+      selected: p.selected.map(sample).filter((g): g is GridSample => g !== undefined),
+      rejected: p.rejected.map(sample).filter((g): g is GridSample => g !== undefined),
+    };
+  });
+  return { grids, missing: missing.map((m) => `${m.key}: ${m.reason}`) };
+}
