@@ -89,7 +89,8 @@ describe('curate CLI', () => {
 
   it('demo reads the bundled sample without network or ../shared', async () => {
     const ws = await tempDir();
-    const { code, out } = await curate('demo', '-w', ws);
+    // Two budgets instead of the default three keep the test shorter; the curves still have two points.
+    const { code, out } = await curate('demo', '-w', ws, '--budgets', '5%,10%');
     expect(code).toBe(0);
     expect(out).toContain("dataset 'demo' (webdataset): 2,000 samples");
     expect(existsSync(path.join(ws, 'catalog.duckdb'))).toBe(true);
@@ -97,8 +98,13 @@ describe('curate CLI', () => {
     expect(stderr).toContain('warning: using offline-kmeans-lsa-cca');
     expect(existsSync(path.join(ws, 'encoders/offline/meta.json'))).toBe(true);
     // Every method ran at 10% of the 1,600-sample pool (400 held out) and was saved as a selection.
+    // Rows are read from the 10% table only (the 5% table is printed first).
+    const table10 = out.slice(
+      out.indexOf('Budget 10%'),
+      out.indexOf('comparison saved', out.indexOf('Budget 10%')),
+    );
     const row = (method: string) => {
-      const cells = out
+      const cells = table10
         .split('\n')
         .find((l) => l.startsWith(`| ${method} |`))
         ?.split('|')
@@ -110,7 +116,21 @@ describe('curate CLI', () => {
     expect(row('clipcov').bad).toBeLessThan(5);
     expect(row('random').bad).toBeGreaterThan(10);
     expect(existsSync(path.join(ws, 'selections/compare-clipcov-10pct/selection.json'))).toBe(true);
-  }, 120_000);
+    expect(existsSync(path.join(ws, 'compare/compare-5pct.json'))).toBe(true);
+    expect(stderr).toContain('no CLIP model in the local cache');
+
+    // The best selection at 10% is exported as WebDataset shards, and the report is written.
+    const best = /best probe accuracy at 10%: (\S+)/.exec(out)?.[1];
+    expect(registry.has(best!)).toBe(true);
+    expect(out).toMatch(new RegExp(`exported 160 of 160 picks of 'compare-${best}-10pct' as webdataset`));
+    expect(existsSync(path.join(ws, `exports/compare-${best}-10pct/selection-000000.tar`))).toBe(true);
+    const html = path.join(ws, 'reports/demo/index.html');
+    expect(out).toContain(`report: ${html}`);
+    const page = await readFile(html, 'utf8');
+    for (const method of registry.keys()) expect(page).toContain(`compare-${method}-5pct`);
+    expect(page).toContain('Offline fallback encoder');
+    expect(existsSync(path.join(ws, 'reports/demo/plots/curve-probeaccuracy.png'))).toBe(true);
+  }, 240_000);
 });
 
 describe('curate CLI: index, select, compare, search, methods, config', () => {
@@ -163,6 +183,7 @@ describe('curate CLI: index, select, compare, search, methods, config', () => {
     expect(compare.out).toMatch(/\| random \| 38 \|/);
     expect(compare.out).toMatch(/\| clip-score \| 38 \|/);
     expect(existsSync(path.join(ws, 'compare/compare-20pct.json'))).toBe(true);
+    expect(compare.out).toContain(`report: ${path.join(ws, 'reports/compare-20pct/index.html')}`);
 
     const search = await curate('-w', ws, 'search', 'a photo of a cat', '-k', '5', '--encoder', model);
     expect(search.code).toBe(0);

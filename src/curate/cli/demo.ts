@@ -1,42 +1,69 @@
 /**
- * The demo's steps after embedding: index → every method at 10% (compare, which saves each selection)
- * → the comparison table. The bundled sample has CIFAR-10 labels (`label_index`) and ground truth for
- * caption noise and duplicates, so the table shows what each method keeps.
+ * The demo's steps after embedding: index → every method at a few budgets (compare, which saves each
+ * selection) → export the best selection at 10% as WebDataset shards → the HTML report. The bundled
+ * sample has CIFAR-10 labels (`label_index`) and ground truth for caption noise and duplicates, so the
+ * tables and the report show what each method keeps.
  */
-import cliProgress from 'cli-progress';
-import type { Catalog } from '../api.js';
-import { compareMethods, type Comparison } from '../pipeline.js';
-import { WorkspaceIndex } from '../searchIndex.js';
+import path from 'node:path';
 import { registry } from '../../select/registry.js';
-import { formatComparison } from './selectCommands.js';
+import { WorkspaceIndex, writeRunReport, type Catalog, type Comparison } from '../api.js';
+import { exportWithProgress, formatExport } from './exportCommands.js';
+import { compareWithProgress } from './selectCommands.js';
 
+/** The budget whose table is the demo's headline, whose selections the report shows, and whose best is exported. */
 export const DEMO_BUDGET = '10%';
+/** Budgets of the metric-vs-budget curves. */
+export const DEMO_BUDGETS = ['5%', DEMO_BUDGET, '20%'];
 export const DEMO_LABEL_FIELD = 'label_index';
+/** Used by the demo when it is in the local transformers.js cache; never downloaded unless asked for. */
+export const DEMO_CLIP_MODEL = 'Xenova/clip-vit-base-patch32';
 
-export async function runDemoSelection(
+export interface DemoResult {
+  comparisons: Comparison[];
+  exported: { selection: string; out: string };
+  report: string;
+}
+
+export async function runDemoPipeline(
   catalog: Catalog,
   workspace: string,
   out: (text: string) => void,
-): Promise<Comparison> {
+  budgets: string[] = DEMO_BUDGETS,
+  signal?: AbortSignal,
+): Promise<DemoResult> {
   const index = await WorkspaceIndex.build(catalog, workspace, 'image');
   out(`image index of ${index.ids.length} samples → ${WorkspaceIndex.dir(workspace)}\n\n`);
-  const methods = [...registry.keys()];
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: ' select [{bar}] {value}/{total} methods | {method}',
-      hideCursor: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-  bar.start(methods.length, 0, { method: '' });
-  const comparison = await compareMethods(catalog, workspace, {
-    methods,
-    budget: DEMO_BUDGET,
+
+  const comparisons = await compareWithProgress(catalog, workspace, out, {
+    methods: [...registry.keys()],
+    budgets,
     labelField: DEMO_LABEL_FIELD,
-    onMethod: (method, done) => bar.update(done, { method }),
+    ...(signal ? { signal } : {}),
   });
-  bar.stop();
-  out(formatComparison(comparison, DEMO_BUDGET) + '\n');
-  return comparison;
+  const main = comparisons.find((c) => c.budget === DEMO_BUDGET) ?? comparisons[0]!;
+
+  // The best selection by held-out probe accuracy: what a user would train on next.
+  const best = main.rows
+    .filter((r) => !r.error && r.probeAccuracy !== null)
+    .reduce((a, b) => (b.probeAccuracy! > a.probeAccuracy! ? b : a));
+  const exportDir = path.join(path.resolve(workspace), 'exports', best.selection);
+  const exported = await exportWithProgress(catalog, workspace, best.selection, {
+    format: 'webdataset',
+    out: exportDir,
+    // The demo owns this folder: a second demo run replaces its own previous export.
+    overwrite: true,
+    ...(signal ? { signal } : {}),
+  });
+  out(`best probe accuracy at ${main.budget}: ${best.method}\n` + formatExport(exported) + '\n');
+
+  const report = await writeRunReport(catalog, workspace, {
+    name: 'demo',
+    title: 'clipcurate demo: CIFAR-10 with noisy captions',
+    comparisons,
+    selections: main.rows.filter((r) => !r.error).map((r) => r.selection),
+    ...(signal ? { signal } : {}),
+  });
+  for (const m of report.missingImages) process.stderr.write(`curate: warning: thumbnail ${m}\n`);
+  out(`report: ${report.html}\n`);
+  return { comparisons, exported: { selection: best.selection, out: exported.out }, report: report.html };
 }

@@ -15,6 +15,7 @@ import {
   type EmbedReport,
   DEFAULT_WORKSPACE,
   DEMO_DATASET,
+  ExportInputError,
   ISSUE_KINDS,
   type AddDatasetOptions,
   type Catalog,
@@ -22,9 +23,10 @@ import {
 import path from 'node:path';
 import { SelectionInputError } from '../../select/contract.js';
 import { ConfigError } from '../config.js';
-import { withCatalog, workspaceOf } from './context.js';
+import { interruptible, withCatalog, workspaceOf } from './context.js';
 import { embedBar, ingestBar } from './progress.js';
-import { runDemoSelection } from './demo.js';
+import { DEMO_BUDGETS, DEMO_CLIP_MODEL, runDemoPipeline } from './demo.js';
+import { registerExportCommands } from './exportCommands.js';
 import { registerSelectCommands } from './selectCommands.js';
 import { formatIngestReport, formatSummary } from './report.js';
 
@@ -152,22 +154,47 @@ export function buildProgram(out: (text: string) => void): Command {
 
   registerSelectCommands(program, out);
 
+  registerExportCommands(program, out);
+
   program
     .command('demo')
-    .description('run the pipeline on the bundled CIFAR-10 caption sample (no network, no model needed)')
-    .action(async (_opts: object, cmd: Command) => {
+    .description(
+      'run init → embed → index → compare every method → export → report on the bundled CIFAR-10 caption sample (no network needed)',
+    )
+    .option(
+      '--encoder <auto|id|dir|default>',
+      `auto: ${DEMO_CLIP_MODEL} when it is in the local model cache, else the offline encoder (with a warning)`,
+      'auto',
+    )
+    .option('--budgets <list>', 'budgets of the comparison and its curves', DEMO_BUDGETS.join(','))
+    .action(async (o: { encoder: string; budgets: string }, cmd: Command) => {
       const workspace = workspaceOf(cmd, DEMO_WORKSPACE);
       out(`clipcurate demo: reading the bundled sample ${DEMO_DATASET}\n`);
       await withCatalog(workspace, async (catalog) => {
         await ingestWithBar(catalog, DEMO_DATASET, {}, out);
         out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n\n`);
+        const auto = o.encoder === 'auto';
         const embedded = await embedWithBar(catalog, workspace, {
-          encoder: 'default',
+          encoder: auto ? DEMO_CLIP_MODEL : o.encoder,
           device: 'cpu',
           batchSize: 64,
+          ...(auto
+            ? {
+                allowRemote: false,
+                fallbackNote: `no CLIP model in the local cache (${DEMO_CLIP_MODEL}); pass --encoder ${DEMO_CLIP_MODEL} to download it, or --encoder <folder>`,
+              }
+            : {}),
         });
         out(formatEmbedReport(embedded) + '\n');
-        await runDemoSelection(catalog, workspace, out);
+        await interruptible((signal) =>
+          runDemoPipeline(
+            catalog,
+            workspace,
+            out,
+            o.budgets.split(',').map((b) => b.trim()),
+            signal,
+          ),
+        );
       });
     });
 
@@ -176,6 +203,10 @@ export function buildProgram(out: (text: string) => void): Command {
 
 interface EmbedCliOptions {
   encoder: string;
+  /** Let transformers.js download a hub id (default true). */
+  allowRemote?: boolean;
+  /** Said instead of the loader's own error when the CLIP model cannot be loaded. */
+  fallbackNote?: string;
   device: Device;
   dtype?: 'fp32' | 'fp16' | 'q8';
   storeDtype?: 'float32' | 'float16';
@@ -194,8 +225,9 @@ async function embedWithBar(
     ...(opts.dtype ? { dtype: opts.dtype } : {}),
     ...(opts.threads ? { intraOpThreads: opts.threads } : {}),
     ...(opts.refit ? { refit: true } : {}),
+    ...(opts.allowRemote === false ? { allowRemote: false } : {}),
     onStage: (stage) => process.stderr.write(`  fitting the offline encoder: ${stage}\n`),
-    onFallback: (reason) => process.stderr.write(`curate: warning: ${reason}\n`),
+    onFallback: (reason) => process.stderr.write(`curate: warning: ${opts.fallbackNote ?? reason}\n`),
   });
   if (encoder.name === OFFLINE_ENCODER_NAME) {
     process.stderr.write(
@@ -276,6 +308,7 @@ export async function main(
       err instanceof DatasetError ||
       err instanceof EncoderMismatchError ||
       err instanceof SelectionInputError ||
+      err instanceof ExportInputError ||
       err instanceof ConfigError
     ) {
       process.stderr.write(`curate: ${err.message}\n`);

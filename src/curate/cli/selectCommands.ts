@@ -2,15 +2,26 @@
  * `curate index | select | compare | search | methods`: flags and config merged here, the work done by
  * the pipeline API (src/curate/pipeline.ts, searchIndex.ts), results printed.
  */
-import { writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { resolveEncoder } from '../api.js';
-import { loadConfig, parseParamPairs, type CurateConfig } from '../config.js';
-import { compareMethods, selectSubset, type Comparison } from '../pipeline.js';
-import { WorkspaceIndex, type Space } from '../searchIndex.js';
-import { selectionDir } from '../selections.js';
+import {
+  compareAtBudgets,
+  loadConfig,
+  parseParamPairs,
+  resolveEncoder,
+  saveComparison,
+  selectionDir,
+  selectSubset,
+  WorkspaceIndex,
+  writeRunReport,
+  type Catalog,
+  type CompareBudgetsRequest,
+  type Comparison,
+  type CurateConfig,
+  type Space,
+} from '../api.js';
 import { describeMethods, registry } from '../../select/registry.js';
 import { SelectionInputError } from '../../select/contract.js';
 import { interruptible, withCatalog, workspaceOf } from './context.js';
@@ -131,14 +142,21 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
   shared(
     program
       .command('compare')
-      .description('run several methods at one budget and score them side by side')
+      .description('run several methods at one or more budgets, score them side by side, write a report')
       .option('--methods <a,b,c|all>', 'methods to compare', 'all')
-      .option('--budget <n|p%>', 'subset size for every method')
+      .option('--budget <n|p%,…>', 'subset size for every method; several (5%,10%,20%) draw curves')
       .option('--held-out <share>', 'share of the pool held out for the linear probe (with labels)', Number)
-      .option('--json <file>', 'also write the comparison as JSON'),
+      .option('--json <file>', 'also write the comparison (an array with several budgets) as JSON')
+      .option('--no-report', 'skip the HTML report'),
   ).action(
     async (
-      o: SharedSelectOptions & { methods: string; budget?: string; heldOut?: number; json?: string },
+      o: SharedSelectOptions & {
+        methods: string;
+        budget?: string;
+        heldOut?: number;
+        json?: string;
+        report: boolean;
+      },
       cmd,
     ) => {
       const workspace = workspaceOf(cmd);
@@ -149,28 +167,30 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         o.methods === 'all'
           ? (config.compare?.methods ?? [...registry.keys()])
           : o.methods.split(',').map((m) => m.trim());
+      const heldOut = o.heldOut ?? config.compare?.heldOut;
       await withCatalog(workspace, (catalog) =>
         interruptible(async (signal) => {
-          const progress = bar('compare');
-          progress.start(methods.length, 0, { unit: 'methods' });
-          const heldOut = o.heldOut ?? config.compare?.heldOut;
-          const comparison = await compareMethods(catalog, workspace, {
+          const comparisons = await compareWithProgress(catalog, workspace, out, {
             methods,
-            budget,
+            budgets: budget.split(',').map((b) => b.trim()),
             signal,
-            onMethod: (_m, done) => progress.update(done),
             ...(heldOut ? { heldOut } : {}),
             ...(config.compare?.params ? { params: config.compare.params } : {}),
             ...embeddingChoice(o, config),
           });
-          progress.stop();
-          out(formatComparison(comparison, budget));
-          const file =
-            o.json ??
-            path.join(path.resolve(workspace), 'compare', `compare-${budget.replace('%', 'pct')}.json`);
-          await mkdir(path.dirname(file), { recursive: true });
-          await writeFile(file, JSON.stringify({ budget, ...comparison }, null, 1));
-          out(`comparison saved to ${file}\n`);
+          if (o.json) {
+            await mkdir(path.dirname(path.resolve(o.json)), { recursive: true });
+            await writeFile(
+              o.json,
+              JSON.stringify(comparisons.length === 1 ? comparisons[0] : comparisons, null, 1),
+            );
+            out(`comparison written to ${o.json}\n`);
+          }
+          if (o.report) {
+            const name = `compare-${comparisons.map((c) => c.budget.replace('%', 'pct')).join('-')}`;
+            const report = await writeRunReport(catalog, workspace, { name, comparisons, signal });
+            out(`report: ${report.html}\n`);
+          }
         }),
       );
     },
@@ -224,8 +244,44 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
 const pct = (v: number | null) => (v === null || Number.isNaN(v) ? '–' : `${(100 * v).toFixed(1)}%`);
 const num = (v: number | null, digits = 3) => (v === null || Number.isNaN(v) ? '–' : v.toFixed(digits));
 
+/**
+ * {@link compareAtBudgets} with a bar over methods × budgets; prints each budget's table and saves it
+ * as `<workspace>/compare/compare-<budget>.json`.
+ */
+export async function compareWithProgress(
+  catalog: Catalog,
+  workspace: string,
+  out: (text: string) => void,
+  request: CompareBudgetsRequest,
+): Promise<Comparison[]> {
+  const progress = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: ' compare [{bar}] {value}/{total} method runs | {budget} {method}',
+      hideCursor: true,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+  progress.start(request.methods.length * request.budgets.length, 0, { budget: '', method: '' });
+  let comparisons: Comparison[];
+  try {
+    comparisons = await compareAtBudgets(catalog, workspace, {
+      ...request,
+      onMethod: (method, budget, done) => progress.update(done, { method, budget }),
+    });
+  } finally {
+    progress.stop();
+  }
+  for (const c of comparisons) {
+    out(formatComparison(c));
+    out(`comparison saved to ${await saveComparison(workspace, c)}\n\n`);
+  }
+  return comparisons;
+}
+
 /** The compare table, in Markdown so it can be pasted into notes as is. */
-export function formatComparison(c: Comparison, budget: string): string {
+export function formatComparison(c: Comparison): string {
+  const budget = c.budget;
   const head = '| method | kept | probe acc. | CLIP score | class KL | bad captions | duplicates | seconds |';
   const rule = '|---|---:|---:|---:|---:|---:|---:|---:|';
   const ref = c.reference;
