@@ -1,0 +1,200 @@
+/**
+ * The whole way through on fixtures, as a user drives it: curate init → embed (a tiny CLIP ONNX model,
+ * real sessions) → index → select → export → report, then the exported shards read back by the
+ * project's own WebDataset reader, byte-identical to the originals.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/curate/cli/main.js';
+import { WebDatasetReader } from '../../src/embed/readers/webdataset.js';
+import { MINI, readAll, tempDir } from '../helpers.js';
+import { writeTinyClip } from '../support/tinyClip.js';
+
+let stderr: string;
+beforeEach(() => {
+  stderr = '';
+  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    stderr += String(chunk);
+    return true;
+  });
+});
+afterEach(() => vi.restoreAllMocks());
+
+async function curate(...args: string[]): Promise<{ code: number; out: string }> {
+  let out = '';
+  const code = await main(['node', 'curate', ...args], (s) => (out += s));
+  return { code, out };
+}
+
+const SOURCES = ['000', '001', '002'].map((i) => path.join(MINI, `wds/mini-${i}.tar`));
+
+async function shardsIn(dir: string): Promise<string[]> {
+  return (await readdir(dir))
+    .filter((f) => /^selection-\d+\.tar$/.test(f))
+    .sort()
+    .map((f) => path.join(dir, f));
+}
+
+async function sha(file: string): Promise<string> {
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
+}
+
+describe('end to end: init → embed → index → select → export', () => {
+  it('exports a weighted selection whose shards read back byte-identical to the sources', async () => {
+    const ws = await tempDir();
+    const model = await writeTinyClip(path.join(ws, 'tiny-clip'));
+    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
+    expect((await curate('-w', ws, 'embed', '--encoder', model, '--batch-size', '32')).code).toBe(0);
+    expect((await curate('-w', ws, 'index')).code).toBe(0);
+    const select = await curate(
+      '-w',
+      ws,
+      'select',
+      '--method',
+      'facility-location',
+      '--budget',
+      '25%',
+      '--label-field',
+      'label_index',
+    );
+    expect(select.code).toBe(0);
+    const stored = JSON.parse(
+      await readFile(path.join(ws, 'selections/facility-location-25pct/selection.json'), 'utf8'),
+    ) as { keys: string[]; weights: number[] };
+    expect(stored.keys).toHaveLength(60);
+
+    const out = path.join(ws, 'export-wds');
+    const exported = await curate(
+      '-w',
+      ws,
+      'export',
+      '--selection',
+      'facility-location-25pct',
+      '--format',
+      'webdataset',
+      '--out',
+      out,
+      '--shard-size',
+      '25',
+    );
+    expect(exported.code).toBe(0);
+    expect(exported.out).toMatch(/exported 60 of 60 picks of 'facility-location-25pct' as webdataset/);
+    const shards = await shardsIn(out);
+    expect(shards.map((s) => path.basename(s))).toEqual([
+      'selection-000000.tar',
+      'selection-000001.tar',
+      'selection-000002.tar',
+    ]);
+
+    // Read the export and the sources with the same reader: same keys in pick order, same bytes.
+    const back = (await readAll(new WebDatasetReader(shards))).samples;
+    const originals = new Map(
+      (await readAll(new WebDatasetReader(SOURCES))).samples.map((s) => [s.key, s] as const),
+    );
+    expect(back.map((s) => decodeURIComponent(s.key))).toEqual(stored.keys);
+    const weights: number[] = [];
+    for (const s of back) {
+      const original = originals.get(decodeURIComponent(s.key))!;
+      expect(Buffer.compare(await s.image(), await original.image())).toBe(0);
+      expect(s.caption).toBe(original.caption);
+      const json = s.metadata as { weight: number; selection: string };
+      expect(json.selection).toBe('facility-location-25pct');
+      weights.push(json.weight);
+    }
+    // Facility-location weights are cluster sizes (Σγ = pool); exported as mean-1 loss weights.
+    expect(weights.reduce((a, w) => a + w, 0) / weights.length).toBeCloseTo(1, 6);
+    const weightsTxt = (await readFile(path.join(out, 'weights.txt'), 'utf8')).trim().split('\n').map(Number);
+    expect(weightsTxt).toEqual(weights);
+    const total = stored.weights.reduce((a, w) => a + w, 0);
+    weights.forEach((w, i) => expect(w).toBeCloseTo((stored.weights[i]! * 60) / total, 9));
+
+    const provenance = JSON.parse(await readFile(path.join(out, 'provenance.json'), 'utf8'));
+    expect(provenance.selection.method).toBe('facility-location');
+    expect(provenance.selection.provenance.encoder.fingerprint).toMatch(/\S/);
+    expect(provenance.selection.provenance.dataset.fingerprint).toMatch(/\S/);
+    expect(provenance.export.samples).toBe(60);
+
+    // A second export into the same folder is refused (exit 2), then with --overwrite gives the same bytes.
+    const hashes = await Promise.all(shards.map(sha));
+    const again = [
+      '-w',
+      ws,
+      'export',
+      '--selection',
+      'facility-location-25pct',
+      '--out',
+      out,
+      '--shard-size',
+      '25',
+    ];
+    expect((await curate(...again)).code).toBe(2);
+    expect(stderr).toMatch(/is not empty.*--overwrite/);
+    expect((await curate(...again, '--overwrite')).code).toBe(0);
+    expect(await Promise.all((await shardsIn(out)).map(sha))).toEqual(hashes);
+
+    // keys.txt: one key per line, in selection order.
+    const keysOut = path.join(ws, 'export-keys');
+    expect(
+      (
+        await curate(
+          '-w',
+          ws,
+          'export',
+          '--selection',
+          'facility-location-25pct',
+          '--format',
+          'keys',
+          '--out',
+          keysOut,
+        )
+      ).code,
+    ).toBe(0);
+    expect((await readFile(path.join(keysOut, 'keys.txt'), 'utf8')).split('\n').slice(0, -1)).toEqual(
+      stored.keys,
+    );
+
+    // Bad requests exit 2 and name what is wrong.
+    expect((await curate('-w', ws, 'export', '--selection', 'nope', '--out', path.join(ws, 'x'))).code).toBe(
+      2,
+    );
+    expect(stderr).toMatch(/no selection 'nope'.*facility-location-25pct/);
+    expect(
+      (
+        await curate(
+          '-w',
+          ws,
+          'export',
+          '--selection',
+          'facility-location-25pct',
+          '--format',
+          'zip',
+          '--out',
+          out,
+        )
+      ).code,
+    ).toBe(2);
+
+    // The report of that selection: a page with its score histogram and thumbnails.
+    const report = await curate(
+      '-w',
+      ws,
+      'report',
+      '--selections',
+      'facility-location-25pct',
+      '--name',
+      'e2e',
+    );
+    expect(report.code).toBe(0);
+    const html = path.join(ws, 'reports/e2e/index.html');
+    expect(report.out).toContain(html);
+    const page = await readFile(html, 'utf8');
+    expect(page).toContain('facility-location @ 25%');
+    expect((page.match(/<img /g) ?? []).length).toBe(16);
+    expect(existsSync(path.join(ws, 'reports/e2e/plots'))).toBe(true);
+  }, 120_000);
+});
