@@ -1,27 +1,13 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/curate/cli/main.js';
+import { describe, expect, it } from 'vitest';
 import { registry } from '../../src/select/registry.js';
 import { BROKEN, MINI, tempDir } from '../helpers.js';
+import { captureCli } from '../support/cli.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
-let stderr: string;
-beforeEach(() => {
-  stderr = '';
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
-
-async function curate(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const code = await main(['node', 'curate', ...args], (s) => (out += s));
-  return { code, out };
-}
+const { curate, stderr } = captureCli();
 
 describe('curate CLI', () => {
   it('init reads datasets into the workspace and prints counts and the issue table', async () => {
@@ -49,7 +35,7 @@ describe('curate CLI', () => {
     await mkdir(empty);
     const { code, out } = await curate('-w', ws, 'init', empty, path.join(MINI, 'manifest.jsonl'));
     expect(code).toBe(2);
-    expect(stderr).toContain(`no usable samples in '${empty}' (no image-caption pairs found)`);
+    expect(stderr()).toContain(`no usable samples in '${empty}' (no image-caption pairs found)`);
     expect(out).toContain('240 samples in 2 dataset(s)');
   });
 
@@ -57,8 +43,8 @@ describe('curate CLI', () => {
     const missing = path.join(await tempDir(), 'nope', 'train-{000..002}.tar');
     const { code } = await curate('-w', await tempDir(), 'init', missing);
     expect(code).toBe(2);
-    expect(stderr).toContain('no files match');
-    expect(stderr).toContain('train-000.tar');
+    expect(stderr()).toContain('no files match');
+    expect(stderr()).toContain('train-000.tar');
   });
 
   it('usage errors exit 2; --help exits 0', async () => {
@@ -82,7 +68,7 @@ describe('curate CLI', () => {
       '--batch-size',
       '16',
     );
-    expect(stderr).toMatch(/warning: cannot load CLIP model .*no-such-model/);
+    expect(stderr()).toMatch(/warning: cannot load CLIP model .*no-such-model/);
     expect(code).toBe(0);
     expect(out).toMatch(/embedded 240 samples with offline-kmeans-lsa-cca/);
   });
@@ -95,7 +81,7 @@ describe('curate CLI', () => {
     expect(out).toContain("dataset 'demo' (webdataset): 2,000 samples");
     expect(existsSync(path.join(ws, 'catalog.duckdb'))).toBe(true);
     expect(out).toMatch(/embedded 2,000 samples with offline-kmeans-lsa-cca \(DNN-free baseline, not CLIP\)/);
-    expect(stderr).toContain('warning: using offline-kmeans-lsa-cca');
+    expect(stderr()).toContain('warning: using offline-kmeans-lsa-cca');
     expect(existsSync(path.join(ws, 'encoders/offline/meta.json'))).toBe(true);
     // Every method ran at 10% of the 1,600-sample pool (400 held out) and was saved as a selection.
     // Rows are read from the 10% table only (the 5% table is printed first).
@@ -117,7 +103,7 @@ describe('curate CLI', () => {
     expect(row('random').bad).toBeGreaterThan(10);
     expect(existsSync(path.join(ws, 'selections/compare-clipcov-10pct/selection.json'))).toBe(true);
     expect(existsSync(path.join(ws, 'compare/compare-5pct.json'))).toBe(true);
-    expect(stderr).toContain('no CLIP model in the local cache');
+    expect(stderr()).toContain('no CLIP model in the local cache');
 
     // The best selection at 10% is exported as WebDataset shards, and the report is written.
     const best = /best probe accuracy at 10%: (\S+)/.exec(out)?.[1];
@@ -197,13 +183,13 @@ describe('curate CLI: index, select, compare, search, methods, config', () => {
   it('bad input exits 2 with a message naming it: unknown method, bad budget, bad config field', async () => {
     const ws = await tempDir();
     expect((await curate('-w', ws, 'select', '--method', 'nope', '--budget', '5')).code).toBe(2);
-    expect(stderr).toMatch(/unknown method 'nope'; available: random/);
+    expect(stderr()).toMatch(/unknown method 'nope'; available: random/);
     await writeFile(path.join(ws, 'bad.json'), JSON.stringify({ select: { methd: 'x' } }));
     expect((await curate('-w', ws, 'select', '--config', path.join(ws, 'bad.json'))).code).toBe(2);
-    expect(stderr).toMatch(/config .*bad\.json: select: Unrecognized key: "methd"/);
+    expect(stderr()).toMatch(/config .*bad\.json: select: Unrecognized key: "methd"/);
     expect((await curate('-w', ws, 'select', '--method', 'random', '--budget', '5', '-p', 'oops')).code).toBe(
       2,
     );
-    expect(stderr).toMatch(/method option 'oops' must look like name=value/);
+    expect(stderr()).toMatch(/method option 'oops' must look like name=value/);
   });
 });

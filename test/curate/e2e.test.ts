@@ -7,27 +7,17 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/curate/cli/main.js';
+import { describe, expect, it } from 'vitest';
 import { WebDatasetReader } from '../../src/embed/readers/webdataset.js';
 import { MINI, readAll, tempDir } from '../helpers.js';
+import { captureCli } from '../support/cli.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
-let stderr: string;
-beforeEach(() => {
-  stderr = '';
-  vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    stderr += String(chunk);
-    return true;
-  });
-});
-afterEach(() => vi.restoreAllMocks());
+const { curate, stderr } = captureCli();
 
-async function curate(...args: string[]): Promise<{ code: number; out: string }> {
-  let out = '';
-  const code = await main(['node', 'curate', ...args], (s) => (out += s));
-  return { code, out };
-}
+/** `curate export` of the test's selection. */
+const exportSelection = (ws: string, out: string, ...flags: string[]) =>
+  curate('-w', ws, 'export', '--selection', 'facility-location-25pct', '--out', out, ...flags);
 
 const SOURCES = ['000', '001', '002'].map((i) => path.join(MINI, `wds/mini-${i}.tar`));
 
@@ -69,19 +59,7 @@ describe('end to end: init → embed → index → select → export', () => {
     expect(stored.keys).toHaveLength(60);
 
     const out = path.join(ws, 'export-wds');
-    const exported = await curate(
-      '-w',
-      ws,
-      'export',
-      '--selection',
-      'facility-location-25pct',
-      '--format',
-      'webdataset',
-      '--out',
-      out,
-      '--shard-size',
-      '25',
-    );
+    const exported = await exportSelection(ws, out, '--format', 'webdataset', '--shard-size', '25');
     expect(exported.code).toBe(0);
     expect(exported.out).toMatch(/exported 60 of 60 picks of 'facility-location-25pct' as webdataset/);
     const shards = await shardsIn(out);
@@ -121,39 +99,15 @@ describe('end to end: init → embed → index → select → export', () => {
 
     // A second export into the same folder is refused (exit 2), then with --overwrite gives the same bytes.
     const hashes = await Promise.all(shards.map(sha));
-    const again = [
-      '-w',
-      ws,
-      'export',
-      '--selection',
-      'facility-location-25pct',
-      '--out',
-      out,
-      '--shard-size',
-      '25',
-    ];
-    expect((await curate(...again)).code).toBe(2);
-    expect(stderr).toMatch(/is not empty.*--overwrite/);
-    expect((await curate(...again, '--overwrite')).code).toBe(0);
+    const again = ['--shard-size', '25'];
+    expect((await exportSelection(ws, out, ...again)).code).toBe(2);
+    expect(stderr()).toMatch(/is not empty.*--overwrite/);
+    expect((await exportSelection(ws, out, ...again, '--overwrite')).code).toBe(0);
     expect(await Promise.all((await shardsIn(out)).map(sha))).toEqual(hashes);
 
     // keys.txt: one key per line, in selection order.
     const keysOut = path.join(ws, 'export-keys');
-    expect(
-      (
-        await curate(
-          '-w',
-          ws,
-          'export',
-          '--selection',
-          'facility-location-25pct',
-          '--format',
-          'keys',
-          '--out',
-          keysOut,
-        )
-      ).code,
-    ).toBe(0);
+    expect((await exportSelection(ws, keysOut, '--format', 'keys')).code).toBe(0);
     expect((await readFile(path.join(keysOut, 'keys.txt'), 'utf8')).split('\n').slice(0, -1)).toEqual(
       stored.keys,
     );
@@ -162,22 +116,9 @@ describe('end to end: init → embed → index → select → export', () => {
     expect((await curate('-w', ws, 'export', '--selection', 'nope', '--out', path.join(ws, 'x'))).code).toBe(
       2,
     );
-    expect(stderr).toMatch(/no selection 'nope'.*facility-location-25pct/);
-    expect(
-      (
-        await curate(
-          '-w',
-          ws,
-          'export',
-          '--selection',
-          'facility-location-25pct',
-          '--format',
-          'zip',
-          '--out',
-          out,
-        )
-      ).code,
-    ).toBe(2);
+    expect(stderr()).toMatch(/no selection 'nope'.*facility-location-25pct/);
+    expect((await exportSelection(ws, out, '--format', 'zip')).code).toBe(2);
+    expect(stderr()).toMatch(/zip/);
 
     // The report of that selection: a page with its score histogram and thumbnails.
     const report = await curate(

@@ -6,7 +6,7 @@ import { stringify as stringifyCsv } from 'csv-stringify/sync';
 import type { Catalog } from '../catalog.js';
 import { isLineSafe } from './names.js';
 import type { ExportFolder } from './output.js';
-import type { Pick } from './plan.js';
+import { pickFields, sourceFields, type Pick } from './plan.js';
 import type { ExportedFile } from './types.js';
 
 /** Manifest columns in order, with their parquet (DuckDB) types. */
@@ -38,20 +38,9 @@ const COLUMNS = Object.keys(MANIFEST_COLUMNS) as ManifestColumn[];
 export function manifestRow(p: Pick): Record<ManifestColumn, unknown> {
   const r = p.row;
   return {
-    rank: p.rank,
-    key: p.key,
-    name: p.name,
-    weight: p.weight,
-    weight_raw: p.weightRaw,
-    stage: p.stage,
+    ...pickFields(p),
     caption: r.caption,
-    dataset: r.dataset,
-    spec: r.spec,
-    part: r.part,
-    file: r.file,
-    member: r.member,
-    row: r.row_index === null ? null : Number(r.row_index),
-    image_path: r.image_path,
+    ...sourceFields(r),
     image_format: r.image_format,
     width: r.width,
     height: r.height,

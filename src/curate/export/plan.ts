@@ -58,6 +58,31 @@ export interface Pick {
   source: Source;
 }
 
+/** The pick's selection facts, as both NAME.json and the manifests write them. */
+export function pickFields(p: Pick) {
+  return {
+    rank: p.rank,
+    key: p.key,
+    name: p.name,
+    weight: p.weight,
+    weight_raw: p.weightRaw,
+    stage: p.stage,
+  };
+}
+
+/** Where the pick came from, as both NAME.json and the manifests write it. */
+export function sourceFields(r: SampleRow) {
+  return {
+    dataset: r.dataset,
+    spec: r.spec,
+    part: r.part,
+    file: r.file,
+    member: r.member,
+    row: r.row_index === null ? null : Number(r.row_index),
+    image_path: r.image_path,
+  };
+}
+
 export function sourceOf(row: SampleRow): Source {
   if (row.member !== null) return { kind: 'tar', file: row.file, member: row.member };
   if (row.image_path !== null) return { kind: 'file', file: row.image_path };

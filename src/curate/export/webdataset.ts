@@ -9,7 +9,7 @@ import tar from 'tar-stream';
 import { IMAGE_EXTENSIONS } from '../../embed/readers/files.js';
 import { splitMemberName } from '../../embed/readers/webdataset.js';
 import type { ExportFolder } from './output.js';
-import type { Pick } from './plan.js';
+import { pickFields, sourceFields, type Pick } from './plan.js';
 import { readImageFile, type ByteStore } from './sources.js';
 import type { ExportedFile, SkippedSample } from './types.js';
 
@@ -40,24 +40,10 @@ export function imageExtension(p: Pick): string {
 export function sampleJson(p: Pick, selection: { name: string; method: string }): Record<string, unknown> {
   const r = p.row;
   return {
-    key: p.key,
-    name: p.name,
-    rank: p.rank,
-    weight: p.weight,
-    weight_raw: p.weightRaw,
-    stage: p.stage,
+    ...pickFields(p),
     method: selection.method,
     selection: selection.name,
-    source: {
-      dataset: r.dataset,
-      spec: r.spec,
-      part: r.part,
-      file: r.file,
-      member: r.member,
-      row: r.row_index === null ? null : Number(r.row_index),
-      image_path: r.image_path,
-      source_key: r.source_key,
-    },
+    source: { ...sourceFields(r), source_key: r.source_key },
     image: { format: r.image_format, width: r.width, height: r.height, bytes: r.image_bytes },
     metadata: JSON.parse(r.metadata) as unknown,
   };
