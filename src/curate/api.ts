@@ -111,3 +111,12 @@ export async function resolveEncoder(
     return offline();
   }
 }
+export {
+  listReviews,
+  REVIEW_DECISIONS,
+  ReviewInputError,
+  reviewsByKey,
+  setReview,
+  type Review,
+  type ReviewDecision,
+} from './reviews.js';

@@ -82,6 +82,11 @@ CREATE TABLE IF NOT EXISTS embeddings (
   shard VARCHAR NOT NULL,
   "row" INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS reviews (
+  key VARCHAR PRIMARY KEY,
+  decision VARCHAR NOT NULL CHECK (decision IN ('accept', 'reject')),
+  decided_at VARCHAR NOT NULL
+);
 CREATE OR REPLACE TABLE _staging_samples (
   seq BIGINT, source_key VARCHAR, file VARCHAR, member VARCHAR, row_index BIGINT, "where" VARCHAR, image_path VARCHAR,
   caption VARCHAR, image_format VARCHAR, width INTEGER, height INTEGER, image_bytes INTEGER, metadata VARCHAR

@@ -112,6 +112,29 @@ describe('end to end: init → embed → index → select → export', () => {
       stored.keys,
     );
 
+    // Manual review is kept in the catalog and respected by every export: a rejected pick is left out,
+    // an accepted sample the method did not pick is added after the picks.
+    const [rejected] = stored.keys;
+    const accepted = [...originals.keys()].find((k) => !stored.keys.includes(k))!;
+    expect((await curate('-w', ws, 'review', 'reject', rejected!)).code).toBe(0);
+    expect((await curate('-w', ws, 'review', 'accept', accepted)).code).toBe(0);
+    const listed = (await curate('-w', ws, 'review', 'list')).out;
+    expect(listed).toMatch(new RegExp(`^reject\t${rejected}\t`, 'm'));
+    expect(listed).toMatch(new RegExp(`^accept\t${accepted}\t`, 'm'));
+    expect((await curate('-w', ws, 'review', 'accept', 'no-such-key')).code).toBe(2);
+    expect(stderr()).toMatch(/1 key is not in the catalog: no-such-key/);
+    const reviewedOut = path.join(ws, 'export-reviewed');
+    const reviewed = await exportSelection(ws, reviewedOut, '--format', 'keys');
+    expect(reviewed.out).toContain('manual review: 1 rejected picks left out, 1 accepted samples added');
+    expect((await readFile(path.join(reviewedOut, 'keys.txt'), 'utf8')).split('\n').slice(0, -1)).toEqual([
+      ...stored.keys.slice(1),
+      accepted,
+    ]);
+    const reviewedProvenance = JSON.parse(await readFile(path.join(reviewedOut, 'provenance.json'), 'utf8'));
+    expect(reviewedProvenance.export.review).toMatchObject({ rejected: [rejected], accepted: [accepted] });
+    expect((await curate('-w', ws, 'review', 'clear', rejected!, accepted)).code).toBe(0);
+    expect((await curate('-w', ws, 'review', 'list')).out).toBe('');
+
     // Bad requests exit 2 and name what is wrong.
     expect((await curate('-w', ws, 'export', '--selection', 'nope', '--out', path.join(ws, 'x'))).code).toBe(
       2,

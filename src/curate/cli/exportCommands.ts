@@ -47,7 +47,7 @@ export function registerExportCommands(program: Command, out: (text: string) => 
               signal,
             });
             out(formatExport(report));
-            if (report.samples === 0 && report.picks > 0)
+            if (report.samples === 0 && report.skipped.length > 0)
               throw new Error(`nothing exported: all ${report.picks} picks were skipped`);
           }),
         );
@@ -135,6 +135,10 @@ export function formatExport(r: ExportReport): string {
   if (b.savingFactor !== null && b.tier2Pool !== null)
     lines.push(
       `  data moved when training on it: ${mib(b.tier2Selected ?? 0)} of the pool's ${mib(b.tier2Pool)} (${b.savingFactor.toFixed(1)}× less)`,
+    );
+  if (r.review.rejected.length || r.review.accepted.length)
+    lines.push(
+      `  manual review: ${r.review.rejected.length} rejected picks left out, ${r.review.accepted.length} accepted samples added`,
     );
   for (const s of r.skipped.slice(0, 10))
     lines.push(`  skipped ${s.key}${s.file ? ` (${s.file})` : ''}: ${s.reason}`);

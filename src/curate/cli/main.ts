@@ -16,6 +16,7 @@ import {
   DEFAULT_WORKSPACE,
   DEMO_DATASET,
   ExportInputError,
+  ReviewInputError,
   ISSUE_KINDS,
   type AddDatasetOptions,
   type Catalog,
@@ -27,6 +28,7 @@ import { interruptible, withCatalog, workspaceOf } from './context.js';
 import { embedBar, ingestBar } from './progress.js';
 import { DEMO_BUDGETS, DEMO_CLIP_MODEL, runDemoPipeline } from './demo.js';
 import { registerExportCommands } from './exportCommands.js';
+import { registerReviewCommands } from './reviewCommands.js';
 import { registerSelectCommands } from './selectCommands.js';
 import { formatIngestReport, formatSummary } from './report.js';
 
@@ -155,6 +157,7 @@ export function buildProgram(out: (text: string) => void): Command {
   registerSelectCommands(program, out);
 
   registerExportCommands(program, out);
+  registerReviewCommands(program, out);
 
   program
     .command('demo')
@@ -309,6 +312,7 @@ export async function main(
       err instanceof EncoderMismatchError ||
       err instanceof SelectionInputError ||
       err instanceof ExportInputError ||
+      err instanceof ReviewInputError ||
       err instanceof ConfigError
     ) {
       process.stderr.write(`curate: ${err.message}\n`);

@@ -30,6 +30,7 @@ import {
 import { writeKeys, writeManifest, writeWeights } from './manifest.js';
 import { MAX_NAME } from './names.js';
 import { ExportFolder, PROVENANCE_FILE } from './output.js';
+import { reviewsByKey } from '../reviews.js';
 import { checkSources, normaliseWeights, planPicks, withIdTable, type Pick } from './plan.js';
 import { ByteStore, collectArchives } from './sources.js';
 import {
@@ -77,7 +78,8 @@ export async function exportSelection(
           `${stored.provenance.dataset.fingerprint} then, ${current.fingerprint} now)`,
       );
 
-    const planned = await planPicks(catalog, stored);
+    const planned = await planPicks(catalog, stored, await reviewsByKey(catalog));
+    const review = planned.review;
     const skipped = planned.skipped;
     let picks = await checkSources(planned.picks, skipped, signal);
     const files: ExportedFile[] = [];
@@ -187,6 +189,10 @@ export async function exportSelection(
           renamed: renamedNames,
           ...(keysRenamed.length ? { renamedInKeysTxt: keysRenamed } : {}),
         },
+        review: {
+          rule: 'manual review (curate review, the VS Code panel): rejected picks left out, accepted samples added after the picks with γ = 1',
+          ...review,
+        },
         schedule: schedule ? { file: 'schedule.jsonl', keysOutsideExport: schedule.keysOutside } : null,
         bytes,
         catalog: { fingerprint: current.fingerprint },
@@ -206,6 +212,7 @@ export async function exportSelection(
       samples: picks.length,
       files: [...files, provenanceFile],
       skipped,
+      review,
       bytes,
       warnings,
       seconds: (performance.now() - started) / 1000,

@@ -5,7 +5,9 @@
 import { stat } from 'node:fs/promises';
 import { randomUUID } from 'node:crypto';
 import type { DatasetFormat } from '../../embed/readers/types.js';
+import { listValue } from '@duckdb/node-api';
 import type { Catalog } from '../catalog.js';
+import type { ReviewDecision } from '../reviews.js';
 import type { StoredSelection } from '../selections.js';
 import { NameAllocator } from './names.js';
 import type { SkippedSample } from './types.js';
@@ -129,15 +131,24 @@ export async function catalogRows(catalog: Catalog, ids: ArrayLike<number>): Pro
 }
 
 /** The stored picks with their catalog rows; picks the catalog no longer has (or has twice) are skipped. */
+export interface ReviewEffect {
+  /** Picks left out because a person rejected them, in pick order. */
+  rejected: string[];
+  /** Samples a person accepted that the selection had not picked, added after its picks. */
+  accepted: string[];
+}
+
 export async function planPicks(
   catalog: Catalog,
   stored: StoredSelection,
-): Promise<{ picks: Pick[]; skipped: SkippedSample[] }> {
+  reviews: ReadonlyMap<string, ReviewDecision> = new Map(),
+): Promise<{ picks: Pick[]; skipped: SkippedSample[]; review: ReviewEffect }> {
   const byPos = await catalogRows(catalog, stored.sampleIds);
   const names = new NameAllocator();
   const seen = new Map<number, number>();
   const picks: Pick[] = [];
   const skipped: SkippedSample[] = [];
+  const review: ReviewEffect = { rejected: [], accepted: [] };
   stored.sampleIds.forEach((sampleId, rank) => {
     const key = stored.keys[rank] ?? String(sampleId);
     const row = byPos.get(rank);
@@ -149,22 +160,62 @@ export async function planPicks(
         `catalog sample ${sampleId} is now '${row.key}', not '${key}' as when the selection was made`,
         row.file,
       );
+    if (reviews.get(key) === 'reject') return review.rejected.push(key);
     const first = seen.get(sampleId);
     if (first !== undefined) return skip(`sample ${key} is picked again; it is exported at rank ${first}`);
     seen.set(sampleId, rank);
-    picks.push({
-      rank,
-      sampleId,
-      key,
-      name: names.name(key),
-      weightRaw: stored.weights?.[rank] ?? 1,
-      weight: 1,
-      stage: stored.stages?.[rank] ?? null,
-      row: { ...row, image_bytes: Number(row.image_bytes) },
-      source: sourceOf(row),
-    });
+    picks.push(pickOf(rank, key, names, row, stored.weights?.[rank] ?? 1, stored.stages?.[rank] ?? null));
   });
-  return { picks, skipped };
+  await addAccepted(catalog, reviews, stored, picks, names, review);
+  return { picks, skipped, review };
+}
+
+function pickOf(
+  rank: number,
+  key: string,
+  names: NameAllocator,
+  row: SampleRow,
+  weightRaw: number,
+  stage: number | null,
+): Pick {
+  return {
+    rank,
+    sampleId: Number(row.id),
+    key,
+    name: names.name(key),
+    weightRaw,
+    weight: 1,
+    stage,
+    row: { ...row, image_bytes: Number(row.image_bytes) },
+    source: sourceOf(row),
+  };
+}
+
+/** Accepted samples the selection did not pick, appended in key order with γ = 1. */
+async function addAccepted(
+  catalog: Catalog,
+  reviews: ReadonlyMap<string, ReviewDecision>,
+  stored: StoredSelection,
+  picks: Pick[],
+  names: NameAllocator,
+  review: ReviewEffect,
+): Promise<void> {
+  const picked = new Set(picks.map((p) => p.key));
+  const keys = [...reviews].filter(([k, d]) => d === 'accept' && !picked.has(k)).map(([k]) => k);
+  if (keys.length === 0) return;
+  const ids = await catalog.rows<{ id: bigint; key: string }>(
+    'SELECT id, key FROM samples WHERE list_contains($keys::VARCHAR[], key) ORDER BY key',
+    { keys: listValue(keys) },
+  );
+  const rows = await catalogRows(
+    catalog,
+    ids.map((r) => Number(r.id)),
+  );
+  ids.forEach((r, i) => {
+    const row = rows.get(i)!;
+    review.accepted.push(r.key);
+    picks.push(pickOf(stored.sampleIds.length + i, r.key, names, row, 1, null));
+  });
 }
 
 /**

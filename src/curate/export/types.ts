@@ -1,3 +1,4 @@
+import type { ReviewEffect } from './plan.js';
 /** A request the export cannot carry out as given (format, shard size, a non-empty folder): exit 2. */
 export class ExportInputError extends Error {
   constructor(message: string) {
@@ -77,6 +78,8 @@ export interface ExportReport {
   samples: number;
   files: ExportedFile[];
   skipped: SkippedSample[];
+  /** What manual review changed: rejected picks left out, accepted samples added. */
+  review: ReviewEffect;
   bytes: ExportBytes;
   /** Things to know that did not stop the export (catalog changed since the selection, …). */
   warnings: string[];
