@@ -120,3 +120,13 @@ export {
   type Review,
   type ReviewDecision,
 } from './reviews.js';
+export {
+  BROWSE_FILTERS,
+  BROWSE_SORTS,
+  SelectionBrowser,
+  type BrowseFilter,
+  type BrowseItem,
+  type BrowsePage,
+  type BrowseQuery,
+  type BrowseSort,
+} from './browse.js';
