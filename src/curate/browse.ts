@@ -8,8 +8,11 @@ import type { Catalog } from './catalog.js';
 import type { ReviewDecision } from './reviews.js';
 import { loadScores, loadSelection } from './selections.js';
 
-/** `selected` / `unselected`: the method's verdict; `accepted` / `rejected`: a person's (reviews.ts). */
-export const BROWSE_FILTERS = ['all', 'selected', 'unselected', 'accepted', 'rejected'] as const;
+/**
+ * `selected` / `unselected`: the method's verdict; `accepted` / `rejected`: a person's (reviews.ts);
+ * `errors`: samples with a recorded issue (e.g. an image that would not decode at embedding time).
+ */
+export const BROWSE_FILTERS = ['all', 'selected', 'unselected', 'accepted', 'rejected', 'errors'] as const;
 export type BrowseFilter = (typeof BROWSE_FILTERS)[number];
 export const BROWSE_SORTS = ['catalog', 'score-desc', 'score-asc', 'pick-order'] as const;
 export type BrowseSort = (typeof BROWSE_SORTS)[number];
@@ -18,6 +21,8 @@ export interface BrowseQuery {
   filter?: BrowseFilter;
   /** Only samples whose metadata `caption_kind` is this (e.g. the CIFAR sample's clean / mismatched). */
   captionKind?: string;
+  /** Only these catalog ids (a lasso on the map, search hits). */
+  ids?: readonly number[];
   sort?: BrowseSort;
   offset?: number;
   limit?: number;
@@ -40,6 +45,20 @@ export interface BrowsePage {
   total: number;
   offset: number;
   items: BrowseItem[];
+}
+
+export interface SampleMark {
+  selected: boolean;
+  review: ReviewDecision | null;
+  captionKind: string | null;
+}
+
+export interface ScoreHistogram {
+  lo: number;
+  hi: number;
+  /** Counts per bin of picked samples and of the rest of the pool. */
+  selected: number[];
+  unselected: number[];
 }
 
 export class SelectionBrowser {
@@ -84,7 +103,10 @@ export class SelectionBrowser {
     if (filter === 'unselected') where.push('b.rank IS NULL');
     if (filter === 'accepted' || filter === 'rejected')
       where.push(`r.decision = '${filter === 'accepted' ? 'accept' : 'reject'}'`);
+    if (filter === 'errors')
+      where.push('EXISTS (SELECT 1 FROM issues i WHERE i.dataset_id = s.dataset_id AND i.key = s.key)');
     if (q.captionKind !== undefined) where.push(`s.metadata->>'caption_kind' = $kind`);
+    if (q.ids !== undefined) where.push(`s.id IN (SELECT unnest(string_split($ids, ','))::BIGINT)`);
     const order = {
       catalog: 's.id',
       'score-desc': 'b.score DESC NULLS LAST, s.id',
@@ -93,8 +115,12 @@ export class SelectionBrowser {
     }[q.sort ?? 'catalog'];
     const from = `samples s LEFT JOIN temp.main.${this.table} b ON b.id = s.id LEFT JOIN reviews r ON r.key = s.key
       ${where.length ? `WHERE ${where.join(' AND ')}` : ''}`;
-    const params = q.captionKind !== undefined ? { kind: q.captionKind } : undefined;
-    const [{ n }] = (await this.catalog.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${from}`, params)) as [
+    const params = {
+      ...(q.captionKind !== undefined ? { kind: q.captionKind } : {}),
+      ...(q.ids !== undefined ? { ids: q.ids.join(',') } : {}),
+    };
+    const bound = Object.keys(params).length ? params : undefined;
+    const [{ n }] = (await this.catalog.rows<{ n: bigint }>(`SELECT count(*) AS n FROM ${from}`, bound)) as [
       { n: bigint },
     ];
     const offset = Math.max(0, Math.floor(q.offset ?? 0));
@@ -110,7 +136,7 @@ export class SelectionBrowser {
     }>(
       `SELECT s.id, s.key, s.caption, s.metadata->>'caption_kind' AS kind, b.score, b.rank, r.decision
        FROM ${from} ORDER BY ${order} LIMIT ${limit} OFFSET ${offset}`,
-      params,
+      bound,
     );
     return {
       total: Number(n),
@@ -125,6 +151,44 @@ export class SelectionBrowser {
         review: r.decision,
       })),
     };
+  }
+
+  /** Per sample: picked by the method, the manual review, the caption kind (map colours). */
+  async marks(ids: readonly number[]): Promise<Map<number, SampleMark>> {
+    const rows = await this.catalog.rows<{
+      id: bigint;
+      rank: number | null;
+      decision: ReviewDecision | null;
+      kind: string | null;
+    }>(
+      `SELECT s.id, b.rank, r.decision, s.metadata->>'caption_kind' AS kind
+       FROM samples s LEFT JOIN temp.main.${this.table} b ON b.id = s.id LEFT JOIN reviews r ON r.key = s.key
+       WHERE s.id IN (SELECT unnest(string_split($ids, ','))::BIGINT)`,
+      { ids: ids.join(',') },
+    );
+    return new Map(
+      rows.map((r) => [Number(r.id), { selected: r.rank !== null, review: r.decision, captionKind: r.kind }]),
+    );
+  }
+
+  /** Equal-width histogram of the method's scores, picked and not picked counted apart. */
+  async scoreHistogram(bins = 30): Promise<ScoreHistogram | null> {
+    const [range] = await this.catalog.rows<{ lo: number | null; hi: number | null }>(
+      `SELECT min(score) AS lo, max(score) AS hi FROM temp.main.${this.table}`,
+    );
+    if (!range || range.lo === null || range.hi === null) return null;
+    const { lo, hi } = range;
+    const width = (hi - lo) / bins || 1;
+    const rows = await this.catalog.rows<{ bin: number; picked: boolean; n: bigint }>(
+      // Clamped both ways: the FLOAT scores and the DOUBLE bounds can round apart at the edges.
+      `SELECT greatest(0, least(${bins - 1}, floor((score - ${lo}) / ${width})))::INTEGER AS bin,
+              rank IS NOT NULL AS picked, count(*) AS n
+       FROM temp.main.${this.table} WHERE score IS NOT NULL GROUP BY ALL`,
+    );
+    const selected = new Array<number>(bins).fill(0);
+    const unselected = new Array<number>(bins).fill(0);
+    for (const r of rows) (r.picked ? selected : unselected)[r.bin] = Number(r.n);
+    return { lo, hi, selected, unselected };
   }
 
   async close(): Promise<void> {

@@ -96,6 +96,14 @@ export class WorkspaceIndex {
     }));
   }
 
+  /** The k samples nearest to catalog sample `id` in this space, itself left out. */
+  async neighboursOf(catalog: Catalog, id: number, k: number): Promise<SearchHit[]> {
+    const row = this.ids.indexOf(BigInt(id));
+    if (row < 0) throw new Error(`sample ${id} is not in the ${this.space} index (embed and index it first)`);
+    const hits = await this.nearest(catalog, this.index.vectorOf(row), k + 1);
+    return hits.filter((h) => h.id !== BigInt(id)).slice(0, k);
+  }
+
   /** Images matching a free-text query: the caption tower embeds it, the image index is searched. */
   async searchText(catalog: Catalog, encoder: Encoder, query: string, k: number): Promise<SearchHit[]> {
     if (this.space !== 'image') throw new Error('free-text search runs against the image index');

@@ -54,6 +54,11 @@ export class HnswIndex {
     await this.index.writeIndex(file);
   }
 
+  /** The stored vector of item `index`. */
+  vectorOf(index: number): Float32Array {
+    return Float32Array.from(this.index.getPoint(index));
+  }
+
   /** The k most similar items to a vector, best first (similarity = inner product). */
   query(vector: ArrayLike<number>, k: number): Neighbour[] {
     if (vector.length !== this.dim)
