@@ -4,7 +4,17 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'test/fixtures/**', '.curate/**', 'bench/out/**'] },
+  {
+    ignores: [
+      'build/**',
+      'test-output/**',
+      'dist/**',
+      'node_modules/**',
+      'test/fixtures/**',
+      '.curate/**',
+      'bench/out/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -130,3 +130,14 @@ export {
   type BrowseQuery,
   type BrowseSort,
 } from './browse.js';
+export {
+  CurationView,
+  type CurationViewOptions,
+  type ViewItem,
+  type ViewMap,
+  type ViewPage,
+  type ViewSummary,
+} from './view.js';
+export { embeddingMap, type EmbeddingMap } from './embeddingMap.js';
+export { thumbnailsFor, THUMBNAIL_SIZE } from './thumbnails.js';
+export { describeMethods, type MethodDescription } from '../select/registry.js';

@@ -2,15 +2,12 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
-import { addDataset, Catalog } from '../../src/curate/api.js';
-import { embedCatalog } from '../../src/curate/embed.js';
+import { Catalog } from '../../src/curate/api.js';
 import { loadEmbeddings, type WorkspaceEmbeddings } from '../../src/curate/embeddings.js';
-import { selectSubset } from '../../src/curate/pipeline.js';
 import type { StoredSelection } from '../../src/curate/selections.js';
 import { CurationView } from '../../src/curate/view.js';
-import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
-import { MINI, MINI_COUNT, tempDir } from '../helpers.js';
-import { writeTinyClip } from '../support/tinyClip.js';
+import { MINI_COUNT } from '../helpers.js';
+import { miniWorkspace } from '../support/miniWorkspace.js';
 
 let workspace: string;
 let model: string;
@@ -19,14 +16,8 @@ let embeddings: WorkspaceEmbeddings;
 let view: CurationView;
 
 beforeAll(async () => {
-  workspace = await tempDir({ forFile: true });
-  model = await writeTinyClip(path.join(await tempDir({ forFile: true }), 'tiny'));
+  ({ workspace, model, stored } = await miniWorkspace());
   const catalog = await Catalog.open(workspace);
-  await addDataset(catalog, 'wds/mini-{000..002}.tar', { cwd: MINI });
-  const encoder = await ClipOnnxEncoder.load(model);
-  await embedCatalog(catalog, workspace, encoder);
-  await encoder.dispose();
-  stored = await selectSubset(catalog, workspace, { method: 'clip-score', budget: '25%' });
   embeddings = await loadEmbeddings(catalog, workspace);
   catalog.close();
   view = await CurationView.open(workspace, { encoder: model, mapPoints: 200 });

@@ -1,0 +1,334 @@
+/**
+ * The palette commands (category "Curate"). Each one asks for its inputs with quick picks and input
+ * boxes, then calls `src/curate/api.ts` exactly as the CLI does, with progress and cancellation.
+ */
+import path from 'node:path';
+import * as vscode from 'vscode';
+import {
+  addDataset,
+  describeMethods,
+  embedCatalog,
+  EXPORT_FORMATS,
+  exportSelection,
+  listSelections,
+  resolveEncoder,
+  selectSubset,
+  compareMethods,
+  saveComparison,
+  writeRunReport,
+  type ExportFormat,
+  type MethodDescription,
+} from '../src/curate/api.js';
+import { CuratePanel } from './panel.js';
+import { withCancellableProgress } from './progress.js';
+import { baseFolder, settings, type Session } from './session.js';
+
+type Command = (session: Session, extensionUri: vscode.Uri) => Promise<unknown>;
+
+export const COMMANDS: Record<string, Command> = {
+  'clipcurate.open': openPanel,
+  'clipcurate.openWorkspace': openWorkspace,
+  'clipcurate.addDataset': addDatasetCommand,
+  'clipcurate.embed': embed,
+  'clipcurate.select': select,
+  'clipcurate.compare': compare,
+  'clipcurate.search': search,
+  'clipcurate.accept': (s) => reviewByKey(s, 'accept'),
+  'clipcurate.reject': (s) => reviewByKey(s, 'reject'),
+  'clipcurate.export': exportCommand,
+  'clipcurate.openReport': openReport,
+};
+
+async function openPanel(session: Session, extensionUri: vscode.Uri): Promise<CuratePanel> {
+  await session.open();
+  return CuratePanel.createOrShow(extensionUri, session);
+}
+
+/** Pick (or type) a workspace folder, read a dataset into it when it is new, and open the panel. */
+async function openWorkspace(session: Session, extensionUri: vscode.Uri): Promise<void> {
+  const folder = await vscode.window.showInputBox({
+    title: 'Curation workspace folder',
+    prompt: 'Created if it does not exist; relative to the open folder',
+    value: path.relative(baseFolder(), session.folder) || '.',
+  });
+  if (folder === undefined) return;
+  await session.switchTo(path.resolve(baseFolder(), folder));
+  const summary = await (await session.open()).summary();
+  if (summary.samples === 0) await addDatasetCommand(session);
+  await openPanel(session, extensionUri);
+}
+
+async function addDatasetCommand(session: Session): Promise<void> {
+  const spec = await vscode.window.showInputBox({
+    title: 'Add a dataset to the curation workspace',
+    prompt: 'Tar shards (globs, {000..010} ranges), an image folder, or a csv/tsv/jsonl/parquet manifest',
+    placeHolder: 'data/shard-{0000..0009}.tar',
+  });
+  if (!spec) return;
+  const view = await session.open();
+  const report = await withCancellableProgress(`Reading ${spec}`, (r) =>
+    addDataset(view.catalog, spec, {
+      cwd: baseFolder(),
+      signal: r.signal,
+      onProgress: (p) =>
+        r.report(p.bytesTotal ? p.bytesDone / p.bytesTotal : 0, `${p.samples.toLocaleString()} samples`),
+    }),
+  );
+  session.changed();
+  void vscode.window.showInformationMessage(
+    `Read ${report.samplesRead.toLocaleString()} samples from ${spec}` +
+      (report.issues.length ? ' (with issues: see the Errors filter)' : ''),
+  );
+}
+
+async function embed(session: Session): Promise<void> {
+  const view = await session.open();
+  const s = settings();
+  await withCancellableProgress('Embedding images and captions', async (r) => {
+    r.report(0, `loading ${s.model === 'default' ? 'the offline encoder' : s.model}`);
+    const encoder = await resolveEncoder(view.catalog, view.workspace, s.model, {
+      device: s.device,
+      onFallback: (reason) => void vscode.window.showWarningMessage(reason),
+    });
+    try {
+      const report = await embedCatalog(view.catalog, view.workspace, encoder, {
+        signal: r.signal,
+        onProgress: (p) =>
+          r.report(
+            p.samplesTotal ? p.samplesDone / p.samplesTotal : 0,
+            `${p.samplesDone.toLocaleString()} / ${p.samplesTotal.toLocaleString()}`,
+          ),
+      });
+      void vscode.window.showInformationMessage(
+        `Embedded ${report.samplesEmbedded.toLocaleString()} samples with ${report.encoder} in ${report.seconds.toFixed(1)} s`,
+      );
+    } finally {
+      await encoder.dispose();
+    }
+  });
+  session.changed();
+}
+
+interface MethodItem extends vscode.QuickPickItem {
+  method: MethodDescription;
+}
+
+async function pickMethod(title: string, many: false): Promise<MethodDescription | undefined>;
+async function pickMethod(title: string, many: true): Promise<MethodDescription[] | undefined>;
+async function pickMethod(title: string, many: boolean) {
+  const preferred = settings().defaultMethod;
+  const items: MethodItem[] = describeMethods().map((m) => ({
+    label: m.name,
+    description: m.needs.length ? `needs ${m.needs.join(', ')}` : '',
+    detail: m.description,
+    method: m,
+    picked: many ? false : m.name === preferred,
+  }));
+  items.sort((a, b) => Number(b.label === preferred) - Number(a.label === preferred));
+  const picked = await vscode.window.showQuickPick(items, { title, canPickMany: many, matchOnDetail: true });
+  if (!picked) return undefined;
+  return Array.isArray(picked) ? picked.map((p) => p.method) : picked.method;
+}
+
+async function askBudget(): Promise<string | undefined> {
+  return vscode.window.showInputBox({
+    title: 'Budget',
+    prompt: 'Samples to keep: a count ("5000"), a percentage ("10%") or a fraction ("0.1")',
+    value: settings().defaultBudget,
+    validateInput: (v) => (/^\s*(\d+(\.\d+)?%?|0?\.\d+)\s*$/.test(v) ? undefined : 'e.g. 5000, 10% or 0.1'),
+  });
+}
+
+interface SchemaProperty {
+  type?: string;
+  default?: unknown;
+  description?: string;
+  enum?: unknown[];
+}
+
+/** Parameters from the method's JSON schema: keep the defaults, or go through them one by one. */
+async function askParams(method: MethodDescription): Promise<Record<string, unknown> | undefined> {
+  const props = (method.params as { properties?: Record<string, SchemaProperty> }).properties ?? {};
+  if (Object.keys(props).length === 0) return {};
+  const mode = await vscode.window.showQuickPick(
+    [
+      { label: 'Run with the defaults', detail: describeDefaults(props) },
+      { label: 'Set parameters…', detail: 'one input per parameter, defaults filled in' },
+    ],
+    { title: `${method.name}: parameters` },
+  );
+  if (!mode) return undefined;
+  if (mode.label.startsWith('Run')) return {};
+  const params: Record<string, unknown> = {};
+  for (const [name, p] of Object.entries(props)) {
+    const value = p.enum
+      ? (
+          await vscode.window.showQuickPick(
+            p.enum.map((e) => ({ label: String(e), picked: e === p.default })),
+            { title: `${method.name}: ${name}`, placeHolder: p.description ?? '' },
+          )
+        )?.label
+      : await vscode.window.showInputBox({
+          title: `${method.name}: ${name}`,
+          prompt: p.description ?? '',
+          value: p.default === undefined ? '' : JSON.stringify(p.default),
+        });
+    if (value === undefined) return undefined;
+    if (value === '' || value === JSON.stringify(p.default)) continue;
+    params[name] = p.type === 'string' || p.enum ? value : parseJson(value);
+  }
+  return params;
+}
+
+function describeDefaults(props: Record<string, SchemaProperty>): string {
+  return Object.entries(props)
+    .map(([k, p]) => `${k}=${JSON.stringify(p.default)}`)
+    .join(', ');
+}
+
+function parseJson(value: string): unknown {
+  try {
+    return JSON.parse(value);
+  } catch {
+    return value;
+  }
+}
+
+async function select(session: Session): Promise<void> {
+  const method = await pickMethod('Selection method', false);
+  if (!method) return;
+  const budget = await askBudget();
+  if (!budget) return;
+  const params = await askParams(method);
+  if (!params) return;
+  const view = await session.open();
+  const stored = await withCancellableProgress(`Selecting ${budget} with ${method.name}`, (r) =>
+    selectSubset(view.catalog, view.workspace, {
+      method: method.name,
+      budget,
+      params,
+      signal: r.signal,
+      progress: (done, total) => r.report(total ? done / total : 0, ''),
+    }),
+  );
+  await view.useSelection(stored.name);
+  session.changed();
+  void vscode.window.showInformationMessage(
+    `${method.name} picked ${stored.sampleIds.length.toLocaleString()} samples (selection ${stored.name})`,
+  );
+}
+
+async function compare(session: Session): Promise<void> {
+  const methods = await pickMethod('Methods to compare', true);
+  if (!methods?.length) return;
+  const budget = await askBudget();
+  if (!budget) return;
+  const view = await session.open();
+  const report = await withCancellableProgress(
+    `Comparing ${methods.length} methods at ${budget}`,
+    async (r) => {
+      const comparison = await compareMethods(view.catalog, view.workspace, {
+        methods: methods.map((m) => m.name),
+        budget,
+        signal: r.signal,
+        onMethod: (m, done, total) => r.report(done / total, m),
+      });
+      await saveComparison(view.workspace, comparison);
+      return writeRunReport(view.catalog, view.workspace, {
+        name: `compare-${budget.replace('%', 'pct')}`,
+        comparisons: [comparison],
+        signal: r.signal,
+      });
+    },
+  );
+  session.changed();
+  await showReport(report.html);
+}
+
+async function search(session: Session, extensionUri: vscode.Uri): Promise<void> {
+  const text = await vscode.window.showInputBox({
+    title: 'Search images by text',
+    placeHolder: 'a red truck',
+  });
+  if (!text) return;
+  const panel = await openPanel(session, extensionUri);
+  panel.post({ type: 'search', text });
+}
+
+async function reviewByKey(session: Session, decision: 'accept' | 'reject'): Promise<void> {
+  const keys = await vscode.window.showInputBox({
+    title: `${decision === 'accept' ? 'Accept' : 'Reject'} samples`,
+    prompt: 'Sample keys, separated by commas or spaces (the panel does this by clicking)',
+  });
+  if (!keys) return;
+  const view = await session.open();
+  const { setReview } = await import('../src/curate/api.js');
+  const changed = await setReview(view.catalog, keys.split(/[\s,]+/).filter(Boolean), decision);
+  session.changed();
+  void vscode.window.showInformationMessage(`${changed} sample(s) ${decision}ed`);
+}
+
+async function pickSelection(session: Session): Promise<string | undefined> {
+  const view = await session.open();
+  const names = await listSelections(view.workspace);
+  if (names.length === 0) {
+    void vscode.window.showWarningMessage('No selection yet: run "Curate: Select a Subset…" first.');
+    return undefined;
+  }
+  const current = view.selection;
+  if (names.length === 1) return names[0];
+  return (
+    await vscode.window.showQuickPick(
+      names.map((n) => ({ label: n, description: n === current ? 'shown in the panel' : '' })),
+      { title: 'Selection' },
+    )
+  )?.label;
+}
+
+async function exportCommand(session: Session): Promise<void> {
+  const name = await pickSelection(session);
+  if (!name) return;
+  const format = (
+    await vscode.window.showQuickPick(
+      EXPORT_FORMATS.map((f) => ({ label: f })),
+      { title: 'Export format' },
+    )
+  )?.label as ExportFormat | undefined;
+  if (!format) return;
+  const view = await session.open();
+  const out = await vscode.window.showInputBox({
+    title: 'Export to folder',
+    prompt: 'Relative to the open folder; an earlier export there is replaced',
+    value: path.relative(baseFolder(), path.join(view.workspace, 'exports', `${name}-${format}`)),
+  });
+  if (!out) return;
+  const report = await withCancellableProgress(`Exporting ${name} as ${format}`, (r) =>
+    exportSelection(view.catalog, view.workspace, name, {
+      format,
+      out: path.resolve(baseFolder(), out),
+      overwrite: true,
+      signal: r.signal,
+      onProgress: (done, total, phase) => r.report(total ? done / total : 0, phase),
+    }),
+  );
+  session.changed();
+  void vscode.window.showInformationMessage(
+    `Exported ${report.samples.toLocaleString()} samples to ${out}` +
+      (report.skipped.length ? ` (${report.skipped.length} skipped: see provenance.json)` : ''),
+  );
+}
+
+async function openReport(session: Session): Promise<void> {
+  const name = await pickSelection(session);
+  if (!name) return;
+  const view = await session.open();
+  const report = await withCancellableProgress(`Writing the report of ${name}`, (r) =>
+    writeRunReport(view.catalog, view.workspace, { name, selections: [name], signal: r.signal }),
+  );
+  await showReport(report.html);
+}
+
+async function showReport(file: string): Promise<void> {
+  const open = await vscode.window.showInformationMessage(`Report written: ${file}`, 'Open in Browser');
+  if (open) await vscode.env.openExternal(vscode.Uri.file(file));
+}
