@@ -10,6 +10,7 @@ export const CELL_WIDTH = 132;
 export const CELL_HEIGHT = 168;
 const PAGE_SIZE = 120;
 const OVERSCAN_ROWS = 2;
+const FETCH_DELAY_MS = 60;
 
 export interface GridOptions {
   fetch(offset: number, limit: number): Promise<GridPage>;
@@ -38,6 +39,8 @@ export class VirtualGrid {
   private columns = 1;
   private generation = 0;
   private frame = 0;
+  private fetchTimer = 0;
+  private readonly wanted = new Set<number>();
   private focusIndex = -1;
   /** Items the user marked (click, shift/ctrl-click, space) for accept/reject. */
   readonly marked = new Set<number>();
@@ -154,7 +157,8 @@ export class VirtualGrid {
         cell.root.className = 'cell loading';
       }
       cell.index = index;
-      void this.loadPage(Math.floor(index / PAGE_SIZE));
+      this.wanted.add(Math.floor(index / PAGE_SIZE));
+      this.scheduleFetch();
       return;
     }
     cell.index = index;
@@ -179,6 +183,23 @@ export class VirtualGrid {
       item.captionKind ?? '',
     ].filter(Boolean);
     cell.meta.textContent = parts.join(' · ');
+  }
+
+  /**
+   * Pages are fetched once scrolling pauses (FETCH_DELAY_MS), and only those still in view then: a
+   * fling across 100k items must not queue hundreds of thumbnail requests on the host.
+   */
+  private scheduleFetch(): void {
+    clearTimeout(this.fetchTimer);
+    this.fetchTimer = window.setTimeout(() => {
+      const top = this.element.scrollTop;
+      const height = this.element.clientHeight || 600;
+      const first = Math.max(0, Math.floor(top / CELL_HEIGHT) - OVERSCAN_ROWS) * this.columns;
+      const last = (Math.ceil((top + height) / CELL_HEIGHT) + OVERSCAN_ROWS) * this.columns;
+      for (const page of this.wanted)
+        if ((page + 1) * PAGE_SIZE > first && page * PAGE_SIZE < last) void this.loadPage(page);
+      this.wanted.clear();
+    }, FETCH_DELAY_MS);
   }
 
   private makeCell(): Cell {

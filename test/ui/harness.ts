@@ -86,20 +86,19 @@ export async function openPanelPage(
         }
     }
   });
-  await page.addInitScript(() => {
-    const w = globalThis as unknown as Record<string, unknown>;
-    let state: unknown;
-    w.acquireVsCodeApi = () => ({
-      postMessage: (m: unknown) => (w.__toHost as (m: unknown) => void)(m),
+  // A string, not a function: tsx/esbuild may wrap functions with helpers (`__name`) the page lacks;
+  // the shim defines `__name` too, for page.evaluate callbacks compiled the same way.
+  await page.addInitScript(`
+    window.__name = (fn) => fn;
+    let state;
+    window.acquireVsCodeApi = () => ({
+      postMessage: (m) => window.__toHost(m),
       getState: () => state,
-      setState: (s: unknown) => (state = s),
+      setState: (s) => { state = s; },
     });
-    (globalThis as unknown as BrowserGlobals).document.addEventListener(
-      'securitypolicyviolation',
-      (e: { violatedDirective: string; blockedURI: string }) =>
-        console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`),
-    );
-  });
+    document.addEventListener('securitypolicyviolation', (e) =>
+      console.error('CSP violation: ' + e.violatedDirective + ' ' + e.blockedURI));
+  `);
   await page.route(`${ORIGIN}/**`, async (route) => {
     const name = new URL(route.request().url()).pathname.slice(1);
     if (name === 'index.html') {
