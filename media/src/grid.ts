@@ -69,6 +69,7 @@ export class VirtualGrid {
   async reset(scrollTop = 0): Promise<void> {
     this.generation++;
     this.pages.clear();
+    this.wanted.clear();
     this.marked.clear();
     this.focusIndex = -1;
     for (const cell of this.cells.values()) this.recycle(cell);

@@ -12,7 +12,7 @@ import { Catalog } from './catalog.js';
 import { embeddingMap, type EmbeddingMap } from './embeddingMap.js';
 import { setReview, type ReviewDecision } from './reviews.js';
 import { WorkspaceIndex } from './searchIndex.js';
-import { listSelections, loadSelection } from './selections.js';
+import { keysOf, listSelections, loadSelection } from './selections.js';
 import { thumbnailsFor } from './thumbnails.js';
 
 export interface ViewItem extends BrowseItem {
@@ -167,15 +167,7 @@ export class CurationView {
   /** Accept, reject or clear samples by catalog id; kept in the catalog, honoured by export. */
   async review(ids: readonly number[], decision: ReviewDecision | null): Promise<number> {
     if (ids.length === 0) return 0;
-    const rows = await this.catalog.rows<{ key: string }>(
-      `SELECT key FROM samples WHERE id IN (SELECT unnest(string_split($ids, ','))::BIGINT)`,
-      { ids: ids.join(',') },
-    );
-    return setReview(
-      this.catalog,
-      rows.map((r) => r.key),
-      decision,
-    );
+    return setReview(this.catalog, await keysOf(this.catalog, ids), decision);
   }
 
   async close(): Promise<void> {

@@ -1,27 +1,18 @@
-import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addDataset, Catalog, setReview } from '../../src/curate/api.js';
+import { Catalog, setReview } from '../../src/curate/api.js';
 import { SelectionBrowser, type BrowseItem } from '../../src/curate/api.js';
-import { embedCatalog } from '../../src/curate/embed.js';
 import { selectSubset } from '../../src/curate/pipeline.js';
 import type { StoredSelection } from '../../src/curate/selections.js';
-import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
-import { MINI, MINI_COUNT, tempDir } from '../helpers.js';
-import { writeTinyClip } from '../support/tinyClip.js';
+import { MINI_COUNT } from '../helpers.js';
+import { embeddedMini } from '../support/miniWorkspace.js';
 
 let workspace: string;
 let catalog: Catalog;
 let stored: StoredSelection;
 
 beforeAll(async () => {
-  workspace = await tempDir({ forFile: true });
+  ({ workspace } = await embeddedMini());
   catalog = await Catalog.open(workspace);
-  await addDataset(catalog, 'wds/mini-{000..002}.tar', { cwd: MINI });
-  const encoder = await ClipOnnxEncoder.load(
-    await writeTinyClip(path.join(await tempDir({ forFile: true }), 'tiny')),
-  );
-  await embedCatalog(catalog, workspace, encoder);
-  await encoder.dispose();
   stored = await selectSubset(catalog, workspace, { method: 'clip-score', budget: '25%' });
 });
 

@@ -1,27 +1,19 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { addDataset, Catalog } from '../../src/curate/api.js';
-import { embedCatalog } from '../../src/curate/embed.js';
+import { Catalog } from '../../src/curate/api.js';
 import { compareMethods, selectSubset, splitHeldOut } from '../../src/curate/pipeline.js';
 import { listSelections, loadSelection, selectionDir } from '../../src/curate/selections.js';
 import { readSchedule } from '../../src/curate/schedule.js';
-import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
-import { MINI, MINI_COUNT, tempDir } from '../helpers.js';
-import { writeTinyClip } from '../support/tinyClip.js';
+import { MINI_COUNT } from '../helpers.js';
+import { embeddedMini } from '../support/miniWorkspace.js';
 
 let workspace: string;
 let catalog: Catalog;
 
 beforeAll(async () => {
-  workspace = await tempDir({ forFile: true });
+  ({ workspace } = await embeddedMini());
   catalog = await Catalog.open(workspace);
-  await addDataset(catalog, 'wds/mini-{000..002}.tar', { cwd: MINI });
-  const encoder = await ClipOnnxEncoder.load(
-    await writeTinyClip(path.join(await tempDir({ forFile: true }), 'tiny')),
-  );
-  await embedCatalog(catalog, workspace, encoder);
-  await encoder.dispose();
 });
 
 describe('pipeline: select and compare on a workspace', () => {

@@ -15,7 +15,8 @@ export interface MiniWorkspace {
   stored: StoredSelection;
 }
 
-export async function miniWorkspace(method = 'clip-score', budget = '25%'): Promise<MiniWorkspace> {
+/** The mini fixture read into a fresh workspace and embedded with the tiny CLIP (catalog closed). */
+export async function embeddedMini(): Promise<Omit<MiniWorkspace, 'stored'>> {
   const workspace = await tempDir({ forFile: true });
   const model = await writeTinyClip(path.join(await tempDir({ forFile: true }), 'tiny'));
   const catalog = await Catalog.open(workspace);
@@ -24,8 +25,17 @@ export async function miniWorkspace(method = 'clip-score', budget = '25%'): Prom
     const encoder = await ClipOnnxEncoder.load(model);
     await embedCatalog(catalog, workspace, encoder);
     await encoder.dispose();
-    const stored = await selectSubset(catalog, workspace, { method, budget });
-    return { workspace, model, stored };
+    return { workspace, model };
+  } finally {
+    catalog.close();
+  }
+}
+
+export async function miniWorkspace(method = 'clip-score', budget = '25%'): Promise<MiniWorkspace> {
+  const { workspace, model } = await embeddedMini();
+  const catalog = await Catalog.open(workspace);
+  try {
+    return { workspace, model, stored: await selectSubset(catalog, workspace, { method, budget }) };
   } finally {
     catalog.close();
   }
