@@ -1,6 +1,8 @@
 /**
  * The palette commands (category "Curate"). Each one asks for its inputs with quick picks and input
  * boxes, then calls `src/curate/api.ts` exactly as the CLI does, with progress and cancellation.
+ * Every input keeps `ignoreFocusOut`: a multi-step command must not be cancelled half-answered because
+ * the panel refreshed or a notification arrived (Escape still cancels).
  */
 import path from 'node:path';
 import * as vscode from 'vscode';
@@ -47,6 +49,7 @@ async function openPanel(session: Session, extensionUri: vscode.Uri): Promise<Cu
 /** Pick (or type) a workspace folder, read a dataset into it when it is new, and open the panel. */
 async function openWorkspace(session: Session, extensionUri: vscode.Uri): Promise<void> {
   const folder = await vscode.window.showInputBox({
+    ignoreFocusOut: true,
     title: 'Curation workspace folder',
     prompt: 'Created if it does not exist; relative to the open folder',
     value: path.relative(baseFolder(), session.folder) || '.',
@@ -60,6 +63,7 @@ async function openWorkspace(session: Session, extensionUri: vscode.Uri): Promis
 
 async function addDatasetCommand(session: Session): Promise<void> {
   const spec = await vscode.window.showInputBox({
+    ignoreFocusOut: true,
     title: 'Add a dataset to the curation workspace',
     prompt: 'Tar shards (globs, {000..010} ranges), an image folder, or a csv/tsv/jsonl/parquet manifest',
     placeHolder: 'data/shard-{0000..0009}.tar',
@@ -88,7 +92,6 @@ async function embed(session: Session): Promise<void> {
     r.report(0, `loading ${s.model === 'default' ? 'the offline encoder' : s.model}`);
     const encoder = await resolveEncoder(view.catalog, view.workspace, s.model, {
       device: s.device,
-      onFallback: (reason) => void vscode.window.showWarningMessage(reason),
     });
     try {
       const report = await embedCatalog(view.catalog, view.workspace, encoder, {
@@ -125,13 +128,19 @@ async function pickMethod(title: string, many: boolean) {
     picked: many ? false : m.name === preferred,
   }));
   items.sort((a, b) => Number(b.label === preferred) - Number(a.label === preferred));
-  const picked = await vscode.window.showQuickPick(items, { title, canPickMany: many, matchOnDetail: true });
+  const picked = await vscode.window.showQuickPick(items, {
+    title,
+    canPickMany: many,
+    matchOnDetail: true,
+    ignoreFocusOut: true,
+  });
   if (!picked) return undefined;
   return Array.isArray(picked) ? picked.map((p) => p.method) : picked.method;
 }
 
 async function askBudget(): Promise<string | undefined> {
   return vscode.window.showInputBox({
+    ignoreFocusOut: true,
     title: 'Budget',
     prompt: 'Samples to keep: a count ("5000"), a percentage ("10%") or a fraction ("0.1")',
     value: settings().defaultBudget,
@@ -155,7 +164,7 @@ async function askParams(method: MethodDescription): Promise<Record<string, unkn
       { label: 'Run with the defaults', detail: describeDefaults(props) },
       { label: 'Set parameters…', detail: 'one input per parameter, defaults filled in' },
     ],
-    { title: `${method.name}: parameters` },
+    { title: `${method.name}: parameters`, ignoreFocusOut: true },
   );
   if (!mode) return undefined;
   if (mode.label.startsWith('Run')) return {};
@@ -165,10 +174,11 @@ async function askParams(method: MethodDescription): Promise<Record<string, unkn
       ? (
           await vscode.window.showQuickPick(
             p.enum.map((e) => ({ label: String(e), picked: e === p.default })),
-            { title: `${method.name}: ${name}`, placeHolder: p.description ?? '' },
+            { title: `${method.name}: ${name}`, placeHolder: p.description ?? '', ignoreFocusOut: true },
           )
         )?.label
       : await vscode.window.showInputBox({
+          ignoreFocusOut: true,
           title: `${method.name}: ${name}`,
           prompt: p.description ?? '',
           value: p.default === undefined ? '' : JSON.stringify(p.default),
@@ -247,6 +257,7 @@ async function compare(session: Session): Promise<void> {
 
 async function search(session: Session, extensionUri: vscode.Uri): Promise<void> {
   const text = await vscode.window.showInputBox({
+    ignoreFocusOut: true,
     title: 'Search images by text',
     placeHolder: 'a red truck',
   });
@@ -257,6 +268,7 @@ async function search(session: Session, extensionUri: vscode.Uri): Promise<void>
 
 async function reviewByKey(session: Session, decision: 'accept' | 'reject'): Promise<void> {
   const keys = await vscode.window.showInputBox({
+    ignoreFocusOut: true,
     title: `${decision === 'accept' ? 'Accept' : 'Reject'} samples`,
     prompt: 'Sample keys, separated by commas or spaces (the panel does this by clicking)',
   });
@@ -280,7 +292,7 @@ async function pickSelection(session: Session): Promise<string | undefined> {
   return (
     await vscode.window.showQuickPick(
       names.map((n) => ({ label: n, description: n === current ? 'shown in the panel' : '' })),
-      { title: 'Selection' },
+      { title: 'Selection', ignoreFocusOut: true },
     )
   )?.label;
 }
@@ -291,12 +303,13 @@ async function exportCommand(session: Session): Promise<void> {
   const format = (
     await vscode.window.showQuickPick(
       EXPORT_FORMATS.map((f) => ({ label: f })),
-      { title: 'Export format' },
+      { title: 'Export format', ignoreFocusOut: true },
     )
   )?.label as ExportFormat | undefined;
   if (!format) return;
   const view = await session.open();
   const out = await vscode.window.showInputBox({
+    ignoreFocusOut: true,
     title: 'Export to folder',
     prompt: 'Relative to the open folder; an earlier export there is replaced',
     value: path.relative(baseFolder(), path.join(view.workspace, 'exports', `${name}-${format}`)),

@@ -73,6 +73,7 @@ let page: Page;
 let folder: string;
 let userData: string;
 const serverOutput: string[] = [];
+const browserConsole: string[] = [];
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -143,7 +144,8 @@ async function saveArtefacts(name: string): Promise<string> {
     saved.push(`(no screenshot: ${(err as Error).message.split('\n')[0]})`);
   }
   writeFileSync(path.join(dir, 'code-server.log'), serverOutput.join(''));
-  saved.push('code-server.log');
+  writeFileSync(path.join(dir, 'browser-console.log'), browserConsole.join('\n'));
+  saved.push('code-server.log', 'browser-console.log');
   if (userData && existsSync(path.join(userData, 'logs'))) {
     cpSync(path.join(userData, 'logs'), path.join(dir, 'logs'), { recursive: true });
     saved.push('logs/ (extension host)');
@@ -285,6 +287,7 @@ beforeAll(async () => {
         env,
       });
       page = context.pages()[0] ?? (await context.newPage());
+      page.on('console', (m) => browserConsole.push(`${new Date().toISOString()} ${m.type()} ${m.text()}`));
       await page.goto(`http://127.0.0.1:${port}/?folder=${encodeURIComponent(folder)}`);
       await page.waitForSelector('.monaco-workbench', { timeout: WAIT.workbench });
       await page.waitForSelector('.statusbar', { timeout: WAIT.workbench });
