@@ -4,6 +4,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { AutoTokenizer, env, type PreTrainedTokenizer } from '@huggingface/transformers';
 import { PACKAGE_ASSETS } from './env.js';
+import { clipBasicClean, TEXT_CLEANING_VERSION } from './textClean.js';
 
 /** The CLIP BPE tokenizer (OpenAI's files, MIT), used when a model folder ships none. */
 export const BUNDLED_CLIP_TOKENIZER = path.join(PACKAGE_ASSETS, 'clip-vit-base-patch32');
@@ -16,12 +17,19 @@ export interface TokenizedBatch {
   length: number;
 }
 
-/** A CLIP tokenizer from a folder holding `tokenizer.json` (+ config); padding and truncation to 77. */
+/**
+ * A CLIP tokenizer from a folder holding `tokenizer.json` (+ config); padding and truncation to 77.
+ * Captions are cleaned first as OpenAI's tokenizer does (`clipBasicClean`: ftfy, HTML entities), so
+ * the ids match `clip.tokenize`; padding is <|endoftext|> with attention mask 0 where CLIP pads with 0.
+ */
 export class ClipTokenizer {
   private constructor(
     private readonly tokenizer: PreTrainedTokenizer,
     readonly source: string,
-    /** Content hash of `tokenizer.json`: the same files give the same fingerprint wherever they live. */
+    /**
+     * Content hash of `tokenizer.json` and the caption-cleaning version: the same files give the same
+     * fingerprint wherever they live.
+     */
     readonly fingerprint: string,
   ) {}
 
@@ -45,7 +53,8 @@ export class ClipTokenizer {
   }
 
   encode(texts: string[], length = CLIP_CONTEXT_LENGTH): TokenizedBatch {
-    const out = this.tokenizer(texts, { padding: 'max_length', max_length: length, truncation: true }) as {
+    const cleaned = texts.map(clipBasicClean);
+    const out = this.tokenizer(cleaned, { padding: 'max_length', max_length: length, truncation: true }) as {
       input_ids: { data: BigInt64Array };
       attention_mask: { data: BigInt64Array };
     };
@@ -67,6 +76,7 @@ export async function tokenizerFingerprint(folder: string): Promise<string> {
   const source = existsSync(file) ? file : path.join(BUNDLED_CLIP_TOKENIZER, 'tokenizer.json');
   return createHash('sha256')
     .update(await readFile(source))
+    .update(TEXT_CLEANING_VERSION)
     .digest('hex')
     .slice(0, 12);
 }
