@@ -21,7 +21,7 @@ export function settings(): Settings {
   return {
     workspaceFolder: c.get('workspaceFolder', '.curate'),
     model: c.get('model', 'default'),
-    device: c.get<Device>('device', 'cpu'),
+    device: c.get<Device>('device', 'auto'),
     defaultMethod: c.get('defaultMethod', 'clip-score'),
     defaultBudget: c.get('defaultBudget', '10%'),
     mapPoints: c.get('mapPoints', 10_000),

@@ -20,10 +20,15 @@ export {
 } from './embed.js';
 export { offlineEncoderFor, offlineEncoderDir, OFFLINE_FIT_PAIRS } from './offline.js';
 export { EncoderMismatchError } from '../embed/store.js';
-export { isOfflineSpec, loadClipEncoder, type ClipLoadOptions } from '../embed/encoders/registry.js';
+export {
+  EncoderLoadError,
+  isOfflineSpec,
+  loadClipEncoder,
+  type ClipLoadOptions,
+} from '../embed/encoders/registry.js';
 export { OFFLINE_ENCODER_NAME } from '../embed/encoders/offline/index.js';
 export type { Encoder } from '../embed/encoders/types.js';
-export { DEVICES, type Device } from '../embed/backends/ort.js';
+export { DEVICES, DeviceUnavailableError, type Device } from '../embed/backends/ort.js';
 
 export { PACKAGE_ROOT } from '../embed/env.js';
 
@@ -82,14 +87,17 @@ export interface ResolveEncoderOptions extends ClipLoadOptions {
   /** Fit the offline encoder again even when the workspace has one. */
   refit?: boolean;
   onStage?: (stage: string) => void;
-  /** Told when a CLIP model could not be loaded and the offline encoder is used instead. */
-  onFallback?: (reason: string) => void;
+  /**
+   * Only for callers that did not name a model (the demo's `auto`): when the CLIP model cannot be
+   * loaded, use the offline encoder and tell this function why. Without it, that is an error.
+   */
+  fallbackToOffline?: (reason: string) => void;
 }
 
 /**
  * The encoder for `--encoder SPEC`: `default`/`offline` is the workspace's offline encoder (fitted on
- * first use); anything else is a CLIP model, and when it cannot be loaded the offline encoder is used
- * with `onFallback` told why.
+ * first use); anything else is a CLIP model, and one that cannot be loaded is an `EncoderLoadError`
+ * (a named model is never silently replaced by the baseline).
  */
 export async function resolveEncoder(
   catalog: Catalog,
@@ -104,10 +112,11 @@ export async function resolveEncoder(
       ...(options.onStage ? { onStage: options.onStage } : {}),
     });
   if (isOfflineSpec(spec)) return offline();
+  if (!options.fallbackToOffline) return loadClipEncoder(spec, options);
   try {
     return await loadClipEncoder(spec, options);
   } catch (err) {
-    options.onFallback?.(`cannot load CLIP model '${spec}': ${(err as Error).message}`);
+    options.fallbackToOffline(`cannot load CLIP model '${spec}': ${(err as Error).message}`);
     return offline();
   }
 }

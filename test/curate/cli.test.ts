@@ -1,8 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../src/select/registry.js';
+import { BUNDLED_CLIP_TOKENIZER } from '../../src/embed/tokenizer.js';
 import { BROKEN, MINI, tempDir } from '../helpers.js';
 import { captureCli } from '../support/cli.js';
 import { writeTinyClip } from '../support/tinyClip.js';
@@ -56,21 +57,23 @@ describe('curate CLI', () => {
     expect(help.out).toContain('demo');
   });
 
-  it('embed with a CLIP model that cannot be loaded falls back to the offline encoder, with a warning', async () => {
+  it('embed with a named CLIP model that cannot be loaded exits 2 naming it and what is missing; nothing is embedded', async () => {
     const ws = await tempDir();
     await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'));
-    const { code, out } = await curate(
-      '-w',
-      ws,
-      'embed',
-      '--encoder',
-      path.join(ws, 'no-such-model'),
-      '--batch-size',
-      '16',
+    // A model folder with its configs and tokenizer but no weights.
+    const model = path.join(ws, 'clip-no-weights');
+    await cp(BUNDLED_CLIP_TOKENIZER, model, { recursive: true });
+    const noWeights = await curate('-w', ws, 'embed', '--encoder', model);
+    expect(noWeights.code).toBe(2);
+    expect(stderr()).toMatch(
+      /--encoder .*clip-no-weights: no image model in .*clip-no-weights .*looked for onnx\/vision_model\.onnx/,
     );
-    expect(stderr()).toMatch(/warning: cannot load CLIP model .*no-such-model/);
-    expect(code).toBe(0);
-    expect(out).toMatch(/embedded 240 samples with offline-kmeans-lsa-cca/);
+    expect(stderr()).not.toContain('offline');
+    const missing = await curate('-w', ws, 'embed', '--encoder', path.join(ws, 'no-such-model'));
+    expect(missing.code).toBe(2);
+    expect(stderr()).toMatch(/--encoder .*no-such-model: no such folder/);
+    expect(existsSync(path.join(ws, 'embeddings', 'store.json'))).toBe(false);
+    expect(existsSync(path.join(ws, 'encoders', 'offline'))).toBe(false);
   });
 
   it('demo reads the bundled sample without network or ../shared', async () => {

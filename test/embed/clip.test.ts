@@ -3,6 +3,7 @@ import path from 'node:path';
 import { AutoProcessor, env, RawImage } from '@huggingface/transformers';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { cudaInstalled } from '../../src/embed/backends/ort.js';
 import { ClipHfEncoder } from '../../src/embed/encoders/clipHf.js';
 import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
 import { CLIP_PREPROCESSING, preprocessImage } from '../../src/embed/preprocess.js';
@@ -128,12 +129,31 @@ describe('CLIP encoders on a generated tiny model', () => {
     await Promise.all([raw.dispose(), hf.dispose()]);
   });
 
-  it('asking for CUDA without its libraries falls back to CPU and says why', async () => {
-    const encoder = await ClipOnnxEncoder.load(folder, { device: 'cuda' });
+  it('both layouts clean captions as CLIP does: mojibake, entities and curly quotes embed like the fixed text', async () => {
+    const raw = await ClipOnnxEncoder.load(folder);
+    const hf = await ClipHfEncoder.load(folder);
+    for (const encoder of [raw, hf]) {
+      const out = await encoder.embedTexts(['cafÃ© &amp;amp; â€œbarâ€\u009d', 'café & "bar"']);
+      expect(maxAbsDiff(out.subarray(0, 64), out.subarray(64, 128))).toBe(0);
+    }
+    await Promise.all([raw.dispose(), hf.dispose()]);
+  });
+
+  it.skipIf(cudaInstalled())('device auto without CUDA libraries runs on CPU and says why', async () => {
+    const encoder = await ClipOnnxEncoder.load(folder, { device: 'auto' });
     expect(encoder.provider).toBe('cpu');
-    expect(encoder.providerNote).toMatch(/CUDA/);
+    expect(encoder.providerNote).toMatch(/CUDA is not available .*; using CPU/);
     await encoder.dispose();
   });
+
+  it.skipIf(cudaInstalled())(
+    'an explicit --device cuda without CUDA libraries is an error, not CPU',
+    async () => {
+      await expect(ClipOnnxEncoder.load(folder, { device: 'cuda' })).rejects.toThrow(
+        /--device cuda: CUDA is not available .*npm rebuild onnxruntime-node/,
+      );
+    },
+  );
 
   it('a folder without model files fails with a message naming what it looked for', async () => {
     const empty = await tempDir();

@@ -20,6 +20,8 @@ import {
   ISSUE_KINDS,
   type AddDatasetOptions,
   type Catalog,
+  DeviceUnavailableError,
+  EncoderLoadError,
 } from '../api.js';
 import path from 'node:path';
 import { SelectionInputError } from '../../select/contract.js';
@@ -100,10 +102,14 @@ export function buildProgram(out: (text: string) => void): Command {
     .description('embed every catalogued image and caption (resumable: finished shards are kept)')
     .option(
       '--encoder <id|dir|default>',
-      'CLIP model folder or hub id; "default" = offline DNN-free baseline',
+      'CLIP model folder or hub id (an error if it cannot be loaded); "default" = offline DNN-free baseline',
       'default',
     )
-    .addOption(new Option('--device <device>', 'where the model runs').choices([...DEVICES]).default('cpu'))
+    .addOption(
+      new Option('--device <device>', 'where the model runs (auto: CUDA when its libraries load, else CPU)')
+        .choices([...DEVICES])
+        .default('auto'),
+    )
     .addOption(
       new Option('--dtype <dtype>', 'CLIP weights to load').choices(['fp32', 'fp16', 'q8']).default('fp32'),
     )
@@ -179,7 +185,7 @@ export function buildProgram(out: (text: string) => void): Command {
         const auto = o.encoder === 'auto';
         const embedded = await embedWithBar(catalog, workspace, {
           encoder: auto ? DEMO_CLIP_MODEL : o.encoder,
-          device: 'cpu',
+          device: 'auto',
           batchSize: 64,
           ...(auto
             ? {
@@ -208,7 +214,7 @@ interface EmbedCliOptions {
   encoder: string;
   /** Let transformers.js download a hub id (default true). */
   allowRemote?: boolean;
-  /** Said instead of the loader's own error when the CLIP model cannot be loaded. */
+  /** Set only by the demo's `auto`: use the offline encoder when the CLIP model cannot be loaded, saying this. */
   fallbackNote?: string;
   device: Device;
   dtype?: 'fp32' | 'fp16' | 'q8';
@@ -230,7 +236,10 @@ async function embedWithBar(
     ...(opts.refit ? { refit: true } : {}),
     ...(opts.allowRemote === false ? { allowRemote: false } : {}),
     onStage: (stage) => process.stderr.write(`  fitting the offline encoder: ${stage}\n`),
-    onFallback: (reason) => process.stderr.write(`curate: warning: ${opts.fallbackNote ?? reason}\n`),
+    // Only the demo's `auto` may fall back to the offline encoder; a named model that fails is an error.
+    ...(opts.fallbackNote
+      ? { fallbackToOffline: () => process.stderr.write(`curate: warning: ${opts.fallbackNote}\n`) }
+      : {}),
   });
   if (encoder.name === OFFLINE_ENCODER_NAME) {
     process.stderr.write(
@@ -313,7 +322,9 @@ export async function main(
       err instanceof SelectionInputError ||
       err instanceof ExportInputError ||
       err instanceof ReviewInputError ||
-      err instanceof ConfigError
+      err instanceof ConfigError ||
+      err instanceof EncoderLoadError ||
+      err instanceof DeviceUnavailableError
     ) {
       process.stderr.write(`curate: ${err.message}\n`);
       return EXIT.usage;

@@ -206,9 +206,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       const workspace = workspaceOf(cmd);
       await withCatalog(workspace, async (catalog) => {
         const index = await WorkspaceIndex.load(workspace, 'image');
-        const encoder = await resolveEncoder(catalog, workspace, o.encoder, {
-          onFallback: (reason) => process.stderr.write(`curate: warning: ${reason}\n`),
-        });
+        const encoder = await resolveEncoder(catalog, workspace, o.encoder, {});
         try {
           const hits = await index.searchText(catalog, encoder, text, o.k);
           hits.forEach((h, r) =>

@@ -10,11 +10,19 @@ import ort from 'onnxruntime-node';
 export type Device = 'auto' | 'cpu' | 'cuda';
 export const DEVICES: readonly Device[] = ['auto', 'cpu', 'cuda'];
 
+/** `auto` uses CUDA when it loads and says why not otherwise; an explicit `cuda` never falls back. */
 const PROVIDERS: Record<Device, readonly string[]> = Object.freeze({
   auto: ['cuda', 'cpu'],
   cpu: ['cpu'],
-  cuda: ['cuda', 'cpu'],
+  cuda: ['cuda'],
 });
+
+export const CUDA_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node';
+
+/** An explicit device that cannot be used (e.g. `--device cuda` without CUDA libraries). */
+export class DeviceUnavailableError extends Error {
+  override name = 'DeviceUnavailableError';
+}
 
 export interface SessionOptions {
   device?: Device;
@@ -46,6 +54,18 @@ export function cudaInstalled(): boolean {
   );
 }
 
+/**
+ * The provider a library that runs ONNX itself (transformers.js) should get for `device`, before any
+ * session exists: CUDA only when its libraries are installed; `cuda` without them is an error.
+ */
+export function providerFor(device: Device): { provider: 'cuda' | 'cpu'; note?: string } {
+  if (device === 'cpu') return { provider: 'cpu' };
+  if (cudaInstalled()) return { provider: 'cuda' };
+  const why = `CUDA is not available in this onnxruntime-node install (run: ${CUDA_INSTALL_HINT})`;
+  if (device === 'cuda') throw new DeviceUnavailableError(`--device cuda: ${why}`);
+  return { provider: 'cpu', note: `${why}; using CPU` };
+}
+
 export interface OpenedSession {
   session: Session;
   /** The provider that runs it, and why, when it is not the one asked for. */
@@ -68,7 +88,9 @@ export async function createSession(
   let note: string | undefined;
   for (const provider of PROVIDERS[device]) {
     if (provider === 'cuda' && !cudaInstalled()) {
-      note = `CUDA is not available in this onnxruntime-node install (run: ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node); using CPU`;
+      note = `CUDA is not available in this onnxruntime-node install (run: ${CUDA_INSTALL_HINT})`;
+      if (device === 'cuda') throw new DeviceUnavailableError(`--device cuda: ${note}`);
+      note += '; using CPU';
       continue;
     }
     try {
@@ -80,6 +102,8 @@ export async function createSession(
       return { session, provider, ...(note ? { note } : {}) };
     } catch (err) {
       if (provider === 'cpu') throw err;
+      if (device === 'cuda')
+        throw new DeviceUnavailableError(`--device cuda: the CUDA session failed: ${(err as Error).message}`);
       note = `CUDA session failed (${(err as Error).message}); using CPU`;
     }
   }

@@ -10,7 +10,7 @@ import {
   Tensor as HfTensor,
   type PreTrainedModel,
 } from '@huggingface/transformers';
-import type { Device } from '../backends/ort.js';
+import { providerFor, type Device } from '../backends/ort.js';
 import {
   CLIP_PREPROCESSING,
   loadPreprocessorConfig,
@@ -47,6 +47,9 @@ export class ClipHfEncoder implements Encoder {
     private readonly preprocessing: ImagePreprocessorConfig,
   ) {}
 
+  /** Why the provider differs from the device asked for (`auto` without CUDA). */
+  providerNote?: string;
+
   static async load(modelIdOrFolder: string, options: ClipHfOptions = {}): Promise<ClipHfEncoder> {
     const local = existsSync(modelIdOrFolder);
     const saved = {
@@ -58,7 +61,7 @@ export class ClipHfEncoder implements Encoder {
     if (options.cacheDir) env.cacheDir = options.cacheDir;
     const id = local ? path.basename(path.resolve(modelIdOrFolder)) : modelIdOrFolder;
     if (local) env.localModelPath = path.dirname(path.resolve(modelIdOrFolder)) + path.sep;
-    const device = options.device === 'cuda' ? 'cuda' : 'cpu';
+    const { provider: device, note } = providerFor(options.device ?? 'auto');
     const dtype = options.dtype ?? 'fp32';
     try {
       const [vision, text, tokenizer] = await Promise.all([
@@ -89,7 +92,18 @@ export class ClipHfEncoder implements Encoder {
       const dim = (await embedTexts(text, clipTokenizer, ['a photo'])).dims[1]!;
       const name = `clip-hf:${id}${dtype === 'fp32' ? '' : `:${dtype}`}`;
       const fingerprint = `clip-onnx-${hash.digest('hex').slice(0, 16)}`;
-      return new ClipHfEncoder(name, fingerprint, dim, device, vision, text, clipTokenizer, preprocessing);
+      const encoder = new ClipHfEncoder(
+        name,
+        fingerprint,
+        dim,
+        device,
+        vision,
+        text,
+        clipTokenizer,
+        preprocessing,
+      );
+      if (note) encoder.providerNote = note;
+      return encoder;
     } finally {
       Object.assign(env, saved);
     }
