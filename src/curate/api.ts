@@ -3,6 +3,7 @@
  */
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../embed/env.js';
+import { providerFor } from '../embed/backends/ort.js';
 import { isOfflineSpec, loadClipEncoder, type ClipLoadOptions } from '../embed/encoders/registry.js';
 import type { Encoder } from '../embed/encoders/types.js';
 import { Catalog } from './catalog.js';
@@ -111,6 +112,8 @@ export async function resolveEncoder(
       ...(options.refit ? { refit: true } : {}),
       ...(options.onStage ? { onStage: options.onStage } : {}),
     });
+  // An explicit device that cannot be used fails here, before any fitting or model loading.
+  if (options.device) providerFor(options.device);
   if (isOfflineSpec(spec)) return offline();
   if (!options.fallbackToOffline) return loadClipEncoder(spec, options);
   try {

@@ -3,6 +3,7 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registry } from '../../src/select/registry.js';
+import { cudaInstalled } from '../../src/embed/backends/ort.js';
 import { BUNDLED_CLIP_TOKENIZER } from '../../src/embed/tokenizer.js';
 import { BROKEN, MINI, tempDir } from '../helpers.js';
 import { captureCli } from '../support/cli.js';
@@ -73,6 +74,15 @@ describe('curate CLI', () => {
     expect(missing.code).toBe(2);
     expect(stderr()).toMatch(/--encoder .*no-such-model: no such folder/);
     expect(existsSync(path.join(ws, 'embeddings', 'store.json'))).toBe(false);
+    expect(existsSync(path.join(ws, 'encoders', 'offline'))).toBe(false);
+  });
+
+  it.skipIf(cudaInstalled())('embed --device cuda without CUDA exits 2 before any work', async () => {
+    const ws = await tempDir();
+    await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'));
+    const { code } = await curate('-w', ws, 'embed', '--device', 'cuda');
+    expect(code).toBe(2);
+    expect(stderr()).toMatch(/--device cuda: CUDA is not available .*npm rebuild onnxruntime-node/);
     expect(existsSync(path.join(ws, 'encoders', 'offline'))).toBe(false);
   });
 
