@@ -376,17 +376,8 @@ function replaceLossySequences(bytes: string): string {
  * character classes are derived from the tables (what `ftfy/chardata.py` UTF8_CLUES lists).
  */
 const UTF8_DETECTOR_RE = (() => {
-  const trusted = CHARMAPS.filter((c) =>
-    [
-      'latin-1',
-      'sloppy-windows-1252',
-      'sloppy-windows-1251',
-      'sloppy-windows-1250',
-      'sloppy-windows-1253',
-      'sloppy-windows-1254',
-      'sloppy-windows-1257',
-    ].includes(c.name),
-  );
+  // Every charmap encoding up to sloppy-windows-1257 (not iso-8859-2, macroman, cp437).
+  const trusted = CHARMAPS.slice(0, CHARMAP_ENCODINGS.indexOf('sloppy-windows-1257') + 1);
   const decodedFrom = (bytes: number[]) =>
     new Set(trusted.flatMap((c) => bytes.map((b) => c.decode[b]!.charCodeAt(0))));
   const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
