@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
@@ -7,6 +8,7 @@ import {
   type DuckDBValue,
 } from '@duckdb/node-api';
 import type { ImageInfo } from '../embed/imageCheck.js';
+import { WorkspaceStateError } from '../embed/store.js';
 import type { DatasetPart, IssueKind, Sample, SampleIssue, Severity } from '../embed/readers/types.js';
 
 export const CATALOG_FILE = 'catalog.duckdb';
@@ -143,17 +145,27 @@ export class Catalog {
     readonly connection: DuckDBConnection,
   ) {}
 
-  static async open(workspaceDir: string): Promise<Catalog> {
-    await mkdir(workspaceDir, { recursive: true });
+  /**
+   * Open (creating when needed) the workspace's catalog. With `readOnly` nothing is created or written
+   * (no folder, no schema, DuckDB in READ_ONLY mode), so read-only commands (`status`) work on a full
+   * or read-only disk; a workspace without a catalog is then a WorkspaceStateError.
+   */
+  static async open(workspaceDir: string, options: { readOnly?: boolean } = {}): Promise<Catalog> {
     const file = path.join(workspaceDir, CATALOG_FILE);
-    const instance = await DuckDBInstance.create(file).catch((err: Error) => {
+    if (options.readOnly && !existsSync(file))
+      throw new WorkspaceStateError(file, `no catalog in ${workspaceDir}: run \`curate init\` first`);
+    if (!options.readOnly) await mkdir(workspaceDir, { recursive: true });
+    const config: Record<string, string> | undefined = options.readOnly
+      ? { access_mode: 'READ_ONLY' }
+      : undefined;
+    const instance = await DuckDBInstance.create(file, config).catch((err: Error) => {
       if (/lock/i.test(err.message)) {
         throw new Error(`workspace ${workspaceDir} is in use by another curate process: ${err.message}`);
       }
       throw err;
     });
     const connection = await instance.connect();
-    await connection.run(SCHEMA);
+    if (!options.readOnly) await connection.run(SCHEMA);
     return new Catalog(file, instance, connection);
   }
 
@@ -281,7 +293,7 @@ export class Catalog {
       await c.run('DELETE FROM embeddings WHERE shard = $shard', { shard: shard.shard });
       await c.run('DELETE FROM embedding_shards WHERE shard = $shard', { shard: shard.shard });
       await c.run(
-        `DELETE FROM issues WHERE dataset_id = $id AND part = $part AND kind = 'undecodable-image'`,
+        `DELETE FROM issues WHERE dataset_id = $id AND part = $part AND kind IN ('undecodable-image', 'non-finite-embedding')`,
         {
           id: shard.datasetId,
           part: shard.part,

@@ -4,11 +4,13 @@
  * encoder, searched among the images).
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Encoder } from '../embed/encoders/types.js';
+import { removeStaleTemps, WorkspaceStateError } from '../embed/store.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import type { KnnGraph } from '../select/contract.js';
-import { HnswIndex, type HnswOptions } from '../select/index/hnsw.js';
+import { HnswIndex, IndexFileError, type HnswOptions } from '../select/index/hnsw.js';
 import type { Matrix } from '../select/kernels/similarity.js';
 import { vectorsOf } from '../select/selectors/vectors.js';
 import type { Catalog } from './catalog.js';
@@ -22,7 +24,11 @@ interface IndexMeta {
   n: number;
   dim: number;
   ids: string[];
+  /** Size of the `.hnsw` file written with this meta (absent in older workspaces). */
+  bytes?: number;
 }
+
+const REBUILD_INDEX = 'run `curate index` to rebuild it';
 
 export interface SearchHit {
   id: bigint;
@@ -58,24 +64,53 @@ export class WorkspaceIndex {
     const index = HnswIndex.build(vectors, options, options.onProgress);
     const dir = WorkspaceIndex.dir(workspace);
     await mkdir(dir, { recursive: true });
-    await index.save(path.join(dir, `${space}.hnsw`));
+    await removeStaleTemps(dir, space); // what a killed build left: `<space>.hnsw.tmp`, `<space>.json.*.tmp`
+    // Both files are written atomically, the index first; the meta records the index file's size, so
+    // a kill between the two (new index, old meta) is seen as damage when loading, not silently used.
+    const file = path.join(dir, `${space}.hnsw`);
+    await index.save(file);
     const meta: IndexMeta = {
       space,
       fingerprint: e.encoder.fingerprint,
       n: e.n,
       dim: vectors.cols,
       ids: Array.from(e.ids, String),
+      bytes: (await stat(file)).size,
     };
-    await writeFile(path.join(dir, `${space}.json`), JSON.stringify(meta));
+    await writeFileAtomic(path.join(dir, `${space}.json`), JSON.stringify(meta));
     return new WorkspaceIndex(space, index, e.ids, e.encoder.fingerprint);
   }
 
   static async load(workspace: string, space: Space): Promise<WorkspaceIndex> {
     const dir = WorkspaceIndex.dir(workspace);
     const metaFile = path.join(dir, `${space}.json`);
-    if (!existsSync(metaFile)) throw new Error(`no ${space} index in ${dir}: run curate index first`);
-    const meta = JSON.parse(await readFile(metaFile, 'utf8')) as IndexMeta;
-    const index = await HnswIndex.load(path.join(dir, `${space}.hnsw`), meta.dim);
+    if (!existsSync(metaFile))
+      throw new WorkspaceStateError(metaFile, `no ${space} index in ${dir}: run \`curate index\` first`);
+    const damaged = (file: string, why: string) =>
+      new WorkspaceStateError(file, `${file} is damaged (${why}); ${REBUILD_INDEX}`);
+    let meta: IndexMeta;
+    try {
+      meta = JSON.parse(await readFile(metaFile, 'utf8')) as IndexMeta;
+      if (!Number.isInteger(meta?.dim) || !Array.isArray(meta.ids) || meta.ids.length !== meta.n)
+        throw new Error('not an index description');
+    } catch (err) {
+      throw damaged(metaFile, (err as Error).message);
+    }
+    const file = path.join(dir, `${space}.hnsw`);
+    let index: HnswIndex;
+    try {
+      const size = await stat(file).then(
+        (s) => s.size,
+        () => undefined,
+      );
+      if (size !== undefined && meta.bytes !== undefined && size !== meta.bytes)
+        throw new IndexFileError(file, `${size} bytes, ${metaFile} says ${meta.bytes}`);
+      index = await HnswIndex.load(file, meta.dim);
+    } catch (err) {
+      if (err instanceof IndexFileError) throw damaged(file, err.problem);
+      throw err;
+    }
+    if (index.size !== meta.n) throw damaged(file, `${index.size} items, ${metaFile} lists ${meta.n}`);
     return new WorkspaceIndex(space, index, BigInt64Array.from(meta.ids, BigInt), meta.fingerprint);
   }
 

@@ -8,11 +8,14 @@
  *                                                  rows in the `poolIds` order stored in selection.json
  *   <workspace>/selections/<name>/schedule.jsonl   dynamic methods' schedule (docs/schedules.md)
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { readNpy, writeNpy } from '../embed/npy.js';
 import { PACKAGE_ROOT } from '../embed/env.js';
+import { syncDir, WriteError, writeFileAtomic } from '../io/atomic.js';
+import { failpoint } from '../io/failpoints.js';
 import { SelectionInputError, type Selection, type TraceEvent } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { writeSchedule } from './schedule.js';
@@ -24,6 +27,8 @@ export interface Provenance {
   encoder: { name: string; fingerprint: string };
   createdAt: string;
   seconds: number;
+  /** Samples left out of the pool because their embeddings were not finite (named, never used). */
+  excluded?: Array<{ key: string; reason: string }>;
 }
 
 export interface StoredSelection {
@@ -108,17 +113,74 @@ export interface SaveSelectionInput {
   poolIds: BigInt64Array;
   encoder: { name: string; fingerprint: string };
   seconds: number;
+  excluded?: Array<{ key: string; reason: string }>;
 }
 
-/** Write a selection atomically (a temporary folder renamed into place), replacing one of the same name. */
+/** Staging (`<name>.tmp-<random>`) and set-aside (`<name>.tmp-old-<random>`) folders of a selection. */
+async function leftovers(workspace: string, name: string): Promise<{ staging: string[]; old: string[] }> {
+  const parent = selectionsDir(workspace);
+  const names = await readdir(parent).catch(() => [] as string[]);
+  const mine = names.filter((n) => n.startsWith(`${name}.tmp-`)).map((n) => path.join(parent, n));
+  return {
+    staging: mine.filter((p) => !path.basename(p).startsWith(`${name}.tmp-old-`)),
+    old: mine.filter((p) => path.basename(p).startsWith(`${name}.tmp-old-`)),
+  };
+}
+
+/**
+ * Tidy what a save killed part-way left: staging folders go; a selection set aside just before its
+ * replacement was renamed into place comes back when the replacement is not there.
+ */
+async function recoverSelection(workspace: string, name: string): Promise<void> {
+  const dir = selectionDir(workspace, name);
+  const { staging, old } = await leftovers(workspace, name);
+  for (const p of staging) await rm(p, { recursive: true, force: true });
+  for (const p of old) {
+    if (!existsSync(dir) && existsSync(path.join(p, 'selection.json'))) await rename(p, dir);
+    else await rm(p, { recursive: true, force: true });
+  }
+}
+
+/** fsync a file written by a stream (schedule.jsonl), so the folder renamed into place holds it whole. */
+async function syncFile(file: string): Promise<void> {
+  const handle = await open(file, 'r+');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Write a selection atomically, replacing one of the same name: every file is written and synced in a
+ * staging folder, the old selection is renamed aside, the staging folder renamed into place, and the
+ * old one removed. What a killed save left behind is tidied first, so it never blocks the next run.
+ */
 export async function saveSelection(
   catalog: Catalog,
   workspace: string,
   s: SaveSelectionInput,
 ): Promise<StoredSelection> {
   const dir = selectionDir(workspace, s.name);
-  const tmp = `${dir}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
+  await recoverSelection(workspace, s.name);
+  const suffix = randomBytes(4).toString('hex');
+  const tmp = `${dir}.tmp-${suffix}`;
+  try {
+    return await stageAndSwap(catalog, s, dir, tmp, `${dir}.tmp-old-${suffix}`);
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    if (err instanceof WriteError || !(err as NodeJS.ErrnoException).code) throw err;
+    throw new WriteError(dir, (err as NodeJS.ErrnoException).code, err);
+  }
+}
+
+async function stageAndSwap(
+  catalog: Catalog,
+  s: SaveSelectionInput,
+  dir: string,
+  tmp: string,
+  old: string,
+): Promise<StoredSelection> {
   await mkdir(tmp, { recursive: true });
   const idOf = (i: number) => Number(s.poolIds[i]!);
   const sampleIds = Array.from(s.selection.indices, idOf);
@@ -143,6 +205,7 @@ export async function saveSelection(
       method: s.method,
       provenance: { params: s.params, seed: s.seed, encoder: s.encoder },
     });
+    await syncFile(path.join(tmp, files.schedule));
   }
   const stored: StoredSelection = {
     name: s.name,
@@ -163,14 +226,21 @@ export async function saveSelection(
       encoder: s.encoder,
       createdAt: new Date().toISOString(),
       seconds: s.seconds,
+      ...(s.excluded?.length ? { excluded: s.excluded } : {}),
     },
   };
-  await writeFile(
+  // scores.npy is synced by NpyWriter.finish, schedule.jsonl above, selection.json by writeFileAtomic.
+  await writeFileAtomic(
     path.join(tmp, 'selection.json'),
     JSON.stringify({ ...stored, poolIds: Array.from(s.poolIds, Number) }),
   );
-  await rm(dir, { recursive: true, force: true });
+  await syncDir(tmp);
+  failpoint('select.staged');
+  const hadOld = existsSync(dir);
+  if (hadOld) await rename(dir, old);
   await rename(tmp, dir);
+  await syncDir(path.dirname(dir));
+  if (hadOld) await rm(old, { recursive: true, force: true });
   return stored;
 }
 
@@ -189,7 +259,17 @@ export async function loadSelection(
         (known.length ? ` (saved: ${known.join(', ')})` : ' (none saved yet: run curate select)'),
     );
   }
-  return JSON.parse(text) as StoredSelection & { poolIds: number[] };
+  try {
+    const parsed = JSON.parse(text) as StoredSelection & { poolIds: number[] };
+    if (!Array.isArray(parsed?.sampleIds) || !Array.isArray(parsed.poolIds))
+      throw new Error('no picks or pool');
+    return parsed;
+  } catch (err) {
+    throw new SelectionInputError(
+      `${file} is damaged (${(err as Error).message}): run \`curate select --name ${name}\` with its method ` +
+        'and budget again, or `curate reset selections` to remove every saved selection',
+    );
+  }
 }
 
 /** The stored per-item scores, in the selection's `poolIds` order. */

@@ -1,5 +1,7 @@
-import { mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { syncDir, WriteError, writeFileAtomic } from '../io/atomic.js';
+import { failpoint } from '../io/failpoints.js';
 import { npyHeader, NpyWriter, readNpy, type NpyDtype, type NpyMatrix } from './npy.js';
 
 export interface StoreEncoderInfo {
@@ -8,10 +10,29 @@ export interface StoreEncoderInfo {
   dim: number;
 }
 
+/** `store.json`: what identifies the encoder of the store, nothing else (no fitted state, no clock). */
 interface StoreMeta {
   encoder: StoreEncoderInfo;
   dtype: NpyDtype;
-  created: string;
+}
+
+export const STORE_FILE = 'store.json';
+
+/** How to start the embeddings over, for messages (the commands exist: `curate reset`, `curate embed`). */
+export const REBUILD_EMBEDDINGS = 'run `curate reset embeddings`, then `curate embed` to rebuild them';
+
+/**
+ * Workspace state that is missing or damaged (empty, cut short, not what this version writes): the
+ * message names the file and the command that rebuilds it. A usage-level error (exit 2), not a bug.
+ */
+export class WorkspaceStateError extends Error {
+  override name = 'WorkspaceStateError';
+  constructor(
+    readonly file: string,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /** The workspace already holds embeddings from another encoder: mixing them is refused. */
@@ -19,7 +40,8 @@ export class EncoderMismatchError extends Error {
   constructor(store: string, had: StoreEncoderInfo, wanted: StoreEncoderInfo) {
     super(
       `${store} holds embeddings from ${had.name} (${had.fingerprint}); refusing to mix in ${wanted.name} ` +
-        `(${wanted.fingerprint}). Use the same encoder, another workspace, or --reset-embeddings to start over.`,
+        `(${wanted.fingerprint}). Use the same encoder or another workspace (-w), or run ` +
+        '`curate reset embeddings` to start the embeddings over.',
     );
     this.name = 'EncoderMismatchError';
   }
@@ -34,10 +56,61 @@ export interface ShardWriter {
 }
 
 /**
+ * Remove what a killed writer left beside `base` in `dir`: `<base>.<random>.tmp` from writeFileAtomic,
+ * `<base>.tmp` from a streamed write. Call only while holding the workspace (its catalog is open).
+ */
+export async function removeStaleTemps(dir: string, base?: string): Promise<void> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    if (!name.endsWith('.tmp')) continue;
+    if (base !== undefined && !name.startsWith(`${base}.`)) continue;
+    await rm(path.join(dir, name), { force: true, recursive: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * Read a store's `store.json`, or explain what is wrong with it. `undefined` when there is none.
+ * Anything but a well-formed meta (empty after a crash, cut short, edited) is a WorkspaceStateError
+ * naming the file and how to rebuild.
+ */
+export async function readStoreMeta(dir: string): Promise<StoreMeta | undefined> {
+  const file = path.join(dir, STORE_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new WorkspaceStateError(file, `cannot read ${file}: ${(err as Error).message}`);
+  }
+  const damaged = (why: string) =>
+    new WorkspaceStateError(file, `${file} is damaged (${why}); ${REBUILD_EMBEDDINGS}`);
+  if (text.trim() === '') throw damaged('empty');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw damaged(`not valid JSON: ${(err as Error).message}`);
+  }
+  const m = parsed as Partial<StoreMeta> | null;
+  const e = m?.encoder;
+  if (
+    !e ||
+    typeof e.name !== 'string' ||
+    typeof e.fingerprint !== 'string' ||
+    e.fingerprint === '' ||
+    !Number.isInteger(e.dim) ||
+    e.dim <= 0 ||
+    (m.dtype !== 'float32' && m.dtype !== 'float16')
+  )
+    throw damaged('no encoder name, fingerprint, dim and dtype');
+  return { encoder: { name: e.name, fingerprint: e.fingerprint, dim: e.dim }, dtype: m.dtype };
+}
+
+/**
  * Per-shard `.npy` files, `<shard>.image.npy` and `<shard>.text.npy` (rows × dim, float32 or float16), in
- * `<workspace>/embeddings/`, plus `store.json` naming the encoder. A shard is written to `*.tmp`, synced
- * and renamed, so a file under its final name is always whole; the catalog records which sample each row
- * belongs to.
+ * `<workspace>/embeddings/`, plus `store.json` naming the encoder (name, fingerprint, dim) and dtype.
+ * Every file is written under a temporary name, synced and renamed (store.json through writeFileAtomic),
+ * so a file under its final name is always whole; the catalog records which sample each row belongs to.
  */
 export class EmbeddingStore {
   private constructor(
@@ -51,24 +124,34 @@ export class EmbeddingStore {
     dtype: NpyDtype = 'float32',
   ): Promise<EmbeddingStore> {
     await mkdir(dir, { recursive: true });
-    const metaFile = path.join(dir, 'store.json');
-    const existing = await readFile(metaFile, 'utf8').then(
-      (t) => JSON.parse(t) as StoreMeta,
-      () => undefined,
-    );
+    // The workspace is ours (its catalog is open): whatever a killed run left half-written goes.
+    await removeStaleTemps(dir);
+    const existing = await readStoreMeta(dir);
     if (existing) {
       if (existing.encoder.fingerprint !== encoder.fingerprint)
         throw new EncoderMismatchError(dir, existing.encoder, encoder);
       return new EmbeddingStore(dir, existing);
     }
-    const meta: StoreMeta = { encoder, dtype, created: new Date().toISOString() };
-    await writeFile(metaFile, JSON.stringify(meta, null, 2) + '\n');
+    // Only what identifies the encoder: `encoder` may be the encoder object itself, with its whole state.
+    const meta: StoreMeta = {
+      encoder: { name: encoder.name, fingerprint: encoder.fingerprint, dim: encoder.dim },
+      dtype,
+    };
+    await writeFileAtomic(path.join(dir, STORE_FILE), JSON.stringify(meta, null, 2) + '\n', {
+      failpoint: 'embed.store-meta',
+    });
     return new EmbeddingStore(dir, meta);
   }
 
   /** Open whatever store the folder holds, for reading. */
   static async read(dir: string): Promise<EmbeddingStore> {
-    const meta = JSON.parse(await readFile(path.join(dir, 'store.json'), 'utf8')) as StoreMeta;
+    const meta = await readStoreMeta(dir);
+    if (!meta) {
+      throw new WorkspaceStateError(
+        path.join(dir, STORE_FILE),
+        `no embeddings in ${dir} (no ${STORE_FILE}): run \`curate embed\` first`,
+      );
+    }
     return new EmbeddingStore(dir, meta);
   }
 
@@ -76,23 +159,63 @@ export class EmbeddingStore {
     return path.join(this.dir, `${shard}.${tower}.npy`);
   }
 
-  /** Start writing a shard: rows are appended batch by batch, and only `commit` gives the files their names. */
+  /**
+   * Start writing a shard: rows are appended batch by batch, and only `commit` gives the files their
+   * names. A failed write (ENOSPC, …) removes both temporary files and names the file it was writing.
+   */
   async beginShard(shard: string): Promise<ShardWriter> {
     const dim = this.meta.encoder.dim;
-    const image = await NpyWriter.create(`${this.file(shard, 'image')}.tmp`, this.meta.dtype, dim);
-    const text = await NpyWriter.create(`${this.file(shard, 'text')}.tmp`, this.meta.dtype, dim);
+    const tmp = (tower: Tower) => `${this.file(shard, tower)}.tmp`;
+    const removeTemps = () =>
+      Promise.all(
+        (['image', 'text'] as const).map((t) => rm(tmp(t), { force: true }).catch(() => undefined)),
+      );
+    const fail = async (tower: Tower, err: unknown): Promise<never> => {
+      await removeTemps();
+      if (err instanceof WriteError) throw err;
+      throw new WriteError(this.file(shard, tower), (err as NodeJS.ErrnoException).code, err);
+    };
+    const image = await NpyWriter.create(tmp('image'), this.meta.dtype, dim).catch((e) => fail('image', e));
+    const text = await NpyWriter.create(tmp('text'), this.meta.dtype, dim).catch(async (e) => {
+      await image.abandon().catch(() => undefined);
+      return fail('text', e);
+    });
+    // Closing a closed FileHandle is a no-op, so this is safe after finish() too.
+    const closeBoth = () =>
+      Promise.all([image.abandon().catch(() => undefined), text.abandon().catch(() => undefined)]);
     return {
       append: async (images, texts) => {
-        await image.append(images);
-        await text.append(texts);
+        let tower: Tower = 'image';
+        try {
+          await image.append(images);
+          tower = 'text';
+          await text.append(texts);
+        } catch (err) {
+          await closeBoth();
+          await fail(tower, err);
+        }
       },
       commit: async () => {
-        await Promise.all([image.finish(), text.finish()]);
-        for (const tower of ['image', 'text'] as const)
-          await rename(`${this.file(shard, tower)}.tmp`, this.file(shard, tower));
+        let tower: Tower = 'image';
+        try {
+          await image.finish();
+          tower = 'text';
+          await text.finish();
+          failpoint('embed.shard-written');
+          for (const t of ['image', 'text'] as const) {
+            tower = t;
+            await rename(tmp(t), this.file(shard, t));
+          }
+          await syncDir(this.dir);
+          failpoint('embed.shard-renamed');
+        } catch (err) {
+          await closeBoth();
+          await fail(tower, err);
+        }
       },
       abandon: async () => {
-        await Promise.all([image.abandon(), text.abandon()]);
+        await closeBoth();
+        await removeTemps();
       },
     };
   }
@@ -112,7 +235,18 @@ export class EmbeddingStore {
     return true;
   }
 
-  readShard(shard: string, tower: Tower): Promise<NpyMatrix> {
-    return readNpy(this.file(shard, tower));
+  async readShard(shard: string, tower: Tower): Promise<NpyMatrix> {
+    const file = this.file(shard, tower);
+    try {
+      return await readNpy(file);
+    } catch (err) {
+      const why =
+        (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `damaged (${(err as Error).message})`;
+      // `curate embed` writes again every shard whose files are not whole.
+      throw new WorkspaceStateError(
+        file,
+        `embedding shard ${file} is ${why}; run \`curate embed\` to write it again`,
+      );
+    }
   }
 }

@@ -3,7 +3,11 @@
  * product as similarity: build, persist, reload, query by vector, and export the sparse kNN graph the
  * graph-based selectors use.
  */
+import { open, rename, rm, statfs } from 'node:fs/promises';
+import path from 'node:path';
 import hnswlib from 'hnswlib-node';
+import { syncDir, WriteError } from '../../io/atomic.js';
+import { failpoint } from '../../io/failpoints.js';
 import type { KnnGraph } from '../contract.js';
 import { rowsOf, type Matrix } from '../kernels/similarity.js';
 
@@ -19,6 +23,66 @@ export interface HnswOptions {
 export interface Neighbour {
   index: number;
   similarity: number;
+}
+
+/** An index file that is missing, cut short or not an hnswlib index; the message names it. */
+export class IndexFileError extends Error {
+  override name = 'IndexFileError';
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+/** hnswlib's file header: 6 size_t, int maxlevel, uint32 entry point, 3 size_t, double mult, size_t ef. */
+const HEADER_BYTES = 96;
+
+/**
+ * Check that `file` is a whole hnswlib index: the header, every element's level-0 record, and one
+ * length-prefixed link list per element that together end exactly at the end of the file. (hnswlib's
+ * own writer does not report a failed write, and its reader says only "Index seems to be corrupted".)
+ * Returns the element count.
+ */
+export async function checkIndexFile(file: string): Promise<number> {
+  let handle;
+  try {
+    handle = await open(file, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new IndexFileError(file, code === 'ENOENT' ? 'missing' : (err as Error).message);
+  }
+  try {
+    const size = (await handle.stat()).size;
+    const cut = (what: string) => new IndexFileError(file, `cut short or damaged (${what}, ${size} bytes)`);
+    if (size < HEADER_BYTES) throw cut('no complete header');
+    const header = Buffer.alloc(HEADER_BYTES);
+    await handle.read(header, 0, HEADER_BYTES, 0);
+    const count = Number(header.readBigUInt64LE(16));
+    const perElement = Number(header.readBigUInt64LE(24));
+    const level0End = HEADER_BYTES + count * perElement;
+    if (!Number.isSafeInteger(level0End) || perElement <= 0) throw cut('not an hnswlib index header');
+    if (size < level0End + 4 * count) throw cut(`${count} elements do not fit`);
+    // The link lists: a uint32 length and that many bytes per element, read in chunks.
+    const rest = size - level0End;
+    const chunk = Buffer.alloc(Math.min(rest, 1 << 22));
+    let pos = 0; // relative to level0End
+    let have = 0; // bytes of `chunk` valid, starting at file offset level0End + chunkStart
+    let chunkStart = 0;
+    for (let i = 0; i < count; i++) {
+      if (pos + 4 > rest) throw cut(`link list ${i} of ${count} missing`);
+      if (pos < chunkStart || pos + 4 > chunkStart + have) {
+        chunkStart = pos;
+        have = (await handle.read(chunk, 0, Math.min(chunk.length, rest - pos), level0End + pos)).bytesRead;
+      }
+      pos += 4 + chunk.readUInt32LE(pos - chunkStart);
+    }
+    if (pos !== rest) throw cut(pos > rest ? 'last link list cut short' : 'trailing bytes');
+    return count;
+  } finally {
+    await handle.close();
+  }
 }
 
 export class HnswIndex {
@@ -43,15 +107,50 @@ export class HnswIndex {
     return new HnswIndex(index, vectors.cols, vectors.rows);
   }
 
+  /** Load a saved index; a missing or damaged file is an IndexFileError naming it. */
   static async load(file: string, dim: number, efSearch = 64): Promise<HnswIndex> {
+    await checkIndexFile(file);
     const index = new hnswlib.HierarchicalNSW('ip', dim);
-    await index.readIndex(file);
+    try {
+      await index.readIndex(file);
+    } catch (err) {
+      throw new IndexFileError(file, `cannot be read (${(err as Error).message})`);
+    }
     index.setEf(efSearch);
     return new HnswIndex(index, dim, index.getCurrentCount());
   }
 
+  /**
+   * Save atomically: hnswlib writes `<file>.tmp`, which is checked whole (hnswlib does not report a
+   * failed write, e.g. on a full disk), synced and renamed over `file`. A failure removes the temporary
+   * file and is a WriteError naming `file`.
+   */
   async save(file: string): Promise<void> {
-    await this.index.writeIndex(file);
+    const tmp = `${file}.tmp`;
+    try {
+      await this.index.writeIndex(tmp);
+      try {
+        await checkIndexFile(tmp);
+      } catch (err) {
+        const fs = await statfs(path.dirname(file)).catch(() => undefined);
+        const full = fs !== undefined && fs.bavail * fs.bsize < 1 << 16;
+        throw Object.assign(new Error(`the index was written incompletely (${(err as Error).message})`), {
+          code: full ? 'ENOSPC' : undefined,
+        });
+      }
+      const handle = await open(tmp, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      failpoint('index.written');
+      await rename(tmp, file);
+      await syncDir(path.dirname(file));
+    } catch (err) {
+      await rm(tmp, { force: true }).catch(() => undefined);
+      throw new WriteError(file, (err as NodeJS.ErrnoException).code, err);
+    }
   }
 
   /** The stored vector of item `index`. */

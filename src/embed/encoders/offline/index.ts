@@ -4,11 +4,17 @@
  *   image  Coates–Lee–Ng k-means patch features (./image.ts)
  *   text   hashed word/char n-gram TF-IDF reduced by LSA (./text.ts)
  *   shared linear CCA between the two (./align.ts), so image–caption cosine is meaningful.
- * The fitted state lives in the workspace (`.npy` arrays + meta.json) and is fingerprinted.
+ * The fitted state lives in the workspace (`.npy` arrays + meta.json) and is fingerprinted. It is saved
+ * into a staging folder beside its own and swapped in by rename, so a kill at any moment leaves the
+ * old fit or the new one (`recoverFit` finishes or undoes a swap that a kill cut short).
  */
-import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import { syncDir, WriteError, writeFileAtomic } from '../../../io/atomic.js';
+import { failpoint } from '../../../io/failpoints.js';
+import { WorkspaceStateError } from '../../store.js';
 import { kmeans } from '../../backends/kmeans.js';
 import {
   centerRows,
@@ -50,12 +56,27 @@ export interface OfflineFitOptions {
   patches?: number;
   seed?: number;
   onStage?: (stage: string) => void;
+  /** Called for each pair whose image cannot be decoded: it is left out and the fit goes on. */
+  onSkip?: (skipped: SkippedFitImage) => void;
 }
 
 export interface FitPair {
   bytes: Buffer;
   caption: string;
+  /** Where the pair comes from, to name it when its image cannot be decoded. */
+  key?: string;
+  file?: string;
 }
+
+/** A fit pair left out because its image cannot be decoded (bad CRC, pixel bomb, truncated, …). */
+export interface SkippedFitImage {
+  key?: string;
+  file?: string;
+  reason: string;
+}
+
+/** How to fit the offline encoder again; `curate embed --refit` refuses a fit that embeddings contradict. */
+const REFIT_HINT = 'run `curate embed --refit` to fit it again';
 
 interface OfflineMeta {
   version: 1;
@@ -64,7 +85,7 @@ interface OfflineMeta {
   dictionary: number;
   fitPairs: number;
   correlations: number[];
-  options: Required<Omit<OfflineFitOptions, 'onStage'>>;
+  options: Required<Omit<OfflineFitOptions, 'onStage' | 'onSkip'>>;
 }
 
 interface OfflineState {
@@ -93,6 +114,8 @@ export class OfflineEncoder implements Encoder {
   readonly provider: string;
   readonly providerNote?: string;
   readonly dim: number;
+  /** Pairs the fit left out because their images could not be decoded (empty after `load`). */
+  skipped: SkippedFitImage[] = [];
   private readonly textColumns: Map<number, number>;
 
   private constructor(
@@ -119,7 +142,7 @@ export class OfflineEncoder implements Encoder {
     options: OfflineFitOptions = {},
     device: Device = 'cpu',
   ): Promise<OfflineEncoder> {
-    const o: Required<Omit<OfflineFitOptions, 'onStage'>> = {
+    const o: Required<Omit<OfflineFitOptions, 'onStage' | 'onSkip'>> = {
       dictionary: 256,
       dim: 128,
       textDim: 256,
@@ -128,7 +151,7 @@ export class OfflineEncoder implements Encoder {
       power: 4,
       patches: 200_000,
       seed: 0,
-      ...Object.fromEntries(Object.entries(options).filter(([k]) => k !== 'onStage')),
+      ...Object.fromEntries(Object.entries(options).filter(([k]) => k !== 'onStage' && k !== 'onSkip')),
     };
     const stage = options.onStage ?? (() => {});
     const random = seededRandom(o.seed);
@@ -136,10 +159,31 @@ export class OfflineEncoder implements Encoder {
     stage('decoding images');
     const images: Float32Array[] = [];
     const captions: string[] = [];
+    const skipped: SkippedFitImage[] = [];
     let window: FitPair[] = [];
+    // Each image is decoded on its own: one that cannot be (bad CRC, pixel bomb) is left out and named,
+    // and the fit goes on with the others.
     const drain = async () => {
-      images.push(...(await Promise.all(window.map((p) => decodeSmall(p.bytes)))));
-      captions.push(...window.map((p) => p.caption));
+      const decoded = await Promise.all(
+        window.map((p) =>
+          decodeSmall(p.bytes).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+        ),
+      );
+      decoded.forEach((d, i) => {
+        const pair = window[i]!;
+        if (d instanceof Error) {
+          const skip: SkippedFitImage = {
+            ...(pair.key !== undefined ? { key: pair.key } : {}),
+            ...(pair.file !== undefined ? { file: pair.file } : {}),
+            reason: d.message,
+          };
+          skipped.push(skip);
+          options.onSkip?.(skip);
+          return;
+        }
+        images.push(d);
+        captions.push(pair.caption);
+      });
       window = [];
     };
     for await (const pair of source) {
@@ -149,7 +193,9 @@ export class OfflineEncoder implements Encoder {
     await drain();
     if (images.length < MIN_FIT_PAIRS) {
       throw new Error(
-        `the offline encoder needs at least ${MIN_FIT_PAIRS} image-caption pairs to fit (got ${images.length})`,
+        `the offline encoder needs at least ${MIN_FIT_PAIRS} image-caption pairs to fit (got ${images.length}` +
+          (skipped.length ? `; ${skipped.length} more could not be decoded` : '') +
+          ')',
       );
     }
     // Small datasets get smaller spaces: CCA on n pairs cannot estimate more than ~n/4 directions.
@@ -228,40 +274,98 @@ export class OfflineEncoder implements Encoder {
       vocab,
       textProjection: { w: await matmul(lsaBasis, textProjection.w), b: textProjection.b },
     };
-    return OfflineEncoder.fromState(state, device);
+    const encoder = await OfflineEncoder.fromState(state, device);
+    encoder.skipped = skipped;
+    return encoder;
   }
 
+  /**
+   * Load a saved fit. A damaged one (a file missing, empty or cut short, or arrays that do not give the
+   * fingerprint meta.json recorded) is a WorkspaceStateError naming the file and how to fit again.
+   */
   static async load(dir: string, device: Device = 'cpu'): Promise<OfflineEncoder> {
-    const { fingerprint: _saved, ...meta } = JSON.parse(
-      await readFile(path.join(dir, 'meta.json'), 'utf8'),
-    ) as OfflineMeta & {
-      fingerprint?: string;
-    };
+    const metaFile = path.join(dir, 'meta.json');
+    const damaged = (file: string, why: string) =>
+      new WorkspaceStateError(file, `the offline encoder's ${file} is damaged (${why}); ${REFIT_HINT}`);
+    let saved: string | undefined;
+    let meta: OfflineMeta;
+    try {
+      const parsed = JSON.parse(await readFile(metaFile, 'utf8')) as OfflineMeta & { fingerprint?: string };
+      ({ fingerprint: saved, ...meta } = parsed);
+      if (meta.version !== 1 || !Number.isInteger(meta.dim))
+        throw new Error('not an offline encoder meta.json');
+    } catch (err) {
+      throw damaged(metaFile, (err as Error).message);
+    }
     const a = {} as Record<ArrayName, Dense>;
     for (const name of ARRAYS) {
-      const m = await readNpy(path.join(dir, `${name}.npy`));
-      a[name] = dense(m.rows, m.cols, Float32Array.from(m.data));
+      const file = path.join(dir, `${name}.npy`);
+      try {
+        const m = await readNpy(file);
+        a[name] = dense(m.rows, m.cols, Float32Array.from(m.data));
+      } catch (err) {
+        throw damaged(file, (err as Error).message);
+      }
     }
-    return OfflineEncoder.fromState(
-      {
-        meta,
-        image: { zcaW: a.zca_w, zcaB: a.zca_b.data, centroids: a.centroids },
-        imageProjection: { w: a.image_w, b: a.image_b.data },
-        vocab: { buckets: Int32Array.from(a.text_buckets.data), idf: a.text_idf.data },
-        textProjection: { w: a.text_w, b: a.text_b.data },
-      },
-      device,
-    );
+    let encoder: OfflineEncoder;
+    try {
+      encoder = await OfflineEncoder.fromState(
+        {
+          meta,
+          image: { zcaW: a.zca_w, zcaB: a.zca_b.data, centroids: a.centroids },
+          imageProjection: { w: a.image_w, b: a.image_b.data },
+          vocab: { buckets: Int32Array.from(a.text_buckets.data), idf: a.text_idf.data },
+          textProjection: { w: a.text_w, b: a.text_b.data },
+        },
+        device,
+      );
+    } catch (err) {
+      throw damaged(dir, `arrays do not fit together: ${(err as Error).message}`);
+    }
+    if (saved !== undefined && saved !== encoder.fingerprint) {
+      await encoder.dispose();
+      throw damaged(dir, `its arrays give ${encoder.fingerprint}, meta.json says ${saved}`);
+    }
+    return encoder;
   }
 
+  /**
+   * Save the fit into `dir` atomically: every file is written and synced in `<dir>.staging-<random>`,
+   * then the old folder (if any) is renamed aside, the staging folder renamed to `dir`, and the old
+   * one removed. Failures (ENOSPC, …) remove the staging folder and name the file (WriteError).
+   */
   async save(dir: string): Promise<void> {
-    await mkdir(dir, { recursive: true });
-    for (const [name, m] of Object.entries(this.arrays()))
-      await writeNpy(path.join(dir, `${name}.npy`), 'float32', m.data, m.cols);
-    await writeFile(
-      path.join(dir, 'meta.json'),
-      JSON.stringify({ ...this.state.meta, fingerprint: this.fingerprint }, null, 2) + '\n',
-    );
+    const parent = path.dirname(dir);
+    await mkdir(parent, { recursive: true });
+    await recoverFit(dir);
+    const suffix = randomBytes(4).toString('hex');
+    const staging = `${dir}.staging-${suffix}`;
+    let current = staging;
+    try {
+      await mkdir(staging);
+      for (const [name, m] of Object.entries(this.arrays())) {
+        current = path.join(staging, `${name}.npy`);
+        await writeNpy(current, 'float32', m.data, m.cols); // synced by NpyWriter.finish
+      }
+      current = path.join(staging, 'meta.json');
+      await writeFileAtomic(
+        current,
+        JSON.stringify({ ...this.state.meta, fingerprint: this.fingerprint }, null, 2) + '\n',
+      );
+      await syncDir(staging);
+      failpoint('embed.offline-fit');
+      current = dir;
+      const old = `${dir}.old-${suffix}`;
+      const hadOld = existsSync(dir);
+      if (hadOld) await rename(dir, old);
+      await rename(staging, dir);
+      await syncDir(parent);
+      if (hadOld) await rm(old, { recursive: true, force: true });
+    } catch (err) {
+      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      if (err instanceof WriteError) throw err;
+      throw new WriteError(current, (err as NodeJS.ErrnoException).code, err);
+    }
   }
 
   prepareImage(bytes: Buffer): Promise<Float32Array> {
@@ -325,6 +429,28 @@ export class OfflineEncoder implements Encoder {
     for (const m of Object.values(probe.arrays()))
       hash.update(new Uint8Array(m.data.buffer, m.data.byteOffset, m.data.byteLength));
     return new OfflineEncoder(state, `offline-${hash.digest('hex').slice(0, 16)}`, opened.session, opened);
+  }
+}
+
+/**
+ * Tidy what a save killed part-way left beside `dir`: staging folders go; when `dir` itself is gone
+ * (killed between the two renames) the old fit set aside is put back, otherwise it is removed.
+ */
+export async function recoverFit(dir: string): Promise<void> {
+  const parent = path.dirname(dir);
+  const base = path.basename(dir);
+  const names = await readdir(parent).catch(() => [] as string[]);
+  for (const name of names.filter((n) => n.startsWith(`${base}.staging-`)))
+    await rm(path.join(parent, name), { recursive: true, force: true });
+  for (const name of names.filter((n) => n.startsWith(`${base}.old-`))) {
+    const old = path.join(parent, name);
+    if (!existsSync(path.join(dir, 'meta.json')) && existsSync(path.join(old, 'meta.json'))) {
+      await rm(dir, { recursive: true, force: true });
+      await rename(old, dir);
+      await syncDir(parent);
+    } else {
+      await rm(old, { recursive: true, force: true });
+    }
   }
 }
 
