@@ -60,6 +60,31 @@ export async function addDataset(
   spec: string,
   options: AddDatasetOptions = {},
 ): Promise<IngestReport> {
+  try {
+    return await ingest(catalog, spec, options);
+  } catch (err) {
+    throw asDatasetError(err, spec, options.signal);
+  }
+}
+
+/**
+ * A file-system error (a dangling link, a folder that cannot be listed, a file that vanished while
+ * being read) concerns this dataset only: it becomes a {@link DatasetError} naming the spec and the
+ * path, so a command that reads several datasets reports it and goes on with the others. Parts
+ * committed before it are kept. Cancellation and internal failures pass through unchanged.
+ */
+function asDatasetError(err: unknown, spec: string, signal?: AbortSignal): unknown {
+  if (signal?.aborted || err instanceof DatasetError) return err;
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (typeof code !== 'string' || !/^E[A-Z0-9]+$/.test(code)) return err;
+  const where = (err as NodeJS.ErrnoException).path;
+  return new DatasetError(
+    `cannot read '${spec}'${where ? ` (${where})` : ''}: ${(err as Error).message}; ` +
+      'parts read before this are kept, run the same command again once it is fixed',
+  );
+}
+
+async function ingest(catalog: Catalog, spec: string, options: AddDatasetOptions): Promise<IngestReport> {
   const started = performance.now();
   const opened = await openDataset(spec, options, options.cwd);
   const optionsKey = JSON.stringify({ format: opened.reader.format, columns: options.columns ?? {} });

@@ -37,6 +37,7 @@ import {
   EXPORT_FORMATS,
   ExportInputError,
   type ExportedFile,
+  type ExportFormat,
   type ExportOptions,
   type ExportReport,
 } from './types.js';
@@ -68,9 +69,13 @@ export async function exportSelection(
   if (!Number.isInteger(shardSize) || shardSize < 1)
     throw new ExportInputError(`shard size ${shardSize} must be a whole number ≥ 1`);
   const stored = await loadSelection(workspace, name);
-  const folder = await ExportFolder.open(options.out, options.overwrite ?? false);
+  const request =
+    `curate export --selection ${stored.name} --format ${format}` +
+    (format === 'webdataset' ? ` --shard-size ${shardSize}` : '');
+  const folder = await ExportFolder.open(options.out, options.overwrite ?? false, request);
   const warnings: string[] = [];
   try {
+    await folder.refuseClashes((n) => writesName(format, n, !!stored.files.schedule));
     const current = await datasetFingerprint(catalog);
     if (current.fingerprint !== stored.provenance.dataset.fingerprint)
       warnings.push(
@@ -100,7 +105,20 @@ export async function exportSelection(
           onProgress: (d, t) => options.onProgress?.(d, t, 'collect'),
         });
         sourceRead += collected.sourceRead;
-        picks = picks.filter((p) => p.source.kind === 'file' || store.has(p.rank));
+        const accounted = new Set(skipped.map((s) => s.rank));
+        picks = picks.filter((p) => {
+          if (p.source.kind === 'file' || store.has(p.rank)) return true;
+          // Every pick is written or listed as skipped, with a reason: never dropped silently.
+          if (!accounted.has(p.rank))
+            skipped.push({
+              rank: p.rank,
+              key: p.key,
+              sampleId: p.sampleId,
+              file: p.source.file,
+              reason: `the image of ${p.key} was not found in ${p.source.file}`,
+            });
+          return false;
+        });
         normaliseWeights(picks);
         const shards = await writeShards(folder, picks, store, skipped, {
           shardSize,
@@ -203,7 +221,7 @@ export async function exportSelection(
     const text = JSON.stringify(provenance, null, 2) + '\n';
     const provenanceFile = await folder.writeFile(PROVENANCE_FILE, text);
     signal?.throwIfAborted();
-    await folder.commit([...files.map((f) => f.name), PROVENANCE_FILE]);
+    await folder.commit([...files, provenanceFile]);
     return {
       selection: stored.name,
       format,
@@ -219,6 +237,19 @@ export async function exportSelection(
     };
   } finally {
     await folder.dispose();
+  }
+}
+
+/** Whether an export in `format` may write a file called `name` (for refusing clashes up front). */
+function writesName(format: ExportFormat, name: string, schedule: boolean): boolean {
+  if (name === PROVENANCE_FILE || (schedule && name === 'schedule.jsonl')) return true;
+  switch (format) {
+    case 'webdataset':
+      return name === 'weights.txt' || /^selection-\d{6,}\.tar$/.test(name);
+    case 'keys':
+      return name === 'keys.txt' || name === 'weights.txt';
+    default:
+      return name === `manifest.${format}`;
   }
 }
 

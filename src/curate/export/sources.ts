@@ -4,10 +4,11 @@
  * wait in memory, or past a budget in a spool file, until their shard is written. Image files are read
  * when needed.
  */
-import { open, readFile, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
+import { MAX_IMAGE_BYTES, readRegularFile } from '../../embed/readers/files.js';
 import { readerForPart, type ReaderOptions } from '../../embed/readers/index.js';
 import { WebDatasetReader } from '../../embed/readers/webdataset.js';
-import type { DatasetReader } from '../../embed/readers/types.js';
+import { ImageLoadError, type DatasetReader } from '../../embed/readers/types.js';
 import type { Pick } from './plan.js';
 import type { SkippedSample } from './types.js';
 
@@ -102,7 +103,10 @@ export async function collectArchives(
   for (const file of [...byFile.keys()].sort()) {
     const list = byFile.get(file)!;
     const first = list[0]!;
-    const wanted = new Map(list.map((p) => [matchKey(p), p]));
+    // By member (or row) within this file: the same file can hold picks of several datasets (a shard
+    // catalogued twice, by two specs), so one member may be wanted by several picks.
+    const wanted = new Map<string, Pick[]>();
+    for (const p of list) wanted.set(matchKey(p), [...(wanted.get(matchKey(p)) ?? []), p]);
     let partBytes = 0;
     let problem: string | undefined;
     const skip = (p: Pick, reason: string) =>
@@ -124,18 +128,21 @@ export async function collectArchives(
           continue;
         }
         const loc = item.sample.location;
-        const p = wanted.get(first.source.kind === 'tar' ? (loc.member ?? '') : String(loc.row));
-        if (!p) continue;
-        wanted.delete(matchKey(p));
+        const at = first.source.kind === 'tar' ? (loc.member ?? '') : String(loc.row);
+        const these = wanted.get(at);
+        if (!these) continue;
+        wanted.delete(at);
         const bytes = await item.sample.image();
-        if (bytes.length !== p.row.image_bytes)
-          skip(
-            p,
-            `${describe(p)} in ${file} has ${bytes.length} bytes, the catalog ${p.row.image_bytes}: ` +
-              'the file changed since curate init',
-          );
-        else await store.put(p.rank, bytes);
-        options.onProgress?.(++done, total);
+        for (const p of these) {
+          if (bytes.length !== p.row.image_bytes)
+            skip(
+              p,
+              `${describe(p)} in ${file} has ${bytes.length} bytes, the catalog ${p.row.image_bytes}: ` +
+                'the file changed since curate init',
+            );
+          else await store.put(p.rank, bytes);
+          options.onProgress?.(++done, total);
+        }
         if (wanted.size === 0) break;
       }
     } catch (err) {
@@ -144,7 +151,7 @@ export async function collectArchives(
     }
     // Streams are read to their end (or the last wanted member); parquet reports no progress.
     sourceRead += partBytes || (first.source.kind === 'embedded' ? Number(first.row.part_size ?? 0) : 0);
-    for (const p of wanted.values()) {
+    for (const p of [...wanted.values()].flat()) {
       skip(p, `${describe(p)} not found in ${file}${problem ? ` (${problem})` : ''}`);
       options.onProgress?.(++done, total);
     }
@@ -167,13 +174,14 @@ export async function readImageFile(p: Pick): Promise<Buffer> {
   const file = p.source.file;
   let bytes: Buffer;
   try {
-    bytes = await readFile(file);
+    // Regular files only, with the readers' size limit: a source swapped for a FIFO or a link to
+    // /dev/zero since init is a skipped pick, not a hang.
+    bytes = await readRegularFile(file, MAX_IMAGE_BYTES);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
     throw new Error(
-      e.code === 'ENOENT'
+      err instanceof ImageLoadError && err.kind === 'missing-file'
         ? `source file ${file} is gone (sample ${p.key})`
-        : `cannot read ${file} (sample ${p.key}): ${e.message}`,
+        : `cannot read ${file} (sample ${p.key}): ${(err as Error).message}`,
     );
   }
   if (bytes.length !== p.row.image_bytes)

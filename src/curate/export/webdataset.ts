@@ -99,7 +99,11 @@ export async function writeShards(
         const loaded = await Promise.all(
           window.map(async (p) => {
             try {
-              if (p.source.kind !== 'file') return (await store.take(p.rank)) ?? new Error('bytes missing');
+              if (p.source.kind !== 'file')
+                return (
+                  (await store.take(p.rank)) ??
+                  new Error(`the image of ${p.key} was not collected from ${p.source.file}`)
+                );
               const bytes = await readImageFile(p);
               result.sourceRead += bytes.length;
               return bytes;

@@ -1,7 +1,21 @@
-import { opendir, readFile, stat } from 'node:fs/promises';
+import { lstat, opendir, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeCaption, IMAGE_EXTENSIONS, keyFromPath, readImageFile } from './files.js';
-import { issue, type DatasetPart, type DatasetReader, type ReadContext, type ReadItem } from './types.js';
+import {
+  decodeCaption,
+  IMAGE_EXTENSIONS,
+  keyFromPath,
+  MAX_SIDECAR_BYTES,
+  readImageFile,
+  readRegularFile,
+} from './files.js';
+import {
+  ImageLoadError,
+  issue,
+  type DatasetPart,
+  type DatasetReader,
+  type ReadContext,
+  type ReadItem,
+} from './types.js';
 
 const IMAGE_EXT_SET = new Set<string>(IMAGE_EXTENSIONS);
 const SIDECAR_EXT_SET = new Set(['txt', 'json']);
@@ -10,6 +24,9 @@ const SIDECAR_EXT_SET = new Set(['txt', 'json']);
  * An image folder, walked recursively: `x.jpg` takes its caption from `x.txt`, or from the `caption`
  * (or `text`) field of `x.json`, whose other fields become metadata. The key is the path relative to the
  * root without extension. The whole folder is one part.
+ *
+ * Only regular files (and links to them) are read: a link to a FIFO, a device, a folder, or to nothing
+ * is an issue for its sample, never a hang or an exception. Linked folders are not followed.
  */
 export class FolderReader implements DatasetReader {
   readonly format = 'folder';
@@ -22,8 +39,10 @@ export class FolderReader implements DatasetReader {
     let files = 0;
     for await (const dir of walkDirectories(this.root)) {
       for (const file of dir.files) {
-        const s = await stat(file);
-        size += s.size;
+        // A dangling link has no target to stat: its own stat still detects a change.
+        const s = await stat(file).catch(() => lstat(file).catch(() => undefined));
+        if (!s) continue;
+        if (s.isFile()) size += s.size;
         mtimeMs = Math.max(mtimeMs, s.mtimeMs);
         files += 1;
       }
@@ -34,6 +53,14 @@ export class FolderReader implements DatasetReader {
 
   async *read(part: DatasetPart, ctx: ReadContext = {}): AsyncIterable<ReadItem> {
     for await (const dir of walkDirectories(part.path)) {
+      if (dir.error) {
+        yield issue(
+          'unreadable-file',
+          dir.dir,
+          `cannot list the folder: ${dir.error}; its files are skipped`,
+        );
+        continue;
+      }
       for (const stem of groupByStem(dir.files)) {
         ctx.signal?.throwIfAborted();
         const key = keyFromPath(stem.base, part.path);
@@ -50,9 +77,23 @@ export class FolderReader implements DatasetReader {
     const metadata: Record<string, unknown> = {};
     let caption: string | undefined;
 
-    if (jsonPath) {
+    // Sidecars are read whole, so they get the same checks as images (regular file, size limit).
+    const sidecar = async (file: string): Promise<Buffer | ReadItem> => {
       try {
-        const parsed: unknown = JSON.parse(await readFile(jsonPath, 'utf8'));
+        return await readRegularFile(file, MAX_SIDECAR_BYTES);
+      } catch (err) {
+        const kind = err instanceof ImageLoadError ? err.kind : 'unreadable-file';
+        return issue(kind, file, `caption file not read: ${(err as Error).message}`, { key });
+      }
+    };
+    if (jsonPath) {
+      const bytes = await sidecar(jsonPath);
+      if (!Buffer.isBuffer(bytes)) {
+        yield bytes;
+        return;
+      }
+      try {
+        const parsed: unknown = JSON.parse(bytes.toString('utf8'));
         if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) Object.assign(metadata, parsed);
         const fromJson = (metadata.caption ?? metadata.text) as unknown;
         if (typeof fromJson === 'string') caption = fromJson.trim();
@@ -64,7 +105,12 @@ export class FolderReader implements DatasetReader {
       }
     }
     if (txtPath) {
-      const decoded = decodeCaption(await readFile(txtPath));
+      const bytes = await sidecar(txtPath);
+      if (!Buffer.isBuffer(bytes)) {
+        yield bytes;
+        return;
+      }
+      const decoded = decodeCaption(bytes);
       caption = decoded.text || caption;
       if (!decoded.valid) {
         yield issue('invalid-utf8', txtPath, 'caption is not valid UTF-8; invalid bytes replaced by U+FFFD', {
@@ -117,15 +163,27 @@ function groupByStem(files: string[]): Stem[] {
   return [...stems.values()];
 }
 
-/** Depth-first, sorted, one directory listing in memory at a time; hidden entries are skipped. */
-async function* walkDirectories(root: string): AsyncIterable<{ dir: string; files: string[] }> {
+/**
+ * Depth-first, sorted, one directory listing in memory at a time; hidden entries are skipped. Every
+ * entry that is not a folder is listed as a file (links, FIFOs, devices too: reading them is refused
+ * per sample, with an issue). Linked folders are not followed, so a link cycle cannot loop. A folder
+ * that cannot be listed comes back with `error` instead of files.
+ */
+async function* walkDirectories(
+  root: string,
+): AsyncIterable<{ dir: string; files: string[]; error?: string }> {
   const files: string[] = [];
   const dirs: string[] = [];
-  for await (const entry of await opendir(root)) {
-    if (entry.name.startsWith('.')) continue;
-    const full = path.join(root, entry.name);
-    if (entry.isDirectory()) dirs.push(full);
-    else if (entry.isFile() || entry.isSymbolicLink()) files.push(full);
+  try {
+    for await (const entry of await opendir(root)) {
+      if (entry.name.startsWith('.')) continue;
+      const full = path.join(root, entry.name);
+      if (entry.isDirectory()) dirs.push(full);
+      else files.push(full);
+    }
+  } catch (err) {
+    yield { dir: root, files: [], error: (err as Error).message };
+    return;
   }
   files.sort();
   yield { dir: root, files };

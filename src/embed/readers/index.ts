@@ -50,7 +50,10 @@ export async function openDataset(
   }
   const canonicalSpec = path.resolve(cwd, spec);
   const directories = (
-    await Promise.all(paths.map(async (p) => ((await stat(p)).isDirectory() ? p : undefined)))
+    await Promise.all(
+      // A dangling link (a glob can match one) is not a folder: its reader reports it as an issue.
+      paths.map(async (p) => ((await stat(p).catch(() => undefined))?.isDirectory() ? p : undefined)),
+    )
   ).filter((p): p is string => !!p);
   if (directories.length > 0) {
     if (paths.length > 1) {

@@ -1,11 +1,18 @@
 import { createInterface } from 'node:readline';
-import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parse as parseCsv, type CsvError } from 'csv-parse';
-import { countingReadStream, isRemoteUrl, keyFromPath, readImageFile } from './files.js';
 import {
+  countingReadStream,
+  isRemoteUrl,
+  keyFromPath,
+  partOfPath,
+  readImageFile,
+  statRegularFile,
+} from './files.js';
+import {
+  ImageLoadError,
   issue,
   type DatasetFormat,
   type DatasetPart,
@@ -56,16 +63,19 @@ export class ManifestReader implements DatasetReader {
   ) {}
 
   async parts(): Promise<DatasetPart[]> {
-    return Promise.all(
-      this.files.map(async (file) => {
-        const s = await stat(file);
-        return { path: file, size: s.size, mtimeMs: s.mtimeMs };
-      }),
-    );
+    return Promise.all(this.files.map(partOfPath));
   }
 
   async *read(part: DatasetPart, ctx: ReadContext = {}): AsyncIterable<ReadItem> {
     const file = part.path;
+    // A FIFO would block the parser forever and /dev/zero never ends: regular files only.
+    try {
+      await statRegularFile(file);
+    } catch (err) {
+      const kind = err instanceof ImageLoadError ? err.kind : 'unreadable-part';
+      yield issue(kind, file, `manifest not read: ${(err as Error).message}`);
+      return;
+    }
     // CSV, TSV and parquet share one header; each JSON line may have its own fields.
     const perRow = this.format === 'jsonl';
     let layout: ColumnLayout | undefined;

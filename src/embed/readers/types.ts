@@ -50,6 +50,11 @@ export const ISSUE_KINDS = {
   'truncated-archive': 'the archive ends in the middle of a member; samples before it are kept',
   'unreadable-part': 'a whole part (shard or manifest) cannot be opened or parsed',
   'undecodable-image': 'the image passed the header check but cannot be decoded (found while embedding)',
+  'not-a-file': 'a path is not a regular file (a folder, FIFO, device or socket, or a link to one): not read',
+  'too-large': 'a file or tar member is larger than the per-file limit: not read',
+  'skipped-member':
+    'a tar member that is not part of a sample (hidden, __-prefixed or unsafe name, link, device)',
+  'non-finite-embedding': 'the encoder gave the sample a NaN or infinite embedding (found while embedding)',
 } as const;
 
 export type IssueKind = keyof typeof ISSUE_KINDS;

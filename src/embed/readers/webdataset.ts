@@ -1,9 +1,16 @@
-import { stat } from 'node:fs/promises';
 import { pipeline, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
-import { countingReadStream, decodeCaption, IMAGE_EXTENSIONS } from './files.js';
 import {
+  countingReadStream,
+  decodeCaption,
+  IMAGE_EXTENSIONS,
+  MAX_IMAGE_BYTES,
+  partOfPath,
+  statRegularFile,
+} from './files.js';
+import {
+  ImageLoadError,
   issue,
   type DatasetPart,
   type DatasetReader,
@@ -16,6 +23,12 @@ import {
  * WebDataset tar shards (plain or gzip): members that share a key (`dir/000123.jpg`, `dir/000123.txt`, …)
  * and stand next to each other form one sample. The key is the member path up to the first dot of its
  * last component, the extension the rest, as in webdataset's `base_plus_ext`.
+ *
+ * Hostile archives give issues, never a wrong sample: a member that repeats an extension of the sample
+ * just before (the same key twice in a row) is a `duplicate-key` issue and the first copy wins, as for
+ * any repeated key; hidden (`.x`), `__`-prefixed, absolute, `..` or backslash names and links, devices
+ * and FIFOs are `skipped-member` issues; a member over {@link MAX_IMAGE_BYTES} is `too-large` and is
+ * skipped without being loaded. A shard that is not a regular file is not opened.
  */
 export class WebDatasetReader implements DatasetReader {
   readonly format = 'webdataset';
@@ -23,16 +36,18 @@ export class WebDatasetReader implements DatasetReader {
   constructor(private readonly shards: string[]) {}
 
   async parts(): Promise<DatasetPart[]> {
-    return Promise.all(
-      this.shards.map(async (path) => {
-        const s = await stat(path);
-        return { path, size: s.size, mtimeMs: s.mtimeMs };
-      }),
-    );
+    return Promise.all(this.shards.map(partOfPath));
   }
 
   async *read(part: DatasetPart, ctx: ReadContext = {}): AsyncIterable<ReadItem> {
     const shard = part.path;
+    try {
+      await statRegularFile(shard);
+    } catch (err) {
+      const kind = err instanceof ImageLoadError ? err.kind : 'unreadable-part';
+      yield issue(kind, shard, `shard not read: ${(err as Error).message}`);
+      return;
+    }
     const extract = tar.extract();
     const source = countingReadStream(shard, ctx.onBytes);
     const stages: Readable[] = /\.(tgz|gz)$/i.test(shard) ? [source, createGunzip()] : [source];
@@ -43,9 +58,12 @@ export class WebDatasetReader implements DatasetReader {
     try {
       for await (const entry of extract) {
         ctx.signal?.throwIfAborted();
-        const name = entry.header.name;
-        if (entry.header.type !== 'file' || isHiddenMember(name)) {
+        const { name, type, size } = entry.header;
+        const skip = memberProblem(name, type);
+        if (skip !== undefined) {
           entry.resume();
+          if (skip)
+            yield issue('skipped-member', shard, `member ${JSON.stringify(name)} ${skip}`, { where: name });
           continue;
         }
         const { key, ext } = splitMemberName(name);
@@ -54,8 +72,25 @@ export class WebDatasetReader implements DatasetReader {
           yield* groupToItems(group, shard);
           group = undefined;
         }
-        group ??= { key, members: new Map() };
-        group.members.set(ext.toLowerCase(), {
+        group ??= { key, members: new Map(), repeated: [] };
+        const lower = ext.toLowerCase();
+        // The same key again right away: a second sample with this key. The first wins (README).
+        if (group.repeated.length > 0 || group.members.has(lower)) {
+          group.repeated.push(name);
+          entry.resume();
+          continue;
+        }
+        if ((size ?? 0) > MAX_IMAGE_BYTES) {
+          entry.resume();
+          yield issue(
+            'too-large',
+            shard,
+            `member ${name} has ${size} bytes, more than the ${MAX_IMAGE_BYTES}-byte limit per member; skipped`,
+            { key, where: name },
+          );
+          continue;
+        }
+        group.members.set(lower, {
           name,
           bytes: await readEntry(entry as AsyncIterable<Buffer>),
         });
@@ -76,11 +111,35 @@ export class WebDatasetReader implements DatasetReader {
 interface MemberGroup {
   key: string;
   members: Map<string, { name: string; bytes: Buffer }>;
+  /** Members after the first repeat of an extension: a second copy of the sample, skipped. */
+  repeated: string[];
 }
 
-function isHiddenMember(name: string): boolean {
-  const base = name.slice(name.lastIndexOf('/') + 1);
-  return base.startsWith('.') || base.startsWith('__');
+/** Entry types that carry no sample data and are passed over without an issue. */
+const SILENT_TYPES = new Set([
+  'directory',
+  'pax-header',
+  'pax-global-header',
+  'gnu-long-path',
+  'gnu-long-link-path',
+]);
+
+/**
+ * Why a member is not read as part of a sample: `undefined` = it is read, `''` = skipped silently (a
+ * folder entry), else the reason for a `skipped-member` issue.
+ */
+export function memberProblem(name: string, type: string | null | undefined): string | undefined {
+  if (type && SILENT_TYPES.has(type)) return '';
+  if (type && type !== 'file' && type !== 'contiguous-file') return `is a ${type}, not a file: skipped`;
+  const parts = name.split(/[/\\]/);
+  const base = parts[parts.length - 1] ?? '';
+  if (name.startsWith('/') || /^[a-z]:[/\\]/i.test(name)) return 'has an absolute name: skipped';
+  if (parts.includes('..')) return 'has a ".." component (an unsafe path, "/" or "\\"): skipped';
+  if (name.includes('\0')) return 'has a NUL byte in its name: skipped';
+  if (base === '') return 'has an empty name: skipped';
+  if (base.startsWith('.')) return 'is hidden (its name starts with "."): skipped';
+  if (base.startsWith('__')) return 'starts with "__" (reserved by WebDataset, as in __key__): skipped';
+  return undefined;
 }
 
 export function splitMemberName(name: string): { key: string; ext: string } {
@@ -137,6 +196,15 @@ function* groupToItems(group: MemberGroup, shard: string): Generator<ReadItem> {
     caption = metadata.caption.trim();
   }
 
+  if (group.repeated.length > 0) {
+    yield issue(
+      'duplicate-key',
+      shard,
+      `key ${key} repeats right after its first sample (members ${group.repeated.join(', ')}); ` +
+        'the first sample wins, these members are skipped',
+      { ...at, where: group.repeated[0]! },
+    );
+  }
   const memberList = [...members.values()].map((m) => m.name).join(', ');
   if (!imageExt) {
     yield issue(
