@@ -4,6 +4,7 @@ import type { Encoder } from '../embed/encoders/types.js';
 import type { NpyDtype } from '../embed/npy.js';
 import type { SampleIssue } from '../embed/readers/index.js';
 import { EmbeddingStore } from '../embed/store.js';
+import { nonFiniteReason } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { cataloguedSamples, listParts, type PartRow } from './parts.js';
 
@@ -35,6 +36,8 @@ export interface EmbedReport {
   partsUnchanged: number;
   samplesEmbedded: number;
   undecodable: number;
+  /** Samples the encoder gave a NaN or infinite embedding: recorded as `non-finite-embedding` issues, not stored. */
+  nonFinite: number;
   seconds: number;
   samplesPerSecond: number;
 }
@@ -80,6 +83,7 @@ export async function embedCatalog(
   let samplesEmbedded = 0;
   let partsEmbedded = 0;
   let undecodable = 0;
+  let nonFinite = 0;
   for (const [index, part] of parts.entries()) {
     options.signal?.throwIfAborted();
     const shard = (options.variant ? `${options.variant}-` : '') + shardName(part.dataset_id, part.path);
@@ -100,6 +104,7 @@ export async function embedCatalog(
     samplesDone += part.samples;
     samplesEmbedded += result.embedded;
     undecodable += result.undecodable;
+    nonFinite += result.nonFinite;
     partsEmbedded += 1;
   }
   const seconds = (performance.now() - started) / 1000;
@@ -110,6 +115,7 @@ export async function embedCatalog(
     partsUnchanged: parts.length - partsEmbedded,
     samplesEmbedded,
     undecodable,
+    nonFinite,
     seconds,
     samplesPerSecond: seconds > 0 ? samplesEmbedded / seconds : 0,
   };
@@ -123,7 +129,7 @@ async function embedPart(
   shard: string,
   options: EmbedOptions,
   onProgress: (samples: number) => void,
-): Promise<{ embedded: number; undecodable: number }> {
+): Promise<{ embedded: number; undecodable: number; nonFinite: number }> {
   const started = performance.now();
   const batchSize = options.batchSize ?? 32;
   const ids: bigint[] = [];
@@ -155,8 +161,11 @@ async function embedPart(
     if (ok.length > 0) {
       const images = await encoder.embedPrepared(pixels);
       const texts = await encoder.embedTexts(ok.map((p) => p.caption));
-      await writer.append(images, texts);
-      ids.push(...ok.map((p) => p.id));
+      const finite = finiteRows(ok, images, texts, encoder, issues);
+      if (finite.samples.length > 0) {
+        await writer.append(finite.images, finite.texts);
+        for (const p of finite.samples) ids.push(p.id);
+      }
     }
     onProgress(ids.length + issues.length);
   };
@@ -193,7 +202,59 @@ async function embedPart(
     seconds: (performance.now() - started) / 1000,
     issues,
   });
-  return { embedded: ids.length, undecodable: issues.length };
+  const nonFinite = issues.filter((i) => i.kind === 'non-finite-embedding').length;
+  return { embedded: ids.length, undecodable: issues.length - nonFinite, nonFinite };
+}
+
+/**
+ * The samples of a batch whose image and caption embeddings are both finite, with their rows; every
+ * other sample becomes a `non-finite-embedding` issue and gets no row, so nothing downstream can use it.
+ */
+function finiteRows(
+  batch: PendingSample[],
+  images: Float32Array,
+  texts: Float32Array,
+  encoder: Encoder,
+  issues: SampleIssue[],
+): { samples: PendingSample[]; images: Float32Array; texts: Float32Array } {
+  const dim = encoder.dim;
+  for (const [name, m] of [
+    ['image', images],
+    ['caption', texts],
+  ] as const) {
+    if (m.length !== batch.length * dim)
+      throw new Error(
+        `${encoder.name} returned ${m.length} ${name} values for ${batch.length} samples of dimension ${dim}`,
+      );
+  }
+  const keep: number[] = [];
+  batch.forEach((p, i) => {
+    const reasons = (
+      [
+        ['image', images],
+        ['caption', texts],
+      ] as const
+    ).flatMap(([name, m]) => {
+      const why = nonFiniteReason(m, dim, i);
+      return why ? [`the ${name} embedding has ${why}`] : [];
+    });
+    if (reasons.length === 0) keep.push(i);
+    else
+      issues.push({
+        kind: 'non-finite-embedding',
+        severity: 'error',
+        file: p.file,
+        key: p.key,
+        reason: `${encoder.name}: ${reasons.join('; ')}`,
+      });
+  });
+  if (keep.length === batch.length) return { samples: batch, images, texts };
+  const pick = (m: Float32Array) => {
+    const out = new Float32Array(keep.length * dim);
+    keep.forEach((i, j) => out.set(m.subarray(i * dim, (i + 1) * dim), j * dim));
+    return out;
+  };
+  return { samples: keep.map((i) => batch[i]!), images: pick(images), texts: pick(texts) };
 }
 
 interface PendingSample {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { EmbeddingStore } from '../embed/store.js';
-import type { SelectInput } from '../select/contract.js';
+import { nonFiniteReason, type SelectInput } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { embeddingsDir, storeDir } from './embed.js';
 
@@ -9,11 +9,32 @@ export interface WorkspaceEmbeddings extends SelectInput {
   /** Catalog sample id of each row. */
   ids: BigInt64Array;
   encoder: { name: string; fingerprint: string };
+  /**
+   * Embedded samples left out of the pool because a row holds NaN or infinite values (image, caption or
+   * augmented-view), in catalog order. Everything above is as if they had never been embedded.
+   */
+  excluded: ExcludedSample[];
+}
+
+export interface ExcludedSample {
+  id: bigint;
+  key: string;
+  reason: string;
+}
+
+/** "excluded 2 samples with non-finite embeddings: a/1, b/7", or '' when none were (for logs and traces). */
+export function describeExcluded(excluded: readonly ExcludedSample[], show = 10): string {
+  if (excluded.length === 0) return '';
+  const keys = excluded.slice(0, show).map((e) => e.key || `#${e.id}`);
+  const more = excluded.length > show ? ` and ${excluded.length - show} more` : '';
+  const noun = excluded.length === 1 ? 'sample' : 'samples';
+  return `excluded ${excluded.length} ${noun} with non-finite embeddings: ${keys.join(', ')}${more}`;
 }
 
 /**
  * Load the workspace's embeddings shard by shard into two n × dim matrices (image, text), rows in catalog
- * id order. Labels come from a metadata field when asked (e.g. `label_index` or `cls`).
+ * id order. Labels come from a metadata field when asked (e.g. `label_index` or `cls`). A sample whose
+ * image, caption or view row is not finite is left out and listed in `excluded`.
  */
 export async function loadEmbeddings(
   catalog: Catalog,
@@ -23,26 +44,18 @@ export async function loadEmbeddings(
   const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
   const dim = store.meta.encoder.dim;
   const labelSql = options.labelField ? `(s.metadata->>$field)::INTEGER` : 'NULL::INTEGER';
-  const rows = await catalog.rows<{
-    id: bigint;
-    shard: string;
-    row: number;
-    label: number | null;
-    part: string;
-    bytes: number | bigint;
-  }>(
-    `SELECT s.id, e.shard, e."row", ${labelSql} AS label, s.dataset_id || ':' || s.part AS part,
+  const all = await catalog.rows<EmbeddedRow>(
+    `SELECT s.id, s.key, e.shard, e."row", ${labelSql} AS label, s.dataset_id || ':' || s.part AS part,
             s.image_bytes + strlen(s.caption) AS bytes
      FROM embeddings e JOIN samples s ON s.id = e.sample_id
      JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp ORDER BY s.id`,
     { fp: store.meta.encoder.fingerprint, ...(options.labelField ? { field: options.labelField } : {}) },
   );
-  const n = rows.length;
-  if (n === 0) throw new Error(`no embeddings in ${store.dir}: run curate embed first`);
-  const image = new Float32Array(n * dim);
-  const text = new Float32Array(n * dim);
+  if (all.length === 0) throw new Error(`no embeddings in ${store.dir}: run curate embed first`);
+  const allImage = new Float32Array(all.length * dim);
+  const allText = new Float32Array(all.length * dim);
   const byShard = new Map<string, Array<[number, number]>>();
-  rows.forEach((r, i) => {
+  all.forEach((r, i) => {
     const list = byShard.get(r.shard) ?? [];
     list.push([i, r.row]);
     byShard.set(r.shard, list);
@@ -51,16 +64,53 @@ export async function loadEmbeddings(
     const img = await store.readShard(shard, 'image');
     const txt = await store.readShard(shard, 'text');
     for (const [i, r] of list) {
-      image.set(img.data.subarray(r * dim, (r + 1) * dim), i * dim);
-      text.set(txt.data.subarray(r * dim, (r + 1) * dim), i * dim);
+      allImage.set(img.data.subarray(r * dim, (r + 1) * dim), i * dim);
+      allText.set(txt.data.subarray(r * dim, (r + 1) * dim), i * dim);
     }
   }
+  const allViews = options.views
+    ? await loadViews(catalog, storeDir(path.resolve(workspace), options.views), all, dim)
+    : undefined;
+
+  // Rows with NaN or ±Infinity are checked where they are read, whatever wrote them (an older embed, a
+  // damaged or hand-edited .npy): left in, they would win or lose every comparison and change the picks.
+  const excluded: ExcludedSample[] = [];
+  const keep: number[] = [];
+  for (let i = 0; i < all.length; i++) {
+    const reasons = (
+      [
+        ['image', allImage],
+        ['caption', allText],
+        ['augmented-view', allViews],
+      ] as const
+    ).flatMap(([name, m]) => {
+      const why = m && nonFiniteReason(m, dim, i);
+      return why ? [`${name} embedding has ${why}`] : [];
+    });
+    if (reasons.length)
+      excluded.push({ id: BigInt(all[i]!.id), key: all[i]!.key, reason: reasons.join('; ') });
+    else keep.push(i);
+  }
+  if (keep.length === 0)
+    throw new Error(
+      `all ${all.length} embeddings in ${store.dir} hold NaN or infinite values: run curate embed again ` +
+        '(delete the damaged .npy files first)',
+    );
+  const rows = excluded.length ? keep.map((i) => all[i]!) : all;
+  const compact = (m: Float32Array) => {
+    if (!excluded.length) return m;
+    const out = new Float32Array(keep.length * dim);
+    keep.forEach((i, j) => out.set(m.subarray(i * dim, (i + 1) * dim), j * dim));
+    return out;
+  };
+  const n = rows.length;
+  const image = compact(allImage);
+  const text = compact(allText);
+  const imageViews = allViews && compact(allViews);
+
   const labels = options.labelField ? Int32Array.from(rows, (r) => r.label ?? -1) : undefined;
   if (labels?.some((l) => l < 0))
     throw new Error(`metadata field '${options.labelField}' is missing or not an integer for some samples`);
-  const imageViews = options.views
-    ? await loadViews(catalog, storeDir(path.resolve(workspace), options.views), rows, dim)
-    : undefined;
   // Source part (tar shard, manifest, folder) of each row, numbered in first-seen order, for per-shard
   // selection; image + caption bytes for data-movement accounting (nessa.md N1).
   const partIds = new Map<string, number>();
@@ -79,7 +129,18 @@ export async function loadEmbeddings(
     ...(imageViews ? { imageViews } : {}),
     ids: BigInt64Array.from(rows, (r) => BigInt(r.id)),
     encoder: { name: store.meta.encoder.name, fingerprint: store.meta.encoder.fingerprint },
+    excluded,
   };
+}
+
+interface EmbeddedRow {
+  id: bigint;
+  key: string;
+  shard: string;
+  row: number;
+  label: number | null;
+  part: string;
+  bytes: number | bigint;
 }
 
 /** Mean augmented-view embeddings of a variant store, in the main rows' order. */

@@ -176,6 +176,23 @@ export async function runSelector<P extends object>(
   if (input.labels && input.labels.length !== input.n) {
     throw new SelectionInputError(`${input.labels.length} labels for ${input.n} items`);
   }
+  // Safety net behind loadEmbeddings (which drops such rows): a NaN or infinite value would win or lose
+  // every comparison it meets and silently change the picks.
+  for (const [name, m] of [
+    ['image', input.image],
+    ['text', input.text],
+    ['augmented-view', input.imageViews],
+  ] as const) {
+    const bad = m ? firstNonFiniteRow(m, input.dim) : -1;
+    if (bad >= 0) {
+      throw new SelectionInputError(
+        `${name} embedding of item ${bad} is not finite (${nonFiniteReason(m!, input.dim, bad)}): ` +
+          'drop it from the pool before selecting',
+      );
+    }
+  }
+  if (input.classPrompts && firstNonFiniteRow(input.classPrompts.embeddings, input.dim) >= 0)
+    throw new SelectionInputError('class-prompt embeddings hold NaN or infinite values');
   // Unknown option names are errors, not silently dropped (a typo would otherwise run the defaults).
   const schema = (
     selector.params instanceof z.ZodObject ? selector.params.strict() : selector.params
@@ -218,4 +235,49 @@ function checkSelection(name: string, s: Selection, n: number, budget: number): 
 /** Row i of a row-major matrix. */
 export function row(m: Float32Array, dim: number, i: number): Float32Array {
   return m.subarray(i * dim, (i + 1) * dim);
+}
+
+/** Row index of the first row of an n × dim matrix holding a NaN or ±Infinity value, or -1. */
+export function firstNonFiniteRow(m: Float32Array, dim: number): number {
+  if (dim <= 0) return -1;
+  // v * 0 is 0 for every finite v and NaN otherwise, so one sum per row tells.
+  for (let r = 0, i = 0; i < m.length; r++) {
+    let probe = 0;
+    for (const end = i + dim; i < end; i++) probe += m[i]! * 0;
+    if (probe !== 0) return r;
+  }
+  return -1;
+}
+
+/** What is wrong with row i ("2 NaN and 1 infinite of 512 values"), or undefined when it is finite. */
+export function nonFiniteReason(m: Float32Array, dim: number, i: number): string | undefined {
+  let probe = 0;
+  for (let k = i * dim; k < (i + 1) * dim; k++) probe += m[k]! * 0;
+  if (probe === 0) return undefined;
+  let nan = 0;
+  let infinite = 0;
+  for (let k = i * dim; k < (i + 1) * dim; k++) {
+    const v = m[k]!;
+    if (Number.isNaN(v)) nan++;
+    else if (!Number.isFinite(v)) infinite++;
+  }
+  if (nan + infinite === 0) return undefined;
+  const parts = [nan ? `${nan} NaN` : '', infinite ? `${infinite} infinite` : ''].filter(Boolean);
+  return `${parts.join(' and ')} of ${dim} values`;
+}
+
+/**
+ * For a long synchronous loop: call `await checkpoint()` once per step. It throws the signal's reason
+ * as soon as the signal is aborted, and about every `everyMs` of work it lets queued events run, so a
+ * SIGINT handler or a cancel from the panel gets the chance to abort the signal at all.
+ */
+export function abortCheckpoint(signal?: AbortSignal, everyMs = 20): () => Promise<void> {
+  let last = performance.now();
+  return async () => {
+    signal?.throwIfAborted();
+    if (!signal || performance.now() - last < everyMs) return;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    last = performance.now();
+    signal.throwIfAborted();
+  };
 }

@@ -120,7 +120,7 @@ export async function facilityCoreset(
     : undefined;
   if (mult) for (let j = 0; j < m; j++) for (let i = 0; i < m; i++) s[j * m + i]! *= mult[i]!;
   const f = new FacilityLocation(denseColumns(m, s));
-  const { picks, gains } = maximize(f, o.optimizer, {
+  const { picks, gains } = await maximize(f, o.optimizer, {
     budget: b,
     epsilon: o.epsilon,
     seed: o.seed,

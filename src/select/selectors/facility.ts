@@ -83,7 +83,7 @@ export async function facilitySelect(x: Matrix, budget: number, o: FacilityOptio
         : (i: number, slot: number) => dmax - distance(knn.values[i * k + slot]!);
     f = new FacilityLocation(sparseColumns(n, k, knn.indices, sim, o.similarity === 'cosine' ? 1 : dmax));
   }
-  const { picks, gains } = maximize(f, o.optimizer, {
+  const { picks, gains } = await maximize(f, o.optimizer, {
     budget,
     epsilon: o.epsilon,
     seed: o.seed,

@@ -5,7 +5,7 @@
  * the argmax of the distance, the opposite rule; numbers are not comparable with it.)
  */
 import { z } from 'zod';
-import type { Selector } from '../contract.js';
+import { abortCheckpoint, SelectionInputError, type Selector } from '../contract.js';
 import { allocateBudget, groupByLabel } from '../stratify.js';
 import { embeddingParam, pcaDimsParam, reducedVectorsOf } from './vectors.js';
 
@@ -15,7 +15,13 @@ const params = z.object({
   dims: pcaDimsParam,
 });
 
-function herd(x: Float32Array, d: number, members: number[], budget: number, signal?: AbortSignal): number[] {
+async function herd(
+  x: Float32Array,
+  d: number,
+  members: number[],
+  budget: number,
+  signal?: AbortSignal,
+): Promise<number[]> {
   const m = members.length;
   const mean = new Float64Array(d);
   for (const i of members) for (let k = 0; k < d; k++) mean[k]! += x[i * d + k]! / m;
@@ -30,8 +36,9 @@ function herd(x: Float32Array, d: number, members: number[], budget: number, sig
   });
   const taken = new Uint8Array(m);
   const picks: number[] = [];
+  const checkpoint = abortCheckpoint(signal);
   for (let step = 1; step <= Math.min(budget, m); step++) {
-    signal?.throwIfAborted();
+    await checkpoint();
     let best = -1;
     let bestScore = -Infinity;
     for (let t = 0; t < m; t++) {
@@ -39,6 +46,9 @@ function herd(x: Float32Array, d: number, members: number[], budget: number, sig
       const score = 2 * (step * a[t]! - c[t]!) - sq[t]!;
       if (score > bestScore) [best, bestScore] = [t, score];
     }
+    // Only a NaN score loses every comparison (runSelector refuses non-finite embeddings first).
+    if (best < 0)
+      throw new SelectionInputError('herding: scores are not finite (NaN or infinite embeddings?)');
     taken[best] = 1;
     const p = members[best]!;
     picks.push(p);
@@ -64,7 +74,9 @@ export const herding: Selector<z.infer<typeof params>> = {
       groups.map((g) => g.length),
       budget,
     );
-    const indices = groups.flatMap((g, c) => herd(x.data, x.cols, g, quotas[c]!, ctx.signal));
+    const indices: number[] = [];
+    for (const [c, g] of groups.entries())
+      for (const i of await herd(x.data, x.cols, g, quotas[c]!, ctx.signal)) indices.push(i);
     return {
       indices: Int32Array.from(indices),
       trace: [{ stage: 'herd', message: `${groups.length} group(s)` }],

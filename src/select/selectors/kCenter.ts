@@ -14,7 +14,7 @@
  */
 import { z } from 'zod';
 import { seededRandom } from '../../embed/backends/random.js';
-import type { Selector } from '../contract.js';
+import { abortCheckpoint, SelectionInputError, type Selector } from '../contract.js';
 import { gather, nearestByDistance, type Matrix } from '../kernels/similarity.js';
 import { embeddingParam, pcaDimsParam, reducedVectorsOf } from './vectors.js';
 
@@ -103,8 +103,9 @@ export async function kCenterGreedy(
   synced = 1;
   minSquared[start] = 0;
   heap.fill(n, start);
+  const checkpoint = abortCheckpoint(options.signal);
   for (let t = 1; t < budget; t++) {
-    options.signal?.throwIfAborted();
+    await checkpoint();
     if (t - synced >= SYNC_EVERY) await sync(t);
     // u* = argmax_i m_i (B5): bring the top up to date until it stays on top.
     for (;;) {
@@ -119,6 +120,9 @@ export async function kCenterGreedy(
       if (heap.top() === top) break;
     }
     const next = heap.pop();
+    // A NaN distance compares false both ways and can leave the heap unordered or empty.
+    if (next === undefined || !(minSquared[next]! >= 0))
+      throw new SelectionInputError('k-center: distances are not finite (NaN or infinite embeddings?)');
     indices[t] = next;
     minSquared[next] = 0;
     if (t % 256 === 0) options.progress?.(t, budget);

@@ -3,6 +3,7 @@
  * choose). Ties go to the lowest index in every optimizer.
  */
 import { seededRandom } from '../../embed/backends/random.js';
+import { abortCheckpoint } from '../contract.js';
 import type { SetFunction } from './facilityLocation.js';
 
 export type OptimizerName = 'naive' | 'lazy' | 'stochastic';
@@ -23,23 +24,59 @@ export interface OptimizeOptions {
   onStep?: (done: number, total: number) => void;
 }
 
-export function maximize(f: SetFunction, name: OptimizerName, o: OptimizeOptions): GreedyResult {
-  switch (name) {
-    case 'naive':
-      return naiveGreedy(f, o);
-    case 'lazy':
-      return lazyGreedy(f, o);
-    case 'stochastic':
-      return stochasticGreedy(f, o);
+/**
+ * Run the named greedy. Between picks it lets queued events run now and then (a SIGINT handler, a
+ * cancel from the panel) and throws the signal's reason once the signal is aborted.
+ */
+export async function maximize(
+  f: SetFunction,
+  name: OptimizerName,
+  o: OptimizeOptions,
+): Promise<GreedyResult> {
+  const steps = STEPS[name](f, o);
+  const checkpoint = abortCheckpoint(o.signal);
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+    await checkpoint();
   }
+}
+
+const STEPS: Record<OptimizerName, (f: SetFunction, o: OptimizeOptions) => Generator<void, GreedyResult>> = {
+  naive: naiveSteps,
+  lazy: lazySteps,
+  stochastic: stochasticSteps,
+};
+
+/** Run a greedy to the end without yielding (small problems, tests). */
+function drain(steps: Generator<void, GreedyResult>): GreedyResult {
+  for (;;) {
+    const next = steps.next();
+    if (next.done) return next.value;
+  }
+}
+
+/** Plain greedy: every step evaluates every remaining candidate. */
+export function naiveGreedy(f: SetFunction, o: OptimizeOptions): GreedyResult {
+  return drain(naiveSteps(f, o));
+}
+
+/** Lazy greedy (Minoux, B8); see {@link lazySteps}. */
+export function lazyGreedy(f: SetFunction, o: OptimizeOptions): GreedyResult {
+  return drain(lazySteps(f, o));
+}
+
+/** Stochastic greedy ("Lazier than lazy greedy", B9 / C8). */
+export function stochasticGreedy(f: SetFunction, o: OptimizeOptions): GreedyResult {
+  return drain(stochasticSteps(f, o));
 }
 
 function pool(f: SetFunction, o: OptimizeOptions): number[] {
   return o.candidates ? Array.from(o.candidates) : Array.from({ length: f.n }, (_, i) => i);
 }
 
-/** Plain greedy: every step evaluates every remaining candidate. */
-export function naiveGreedy(f: SetFunction, o: OptimizeOptions): GreedyResult {
+/** Plain greedy, one pick per step. */
+function* naiveSteps(f: SetFunction, o: OptimizeOptions): Generator<void, GreedyResult> {
   const remaining = new Set(pool(f, o));
   const budget = Math.min(o.budget, remaining.size);
   const picks = new Int32Array(budget);
@@ -57,6 +94,7 @@ export function naiveGreedy(f: SetFunction, o: OptimizeOptions): GreedyResult {
     picks[t] = best;
     gains[t] = bestGain;
     o.onStep?.(t + 1, budget);
+    yield;
   }
   return { picks, gains };
 }
@@ -65,7 +103,7 @@ export function naiveGreedy(f: SetFunction, o: OptimizeOptions): GreedyResult {
  * Lazy greedy (Minoux, B8): by submodularity a stale gain bounds the true gain from above, so pop the
  * largest stale gain, refresh it, and accept it if it still leads.
  */
-export function lazyGreedy(f: SetFunction, o: OptimizeOptions): GreedyResult {
+function* lazySteps(f: SetFunction, o: OptimizeOptions): Generator<void, GreedyResult> {
   const heap = new MaxHeap();
   for (const j of pool(f, o)) heap.push(f.gain(j), j);
   const budget = Math.min(o.budget, heap.size);
@@ -85,12 +123,13 @@ export function lazyGreedy(f: SetFunction, o: OptimizeOptions): GreedyResult {
       heap.push(g, j);
     }
     o.onStep?.(t + 1, budget);
+    yield;
   }
   return { picks, gains };
 }
 
-/** Stochastic greedy ("Lazier than lazy greedy", B9 / C8). */
-export function stochasticGreedy(f: SetFunction, o: OptimizeOptions): GreedyResult {
+/** Stochastic greedy, one pick per step. */
+function* stochasticSteps(f: SetFunction, o: OptimizeOptions): Generator<void, GreedyResult> {
   const random = seededRandom(o.seed ?? 0);
   const remaining = pool(f, o);
   const budget = Math.min(o.budget, remaining.length);
@@ -117,6 +156,7 @@ export function stochasticGreedy(f: SetFunction, o: OptimizeOptions): GreedyResu
     picks[t] = j;
     gains[t] = bestGain;
     o.onStep?.(t + 1, budget);
+    yield;
   }
   return { picks, gains };
 }
