@@ -80,9 +80,15 @@ export const DEFAULT_WORKSPACE = '.curate';
 export const DEMO_DATASET = path.join(PACKAGE_ROOT, 'data', 'demo', 'cifar10-captions-{0000..0001}.tar.gz');
 
 /** Open (creating if needed) a workspace folder and its catalog. Close it when done. */
-export function openWorkspace(dir: string = DEFAULT_WORKSPACE): Promise<Catalog> {
-  return Catalog.open(path.resolve(dir));
+export function openWorkspace(
+  dir: string = DEFAULT_WORKSPACE,
+  options: { readOnly?: boolean } = {},
+): Promise<Catalog> {
+  return Catalog.open(path.resolve(dir), options);
 }
+export { resetWorkspace, RESET_TARGETS, type ResetTarget } from './reset.js';
+export { WorkspaceStateError } from '../embed/store.js';
+export { WriteError } from '../io/atomic.js';
 
 export interface ResolveEncoderOptions extends ClipLoadOptions {
   /** Fit the offline encoder again even when the workspace has one. */

@@ -9,13 +9,16 @@ import { z } from 'zod';
 
 const params = z.record(z.string(), z.unknown());
 
+/** A random seed: the seeded generators take it as an unsigned 32-bit integer. */
+export const seedSchema = z.number().int().min(0).max(0xffff_ffff);
+
 export const curateConfigSchema = z
   .object({
     /** Metadata field with an integer class per sample (labels for per-class methods and the probe). */
     labelField: z.string().optional(),
     /** Augmented-view variant to attach (SAS). */
     views: z.string().optional(),
-    seed: z.number().int().optional(),
+    seed: seedSchema.optional(),
     embed: z
       .object({
         encoder: z.string(),

@@ -55,7 +55,7 @@ export async function selectSubset(
   getSelector(request.method);
   parseBudget(request.budget);
   const e = embeddings ?? (await loadEmbeddings(catalog, workspace, embeddingOptions(request)));
-  return runAndSave(catalog, workspace, e, e.ids, request, e.encoder);
+  return runAndSave(catalog, workspace, e, e.ids, request, e.encoder, e.excluded);
 }
 
 async function runAndSave(
@@ -65,6 +65,7 @@ async function runAndSave(
   poolIds: BigInt64Array,
   request: SelectRequest,
   encoder: WorkspaceEmbeddings['encoder'],
+  excluded: WorkspaceEmbeddings['excluded'] = [],
 ): Promise<StoredSelection> {
   const selector = getSelector(request.method);
   const budget = parseBudget(request.budget);
@@ -90,6 +91,7 @@ async function runAndSave(
     poolIds,
     encoder,
     seconds,
+    excluded: excluded.map(({ key, reason }) => ({ key, reason })),
   });
 }
 

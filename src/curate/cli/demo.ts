@@ -8,6 +8,7 @@ import path from 'node:path';
 import { registry } from '../../select/registry.js';
 import { WorkspaceIndex, writeRunReport, type Catalog, type Comparison } from '../api.js';
 import { exportWithProgress, formatExport } from './exportCommands.js';
+import { warn } from './escape.js';
 import { compareWithProgress } from './selectCommands.js';
 
 /** The budget whose table is the demo's headline, whose selections the report shows, and whose best is exported. */
@@ -63,7 +64,7 @@ export async function runDemoPipeline(
     selections: main.rows.filter((r) => !r.error).map((r) => r.selection),
     ...(signal ? { signal } : {}),
   });
-  for (const m of report.missingImages) process.stderr.write(`curate: warning: thumbnail ${m}\n`);
+  for (const m of report.missingImages) warn(`warning: thumbnail ${m}`);
   out(`report: ${report.html}\n`);
   return { comparisons, exported: { selection: best.selection, out: exported.out }, report: report.html };
 }

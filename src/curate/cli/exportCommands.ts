@@ -7,6 +7,7 @@ import { Option, type Command } from 'commander';
 import cliProgress from 'cli-progress';
 import {
   comparisonFile,
+  ExportInputError,
   EXPORT_FORMATS,
   exportSelection,
   writeRunReport,
@@ -17,8 +18,8 @@ import {
 } from '../api.js';
 import { SelectionInputError } from '../../select/contract.js';
 import { interruptible, withCatalog, workspaceOf } from './context.js';
-
-const integer = (v: string) => Number.parseInt(v, 10);
+import { printable, warn } from './escape.js';
+import { integerOption, LIMITS } from './options.js';
 
 export function registerExportCommands(program: Command, out: (text: string) => void): void {
   program
@@ -30,7 +31,7 @@ export function registerExportCommands(program: Command, out: (text: string) => 
     )
     .requiredOption('--out <dir>', 'folder to write into (nothing is written outside it)')
     .option('--overwrite', 'replace the previous export in a non-empty folder')
-    .option('--shard-size <n>', 'samples per WebDataset shard', integer, 10_000)
+    .addOption(integerOption('--shard-size <n>', 'samples per WebDataset shard', LIMITS.shardSize, 10_000))
     .action(
       async (
         o: { selection: string; format: ExportFormat; out: string; overwrite?: boolean; shardSize: number },
@@ -48,7 +49,7 @@ export function registerExportCommands(program: Command, out: (text: string) => 
             });
             out(formatExport(report));
             if (report.samples === 0 && report.skipped.length > 0)
-              throw new Error(`nothing exported: all ${report.picks} picks were skipped`);
+              throw new ExportInputError(`nothing exported: all ${report.picks} picks were skipped`);
           }),
         );
       },
@@ -72,19 +73,30 @@ export function registerExportCommands(program: Command, out: (text: string) => 
               `no comparison at ${budget}: ${file} is missing (run curate compare)`,
             );
           });
-          comparisons.push({ budget, ...(JSON.parse(text) as Omit<Comparison, 'budget'>) });
+          let saved: Omit<Comparison, 'budget'>;
+          try {
+            saved = JSON.parse(text) as Omit<Comparison, 'budget'>;
+          } catch (err) {
+            throw new SelectionInputError(
+              `comparison ${file} is damaged (${(err as Error).message}): run curate compare --budget ${budget} again`,
+            );
+          }
+          comparisons.push({ budget, ...saved });
         }
         const selections = o.selections?.split(',').map((s) => s.trim());
         if (!comparisons.length && !selections?.length)
           throw new SelectionInputError('report needs --budget (saved comparisons) or --selections');
         await withCatalog(workspace, async (catalog) => {
-          const report = await writeRunReport(catalog, workspace, {
-            name: o.name,
-            comparisons,
-            ...(selections ? { selections } : {}),
-            ...(o.title ? { title: o.title } : {}),
-          });
-          for (const m of report.missingImages) process.stderr.write(`curate: warning: thumbnail ${m}\n`);
+          const report = await interruptible((signal) =>
+            writeRunReport(catalog, workspace, {
+              name: o.name,
+              comparisons,
+              signal,
+              ...(selections ? { selections } : {}),
+              ...(o.title ? { title: o.title } : {}),
+            }),
+          );
+          for (const m of report.missingImages) warn(`warning: thumbnail ${m}`);
           out(`report: ${report.html}\n`);
         });
       },
@@ -140,9 +152,12 @@ export function formatExport(r: ExportReport): string {
     lines.push(
       `  manual review: ${r.review.rejected.length} rejected picks left out, ${r.review.accepted.length} accepted samples added`,
     );
+  // Keys, files and reasons come from the dataset: one field each, escaped.
   for (const s of r.skipped.slice(0, 10))
-    lines.push(`  skipped ${s.key}${s.file ? ` (${s.file})` : ''}: ${s.reason}`);
+    lines.push(
+      `  skipped ${printable(s.key)}${s.file ? ` (${printable(s.file)})` : ''}: ${printable(s.reason)}`,
+    );
   if (r.skipped.length > 10) lines.push(`  … ${r.skipped.length - 10} more skipped (see provenance.json)`);
-  for (const w of r.warnings) lines.push(`  warning: ${w}`);
+  for (const w of r.warnings) lines.push(`  warning: ${printable(w)}`);
   return lines.join('\n') + '\n';
 }

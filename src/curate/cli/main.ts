@@ -1,6 +1,8 @@
 /**
  * `curate` command line: commander wiring only. Every action calls `src/curate/api.ts`; errors become
- * exit codes here and nowhere else (0 ok, 1 failure, 2 usage or bad input).
+ * exit codes here and nowhere else (0 ok, 1 internal failure, 2 usage or bad input, 130 Ctrl-C, 143
+ * SIGTERM). Everything printed passes through `printable` (escape.ts): dataset text cannot drive the
+ * terminal.
  */
 import { Command, CommanderError, Option } from 'commander';
 import {
@@ -22,11 +24,16 @@ import {
   type Catalog,
   DeviceUnavailableError,
   EncoderLoadError,
+  WorkspaceStateError,
+  WriteError,
 } from '../api.js';
+import { registerResetCommand } from './resetCommand.js';
 import path from 'node:path';
 import { SelectionInputError } from '../../select/contract.js';
 import { ConfigError } from '../config.js';
-import { interruptible, withCatalog, workspaceOf } from './context.js';
+import { Interrupted, interruptible, trapSignals, withCatalog, workspaceOf } from './context.js';
+import { printable, warn } from './escape.js';
+import { integerOption, LIMITS, UsageError } from './options.js';
 import { embedBar, ingestBar } from './progress.js';
 import { DEMO_BUDGETS, DEMO_CLIP_MODEL, runDemoPipeline } from './demo.js';
 import { registerExportCommands } from './exportCommands.js';
@@ -35,14 +42,6 @@ import { registerSelectCommands } from './selectCommands.js';
 import { formatIngestReport, formatSummary } from './report.js';
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
-
-/** Ctrl-C: the parts finished so far are committed; a re-run resumes. */
-class Interrupted extends Error {
-  constructor() {
-    super('interrupted; finished parts are kept, run the same command again to resume');
-    this.name = 'Interrupted';
-  }
-}
 
 const DEMO_WORKSPACE = '.curate-demo';
 
@@ -60,7 +59,12 @@ export function buildProgram(out: (text: string) => void): Command {
       `workspace folder (default: ${DEFAULT_WORKSPACE}; for demo: ${DEMO_WORKSPACE})`,
     )
     .exitOverride()
-    .configureOutput({ writeOut: out, writeErr: (s) => process.stderr.write(s) });
+    .configureOutput({
+      writeOut: out,
+      writeErr: (s) => process.stderr.write(printable(s, { multiline: true })),
+      // "error: unknown option '--x'" → "curate: unknown option '--x'", like every other message.
+      outputError: (s, write) => write(`curate: ${s.replace(/^error: /, '')}`),
+    });
 
   program
     .command('init')
@@ -87,7 +91,7 @@ export function buildProgram(out: (text: string) => void): Command {
             await ingestWithBar(catalog, spec, { columns }, out);
           } catch (err) {
             if (!(err instanceof DatasetError)) throw err;
-            process.stderr.write(`curate: ${err.message}\n`);
+            warn(err.message);
             failed.push(spec);
           }
         }
@@ -118,9 +122,9 @@ export function buildProgram(out: (text: string) => void): Command {
         .choices(['float32', 'float16'])
         .default('float32'),
     )
-    .option('--batch-size <n>', 'images per inference batch', (v) => Number.parseInt(v, 10), 32)
-    .option('--threads <n>', 'onnxruntime threads per operator (default: all cores)', (v) =>
-      Number.parseInt(v, 10),
+    .addOption(integerOption('--batch-size <n>', 'images per inference batch', LIMITS.batchSize, 32))
+    .addOption(
+      integerOption('--threads <n>', 'onnxruntime threads per operator (default: all cores)', LIMITS.threads),
     )
     .option('--refit', 'fit the offline encoder again (new fingerprint: needs a fresh embeddings folder)')
     .action(async (opts: EmbedCliOptions, cmd: Command) => {
@@ -135,14 +139,17 @@ export function buildProgram(out: (text: string) => void): Command {
     .description('summarise the workspace catalog: datasets, samples, issues by kind')
     .action(async (_opts: object, cmd: Command) => {
       const workspace = workspaceOf(cmd);
-      await withCatalog(workspace, async (catalog) => out(formatSummary(await catalog.summary()) + '\n'));
+      // Read-only: works on a full or read-only disk, and never creates a workspace that is not there.
+      await withCatalog(workspace, async (catalog) => out(formatSummary(await catalog.summary()) + '\n'), {
+        readOnly: true,
+      });
     });
 
   program
     .command('issues')
     .description('list per-sample issues: file, key, where, reason')
     .addOption(new Option('--kind <kind>', 'only this kind').choices(Object.keys(ISSUE_KINDS)))
-    .option('--limit <n>', 'at most this many rows', (v) => Number.parseInt(v, 10), 50)
+    .addOption(integerOption('--limit <n>', 'at most this many rows', LIMITS.limit, 50))
     .action(async (opts: { kind?: string; limit: number }, cmd: Command) => {
       const workspace = workspaceOf(cmd);
       await withCatalog(workspace, async (catalog) => {
@@ -151,9 +158,11 @@ export function buildProgram(out: (text: string) => void): Command {
            WHERE $kind IS NULL OR kind = $kind ORDER BY dataset_id, part, file LIMIT $limit`,
           { kind: opts.kind ?? null, limit: opts.limit },
         );
+        // File, key, place and reason all come from the dataset: one field each, escaped.
+        const p = (v: string | null | undefined) => printable(v ?? '');
         for (const r of rows) {
           out(
-            `${r.kind} [${r.severity === 'error' ? 'skipped' : 'kept'}] ${r.file}${r.key ? ` key=${r.key}` : ''}${r.where ? ` (${r.where})` : ''}: ${r.reason}\n`,
+            `${r.kind} [${r.severity === 'error' ? 'skipped' : 'kept'}] ${p(r.file)}${r.key ? ` key=${p(r.key)}` : ''}${r.where ? ` (${p(r.where)})` : ''}: ${p(r.reason)}\n`,
           );
         }
         if (rows.length === 0) out('no issues\n');
@@ -164,6 +173,7 @@ export function buildProgram(out: (text: string) => void): Command {
 
   registerExportCommands(program, out);
   registerReviewCommands(program, out);
+  registerResetCommand(program, out);
 
   program
     .command('demo')
@@ -237,30 +247,26 @@ async function embedWithBar(
     ...(opts.allowRemote === false ? { allowRemote: false } : {}),
     onStage: (stage) => process.stderr.write(`  fitting the offline encoder: ${stage}\n`),
     // Only the demo's `auto` may fall back to the offline encoder; a named model that fails is an error.
-    ...(opts.fallbackNote
-      ? { fallbackToOffline: () => process.stderr.write(`curate: warning: ${opts.fallbackNote}\n`) }
-      : {}),
+    ...(opts.fallbackNote ? { fallbackToOffline: () => warn(`warning: ${opts.fallbackNote}`) } : {}),
   });
   if (encoder.name === OFFLINE_ENCODER_NAME) {
-    process.stderr.write(
-      `curate: warning: using ${OFFLINE_ENCODER_NAME}; pass --encoder <CLIP folder or hub id> for CLIP embeddings\n`,
+    warn(
+      `warning: using ${OFFLINE_ENCODER_NAME}; pass --encoder <CLIP folder or hub id> for CLIP embeddings`,
     );
   }
-  if (encoder.providerNote) process.stderr.write(`curate: ${encoder.providerNote}\n`);
+  if (encoder.providerNote) warn(encoder.providerNote);
   const bar = embedBar('embed');
-  const abort = new AbortController();
-  const onSigint = () => abort.abort(new Interrupted());
-  process.once('SIGINT', onSigint);
   try {
-    return await embedCatalog(catalog, path.resolve(workspace), encoder, {
-      batchSize: opts.batchSize,
-      ...(opts.storeDtype ? { dtype: opts.storeDtype } : {}),
-      signal: abort.signal,
-      onProgress: bar.update,
-    });
+    return await interruptible((signal) =>
+      embedCatalog(catalog, path.resolve(workspace), encoder, {
+        batchSize: opts.batchSize,
+        ...(opts.storeDtype ? { dtype: opts.storeDtype } : {}),
+        signal,
+        onProgress: bar.update,
+      }),
+    );
   } finally {
     bar.stop();
-    process.off('SIGINT', onSigint);
     await encoder.dispose();
   }
 }
@@ -274,6 +280,9 @@ function formatEmbedReport(r: EmbedReport): string {
     `in ${r.seconds.toFixed(1)} s${rate}; shards: ${r.partsEmbedded} written, ${r.partsUnchanged} already done` +
     (r.undecodable
       ? `; ${r.undecodable} images could not be decoded (see curate issues --kind undecodable-image)`
+      : '') +
+    (r.nonFinite
+      ? `; ${r.nonFinite} samples got non-finite embeddings and were left out (see curate issues --kind non-finite-embedding)`
       : '')
   );
 }
@@ -285,20 +294,14 @@ async function ingestWithBar(
   out: (s: string) => void,
 ) {
   const bar = ingestBar();
-  const abort = new AbortController();
-  const onSigint = () => abort.abort(new Interrupted());
-  process.once('SIGINT', onSigint);
   try {
-    const report = await addDataset(catalog, spec, {
-      ...options,
-      signal: abort.signal,
-      onProgress: bar.update,
-    });
+    const report = await interruptible((signal) =>
+      addDataset(catalog, spec, { ...options, signal, onProgress: bar.update }),
+    );
     bar.stop();
     out(formatIngestReport(report) + '\n');
   } finally {
     bar.stop();
-    process.off('SIGINT', onSigint);
   }
 }
 
@@ -307,16 +310,27 @@ export async function main(
   argv: string[],
   out: (text: string) => void = (s) => process.stdout.write(s),
 ): Promise<number> {
-  const program = buildProgram(out);
+  // Dataset text reaches stdout in reports, tables and search hits: no control character gets through.
+  const program = buildProgram((s) => out(printable(s, { multiline: true })));
+  // Installed before the first await: from here on Ctrl-C stops the command with 130, never with a
+  // half-handled error or the default kill.
+  const trap = trapSignals();
   try {
     await program.parseAsync(argv);
+    trap.signal.throwIfAborted();
     return EXIT.ok;
-  } catch (err) {
+  } catch (caught) {
+    const err = trap.signal.aborted ? (trap.signal.reason as Interrupted) : caught;
     if (err instanceof CommanderError) {
       // --help and --version arrive here as "errors" with exit code 0.
       return err.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
+    if (err instanceof Interrupted) {
+      warn(err.message);
+      return err.exitCode;
+    }
     if (
+      err instanceof UsageError ||
       err instanceof DatasetError ||
       err instanceof EncoderMismatchError ||
       err instanceof SelectionInputError ||
@@ -324,14 +338,18 @@ export async function main(
       err instanceof ReviewInputError ||
       err instanceof ConfigError ||
       err instanceof EncoderLoadError ||
-      err instanceof DeviceUnavailableError
+      err instanceof DeviceUnavailableError ||
+      err instanceof WorkspaceStateError ||
+      // A full or read-only disk is for the user to fix; the message names the file.
+      err instanceof WriteError
     ) {
-      process.stderr.write(`curate: ${err.message}\n`);
+      warn(err.message);
       return EXIT.usage;
     }
-    process.stderr.write(`curate: ${(err as Error).message}\n`);
-    if (err instanceof Interrupted) return EXIT.interrupted;
+    warn(err instanceof Error ? err.message : String(err));
     if (process.env.CURATE_DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
     return EXIT.failure;
+  } finally {
+    trap.release();
   }
 }

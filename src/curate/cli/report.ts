@@ -1,4 +1,5 @@
 import type { CatalogSummary, IngestReport, IssueCount } from '../api.js';
+import { printable as p } from './escape.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
@@ -7,7 +8,7 @@ export function formatIngestReport(r: IngestReport): string {
   const parts = [`${r.partsRead} read`, `${r.partsUnchanged} unchanged`];
   if (r.partsRemoved) parts.push(`${r.partsRemoved} removed`);
   const lines = [
-    `dataset '${r.dataset.name}' (${r.dataset.format}): ${n(r.samples)} samples; parts: ${parts.join(', ')}; ` +
+    `dataset '${p(r.dataset.name)}' (${r.dataset.format}): ${n(r.samples)} samples; parts: ${parts.join(', ')}; ` +
       `read ${n(r.samplesRead)} samples in ${r.seconds.toFixed(1)} s${rate}`,
   ];
   lines.push(formatIssueTable(r.issues));
@@ -28,7 +29,7 @@ export function formatSummary(s: CatalogSummary): string {
   const lines = [`${n(s.samples)} samples in ${s.datasets.length} dataset(s)`];
   for (const d of s.datasets) {
     lines.push(
-      `  ${d.name} (${d.format}, ${d.parts} parts): ${n(d.samples)} samples, ${n(d.issues)} issues  ${d.spec}`,
+      `  ${p(d.name)} (${d.format}, ${d.parts} parts): ${n(d.samples)} samples, ${n(d.issues)} issues  ${p(d.spec)}`,
     );
   }
   lines.push('issues by kind:', formatIssueTable(s.issues));

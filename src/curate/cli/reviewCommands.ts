@@ -2,6 +2,8 @@
 import { Argument, type Command } from 'commander';
 import { listReviews, setReview, type ReviewDecision } from '../api.js';
 import { withCatalog, workspaceOf } from './context.js';
+import { printable } from './escape.js';
+import { UsageError } from './options.js';
 
 const ACTIONS = ['accept', 'reject', 'clear', 'list'] as const;
 
@@ -16,10 +18,10 @@ export function registerReviewCommands(program: Command, out: (text: string) => 
     .action(async (action: (typeof ACTIONS)[number], keys: string[], _o: unknown, cmd: Command) => {
       await withCatalog(workspaceOf(cmd), async (catalog) => {
         if (action === 'list') {
-          for (const r of await listReviews(catalog)) out(`${r.decision}\t${r.key}\t${r.at}\n`);
+          for (const r of await listReviews(catalog)) out(`${r.decision}\t${printable(r.key)}\t${r.at}\n`);
           return;
         }
-        if (keys.length === 0) throw new Error(`curate review ${action} needs at least one key`);
+        if (keys.length === 0) throw new UsageError(`review ${action} needs at least one key`);
         const decision: ReviewDecision | null = action === 'clear' ? null : action;
         const n = await setReview(catalog, keys, decision);
         out(`${action === 'clear' ? 'cleared' : `${action}ed`} ${n} sample${n === 1 ? '' : 's'}\n`);

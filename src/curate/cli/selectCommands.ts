@@ -22,9 +22,19 @@ import {
   type CurateConfig,
   type Space,
 } from '../api.js';
-import { describeMethods, registry } from '../../select/registry.js';
-import { SelectionInputError } from '../../select/contract.js';
-import { interruptible, withCatalog, workspaceOf } from './context.js';
+import { describeMethods, getSelector, registry } from '../../select/registry.js';
+import { parseBudget, SelectionInputError } from '../../select/contract.js';
+import {
+  interruptible,
+  requireEmbeddings,
+  requireIndex,
+  requireLabelField,
+  withCatalog,
+  workspaceOf,
+} from './context.js';
+import { printable, warn } from './escape.js';
+import { describeExcluded } from '../embeddings.js';
+import { fractionOption, integerOption, LIMITS, seedOption, UsageError } from './options.js';
 
 interface SharedSelectOptions {
   config?: string;
@@ -34,14 +44,33 @@ interface SharedSelectOptions {
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
-const integer = (v: string) => Number.parseInt(v, 10);
 
 function shared(cmd: Command): Command {
   return cmd
     .option('--config <file>', 'config file (default: <workspace>/curate.config.json when present)')
     .option('--label-field <name>', 'metadata field with an integer class per sample (e.g. label_index)')
     .option('--views <variant>', 'attach augmented-view embeddings (SAS)')
-    .option('--seed <n>', 'random seed', integer);
+    .addOption(seedOption());
+}
+
+/**
+ * What select and compare read must be there before any work: the embeddings (and views), and an
+ * integer label in the label field of every embedded sample.
+ */
+async function checkInputs(
+  catalog: Catalog,
+  workspace: string,
+  o: SharedSelectOptions,
+  config: CurateConfig & { file?: string },
+): Promise<void> {
+  const choice = embeddingChoice(o, config);
+  await requireEmbeddings(catalog, workspace, choice.views);
+  if (choice.labelField)
+    await requireLabelField(
+      catalog,
+      choice.labelField,
+      o.labelField ? '--label-field' : `labelField (${config.file ?? 'config'})`,
+    );
 }
 
 /** Flags over config over defaults. */
@@ -73,24 +102,31 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
     .addOption(
       new Option('--space <space>', 'which vectors').choices(['image', 'text', 'joint']).default('image'),
     )
-    .option('--m <n>', 'HNSW graph degree M', integer, 16)
-    .option('--ef-construction <n>', 'HNSW efConstruction', integer, 200)
+    .addOption(integerOption('--m <n>', 'HNSW graph degree M', LIMITS.m, 16))
+    .addOption(integerOption('--ef-construction <n>', 'HNSW efConstruction', LIMITS.efConstruction, 200))
     .action(async (o: { space: Space; m: number; efConstruction: number }, cmd: Command) => {
       const workspace = workspaceOf(cmd);
       await withCatalog(workspace, async (catalog) => {
+        await requireEmbeddings(catalog, workspace);
         const progress = bar('index');
         let started = false;
         const t0 = performance.now();
-        const index = await WorkspaceIndex.build(catalog, workspace, o.space, {
-          m: o.m,
-          efConstruction: o.efConstruction,
-          onProgress: (done, total) => {
-            if (!started) progress.start(total, 0, { unit: 'vectors' });
-            started = true;
-            progress.update(done);
-          },
+        // The build itself runs to its end (native code); a Ctrl-C during it still exits 130.
+        const index = await interruptible(async () => {
+          try {
+            return await WorkspaceIndex.build(catalog, workspace, o.space, {
+              m: o.m,
+              efConstruction: o.efConstruction,
+              onProgress: (done, total) => {
+                if (!started) progress.start(total, 0, { unit: 'vectors' });
+                started = true;
+                progress.update(done);
+              },
+            });
+          } finally {
+            progress.stop();
+          }
         });
-        progress.stop();
         out(
           `${o.space} index of ${index.ids.length} samples in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${WorkspaceIndex.dir(workspace)}\n`,
         );
@@ -118,10 +154,13 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         throw new SelectionInputError(
           'select needs --method and --budget (or select.method/budget in the config)',
         );
+      getSelector(method);
+      parseBudget(budget);
       const params = { ...(config.select?.params ?? {}), ...parseParamPairs(o.param) };
       const name = o.name ?? config.select?.name;
-      await withCatalog(workspace, (catalog) =>
-        interruptible(async (signal) => {
+      await withCatalog(workspace, async (catalog) => {
+        await checkInputs(catalog, workspace, o, config);
+        await interruptible(async (signal) => {
           const stored = await selectSubset(catalog, workspace, {
             method,
             budget,
@@ -133,9 +172,11 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
           out(
             `${stored.name}: ${stored.method} kept ${stored.sampleIds.length} of ${stored.pool} in ${stored.provenance.seconds.toFixed(1)} s → ${selectionDir(workspace, stored.name)}\n`,
           );
-          for (const t of stored.trace) out(`  ${t.stage}: ${t.message}\n`);
-        }),
-      );
+          for (const t of stored.trace) out(`  ${t.stage}: ${printable(t.message)}\n`);
+          const excluded = stored.provenance.excluded ?? [];
+          if (excluded.length) warn(describeExcluded(excluded.map((x, i) => ({ id: BigInt(i), ...x }))));
+        });
+      });
     },
   );
 
@@ -145,7 +186,9 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       .description('run several methods at one or more budgets, score them side by side, write a report')
       .option('--methods <a,b,c|all>', 'methods to compare', 'all')
       .option('--budget <n|p%,…>', 'subset size for every method; several (5%,10%,20%) draw curves')
-      .option('--held-out <share>', 'share of the pool held out for the linear probe (with labels)', Number)
+      .addOption(
+        fractionOption('--held-out <share>', 'share of the pool held out for the linear probe (with labels)'),
+      )
       .option('--json <file>', 'also write the comparison (an array with several budgets) as JSON')
       .option('--no-report', 'skip the HTML report'),
   ).action(
@@ -166,13 +209,20 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       const methods =
         o.methods === 'all'
           ? (config.compare?.methods ?? [...registry.keys()])
-          : o.methods.split(',').map((m) => m.trim());
+          : o.methods
+              .split(',')
+              .map((m) => m.trim())
+              .filter(Boolean);
+      checkMethods(methods, o.methods === 'all' ? `compare.methods (${config.file})` : '--methods');
+      const budgets = budget.split(',').map((b) => b.trim());
+      budgets.forEach((b) => parseBudget(b));
       const heldOut = o.heldOut ?? config.compare?.heldOut;
-      await withCatalog(workspace, (catalog) =>
-        interruptible(async (signal) => {
+      await withCatalog(workspace, async (catalog) => {
+        await checkInputs(catalog, workspace, o, config);
+        await interruptible(async (signal) => {
           const comparisons = await compareWithProgress(catalog, workspace, out, {
             methods,
-            budgets: budget.split(',').map((b) => b.trim()),
+            budgets,
             signal,
             ...(heldOut ? { heldOut } : {}),
             ...(config.compare?.params ? { params: config.compare.params } : {}),
@@ -191,8 +241,8 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
             const report = await writeRunReport(catalog, workspace, { name, comparisons, signal });
             out(`report: ${report.html}\n`);
           }
-        }),
-      );
+        });
+      });
     },
   );
 
@@ -200,17 +250,21 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
     .command('search')
     .description('find images by free text in the image index')
     .argument('<text>', 'query')
-    .option('-k <n>', 'results', integer, 20)
+    .addOption(integerOption('-k <n>', 'results', LIMITS.k, 20))
     .option('--encoder <id|dir|default>', 'the encoder the workspace was embedded with', 'default')
     .action(async (text: string, o: { k: number; encoder: string }, cmd: Command) => {
       const workspace = workspaceOf(cmd);
       await withCatalog(workspace, async (catalog) => {
+        await requireEmbeddings(catalog, workspace);
+        requireIndex(workspace, 'image');
         const index = await WorkspaceIndex.load(workspace, 'image');
         const encoder = await resolveEncoder(catalog, workspace, o.encoder, {});
         try {
           const hits = await index.searchText(catalog, encoder, text, o.k);
           hits.forEach((h, r) =>
-            out(`${String(r + 1).padStart(3)}  ${h.similarity.toFixed(3)}  ${h.key}  ${h.caption}\n`),
+            out(
+              `${String(r + 1).padStart(3)}  ${h.similarity.toFixed(3)}  ${printable(h.key)}  ${printable(h.caption)}\n`,
+            ),
           );
         } finally {
           await encoder.dispose();
@@ -237,6 +291,17 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
           out(`    ${name} = ${JSON.stringify(p.default)}${p.description ? `  ${p.description}` : ''}\n`);
       }
     });
+}
+
+/** Every name in a method list must be in the registry: named, with the valid ones, before any work. */
+function checkMethods(methods: string[], source: string): void {
+  if (methods.length === 0) throw new UsageError(`${source}: no methods given`);
+  const unknown = methods.filter((m) => !registry.has(m));
+  if (unknown.length)
+    throw new UsageError(
+      `${source}: unknown method${unknown.length > 1 ? 's' : ''} ${unknown.map((m) => `'${m}'`).join(', ')}; ` +
+        `available: ${[...registry.keys()].join(', ')}`,
+    );
 }
 
 const pct = (v: number | null) => (v === null || Number.isNaN(v) ? '–' : `${(100 * v).toFixed(1)}%`);
@@ -291,7 +356,7 @@ export function formatComparison(c: Comparison): string {
     `| (whole pool) | ${c.pool} | ${pct(ref.probeAccuracy)} | ${num(ref.meanClipScore)} | ${num(ref.classKL)} | ${pct(ref.badCaptions)} | ${pct(ref.duplicates)} | |`,
     ...c.rows.map((r) =>
       r.error
-        ? `| ${r.method} | failed: ${r.error.replaceAll('|', '/')} | | | | | | |`
+        ? `| ${r.method} | failed: ${printable(r.error).replaceAll('|', '/')} | | | | | | |`
         : `| ${r.method} | ${r.kept} | ${pct(r.probeAccuracy)} | ${num(r.meanClipScore)} | ${num(r.classKL)} | ${pct(r.badCaptions)} | ${pct(r.duplicates)} | ${r.seconds.toFixed(1)} |`,
     ),
   ];
