@@ -4,7 +4,7 @@
  * by two datasets included), and a kill -9 at any point (`export.staged`, `export.moving`) is finished
  * by running the same command again, ending byte-identical to an uninterrupted export.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -56,16 +56,26 @@ function exportArgs(out: string, format = 'webdataset', ...more: string[]): stri
   return ['-w', workspace, 'export', '--selection', 'all', '--format', format, '--out', out, ...more];
 }
 
-/** The CLI in a child process, killed at `killAt` (CURATE_KILL_AT). */
-function killedExport(args: string[], killAt: string) {
+/**
+ * The CLI in a child process, killed at `killAt` (CURATE_KILL_AT). Asynchronous so this worker's event
+ * loop stays free for vitest's RPC while the child runs.
+ */
+async function killedExport(args: string[], killAt: string): Promise<void> {
   const env = { ...process.env, CURATE_KILL_AT: killAt };
-  const r = spawnSync(process.execPath, ['--import', 'tsx', entry, ...args], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
-  });
-  expect(r.signal, `the export should die at ${killAt}:\n${r.stderr}`).toBe('SIGKILL');
+  const { signal, stderr } = await new Promise<{ signal: NodeJS.Signals | null; stderr: string }>(
+    (resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], { cwd: ROOT, env });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGTERM'), 120_000);
+      child.on('error', reject);
+      child.on('close', (_code, sig) => {
+        clearTimeout(timer);
+        resolve({ signal: sig, stderr: err });
+      });
+    },
+  );
+  expect(signal, `the export should die at ${killAt}:\n${stderr}`).toBe('SIGKILL');
 }
 
 beforeAll(async () => {
@@ -226,7 +236,7 @@ describe('kill -9 during an export, then the same command again (Smaller: killed
     async ({ at }) => {
       const out = path.join(await tempDir(), 'out');
       const args = exportArgs(out, 'webdataset', '--shard-size', '50');
-      killedExport(args, at);
+      await killedExport(args, at);
       // The kill left a staging folder (and maybe moved files): the same command is not refused.
       expect((await readdir(out)).some((n) => n.startsWith('.clipcurate-export-'))).toBe(true);
       const r = await curate(...args);
@@ -242,7 +252,7 @@ describe('kill -9 during an export, then the same command again (Smaller: killed
     await writeFile(path.join(out, 'notes.md'), 'mine');
     expect((await curate(...exportArgs(out, 'keys', '--overwrite'))).code, stderr()).toBe(0);
     const args = exportArgs(out, 'webdataset', '--shard-size', '50', '--overwrite');
-    killedExport(args, 'export.moving#1');
+    await killedExport(args, 'export.moving#1');
     // Half moved: old keys.txt gone or not, some shards in place. Another request must not take it over.
     const other = await curate(...exportArgs(out, 'csv'));
     expect(other.code).toBe(2);
@@ -251,7 +261,7 @@ describe('kill -9 during an export, then the same command again (Smaller: killed
     );
     // The same request finishes it even without --overwrite, even when that run is killed too.
     const same = exportArgs(out, 'webdataset', '--shard-size', '50');
-    killedExport(same, 'export.staged#2');
+    await killedExport(same, 'export.staged#2');
     const r = await curate(...same);
     expect(r.code, stderr()).toBe(0);
     await expectSameExport(out, reference, ['notes.md']);

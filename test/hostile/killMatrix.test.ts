@@ -8,7 +8,7 @@
  * compared after removing wall-clock fields (createdAt, exportedAt, seconds, …); everything else byte
  * for byte.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -74,19 +74,37 @@ let entry: string;
 const before = {} as Record<Step, string>;
 let reference: string;
 
-function curate(ws: string, args: string[], killAt?: string) {
+interface ChildResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * The CLI in a child process. Asynchronous on purpose: a synchronous spawn would block this worker's
+ * event loop for minutes, and vitest's worker RPC times out.
+ */
+function curate(ws: string, args: string[], killAt?: string): Promise<ChildResult> {
   const env = { ...process.env };
   delete env.CURATE_KILL_AT;
   if (killAt) env.CURATE_KILL_AT = killAt;
-  return spawnSync(process.execPath, ['--import', 'tsx', entry, '-w', ws, ...args], {
-    cwd: ROOT,
-    env,
-    encoding: 'utf8',
-    timeout: 180_000,
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', entry, '-w', ws, ...args], { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGTERM'), 300_000);
+    child.on('error', reject);
+    child.on('close', (status, signal) => {
+      clearTimeout(timer);
+      resolve({ status, signal, stdout, stderr });
+    });
   });
 }
 
-function mustSucceed(r: ReturnType<typeof curate>, what: string): void {
+function mustSucceed(r: ChildResult, what: string): void {
   if (r.status !== 0) throw new Error(`${what} exited ${r.status} (${r.signal}):\n${r.stderr}\n${r.stdout}`);
 }
 
@@ -154,11 +172,11 @@ beforeAll(async () => {
       'process.exitCode = await main(process.argv);\n',
   );
   reference = path.join(scratch, 'reference');
-  mustSucceed(curate(reference, ['init', SPEC]), 'init');
+  mustSucceed(await curate(reference, ['init', SPEC]), 'init');
   for (const step of STEPS) {
     before[step] = path.join(scratch, `before-${step}`);
     cpSync(reference, before[step], { recursive: true });
-    mustSucceed(curate(reference, STEP[step].args(reference)), step);
+    mustSucceed(await curate(reference, STEP[step].args(reference)), step);
   }
 }, 600_000);
 
@@ -171,9 +189,9 @@ describe('kill -9 at every write point, then the same command again', () => {
     const ws = path.join(scratch, `kill-${point}`);
     cpSync(before[step], ws, { recursive: true });
     const args = STEP[step].args(ws);
-    const killed = curate(ws, args, at ? `${point}#${at}` : point);
+    const killed = await curate(ws, args, at ? `${point}#${at}` : point);
     expect(killed.signal, `${step} should die at ${point}:\n${killed.stderr}`).toBe('SIGKILL');
-    mustSucceed(curate(ws, args), `${step} after the kill`);
+    mustSucceed(await curate(ws, args), `${step} after the kill`);
     for (const written of STEP[step].writes)
       expectSameFiles(path.join(ws, written), path.join(reference, written));
     if (step === 'embed') expect(await embeddingRows(ws)).toEqual(await embeddingRows(reference));
