@@ -21,7 +21,7 @@ export const proxyFeatureParam = z
   .default('image')
   .describe(
     'proxy features: image embeddings, (x + t)/‖x + t‖ of image and caption, or caption embeddings ' +
-      'predicting the image (pseudo-)class (the cross-modal proxy of craig.md §2: mismatched captions get large losses)',
+      'predicting the image (pseudo-)class (mismatched captions get large losses: docs/methods/common.md#cross-modal-proxy)',
   );
 
 export type ProxyFeatures = z.infer<typeof proxyFeatureParam>;

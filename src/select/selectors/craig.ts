@@ -44,7 +44,7 @@ export const gradientCoresetParams = {
   gradient: z
     .enum(['logits', 'lastLayer'])
     .default('logits')
-    .describe('g = p − e_y (C4), or the last layer ĝ = [g; g ⊗ x] through the Gram trick (§2)'),
+    .describe('g = p − e_y (C4), or the last layer ĝ = [g; g ⊗ x] through the Gram trick'),
   similarity: z
     .enum(['maxMinusDist', 'expKernel'])
     .default('maxMinusDist')

@@ -70,7 +70,7 @@ const params = z.object({
     .enum(['expKernel', 'maxMinusDist'])
     .default('expKernel')
     .describe(
-      'facility-location similarity: exp(−D/q) as CREST’s submodlib (crest.md §8), or CRAIG’s max − D',
+      'facility-location similarity: exp(−D/q) as CREST’s submodlib (docs/methods/crest.md#choices-and-differences-from-the-paper), or CRAIG’s max − D',
     ),
   gradient: z
     .enum(['logits', 'lastLayer'])
@@ -93,7 +93,7 @@ export const crest: Selector<Params> = {
     if (nonEmpty > p.batchSize)
       trace.push({
         stage: 'classes',
-        message: `${nonEmpty} classes > m = ${p.batchSize}: every mini-batch coreset holds at least one item per class (crest.md §8: keep K ≤ m)`,
+        message: `${nonEmpty} classes > m = ${p.batchSize}: every mini-batch coreset holds at least one item per class (keep K ≤ m: docs/methods/crest.md#classes-and-batch-size)`,
       });
     const trainFraction = budget / input.n;
     const totalSteps = p.epochs * stepsPerEpoch(input.n, trainFraction, p.batchSize);
@@ -124,7 +124,7 @@ export const crest: Selector<Params> = {
       },
       {
         stage: 'static',
-        message: `CREST has no static subset (crest.md §4; use CRAIG for one): indices = the ${ranked.length} items the simulated proxy run trained on most (weight × steps), scores = that exposure; difficulty is the proxy's, not the target model's`,
+        message: `CREST has no static subset (docs/methods/crest.md#output; use CRAIG for one): indices = the ${ranked.length} items the simulated proxy run trained on most (weight × steps), scores = that exposure; difficulty is the proxy's, not the target model's`,
       },
     );
     return {

@@ -54,7 +54,7 @@ const params = z.object({
   mode: z
     .enum(['graft', 'maxvol'])
     .default('graft')
-    .describe('graft = gradient-chosen rank per batch; maxvol = feature-only ablation, fixed r = K·f (§4 c)'),
+    .describe('graft = gradient-chosen rank per batch; maxvol = feature-only ablation, fixed r = K·f'),
   batchSize: z
     .number()
     .int()
@@ -68,7 +68,9 @@ const params = z.object({
   gradient: z
     .enum(['lastLayer', 'logits'])
     .default('lastLayer')
-    .describe('ĝ = [g; g ⊗ x] through the Gram trick, or g = p − e_y (e(P) = 0 for every r > C, §8)'),
+    .describe(
+      'ĝ = [g; g ⊗ x] through the Gram trick, or g = p − e_y (e(P) = 0 for every r > C: docs/methods/graft.md#choices-and-differences-from-the-paper)',
+    ),
   maxCandidates: z
     .number()
     .int()

@@ -36,7 +36,9 @@ export const pddCommonParams = {
   clusters: z
     .union([z.literal('auto'), z.number().int().min(1)])
     .default(100)
-    .describe('k-means pseudo-classes when the pool has no labels (pdd.md §2: 100, keep ≥ 50)'),
+    .describe(
+      'k-means pseudo-classes when the pool has no labels (keep ≥ 50: docs/methods/pdd.md#pseudo-classes)',
+    ),
   stages: z.number().int().min(1).default(5).describe('P, the number of stages (paper/code: 5)'),
   features: proxyFeatureParam,
   classBudget: z

@@ -43,7 +43,7 @@ export const setaParams = z.object({
     .enum(['auto', 'caption', 'image', 'joint'])
     .default('auto')
     .describe(
-      'proxy input: caption embeddings → image (pseudo-)class (cross-modal loss, seta.md §2), image, ' +
+      'proxy input: caption embeddings → image (pseudo-)class (cross-modal loss, docs/methods/common.md#cross-modal-proxy), image, ' +
         'or (x + t)/‖x + t‖; auto = caption when the pool has caption embeddings, else image',
     ),
   pruneRatio: z
@@ -153,7 +153,7 @@ export const seta: Selector<SetaParams> = {
     trace.push({
       stage: 'static analogue',
       message:
-        `indices are NOT a SeTa subset (SeTa has none, seta.md §4) but its static analogue: at the final ` +
+        `indices are NOT a SeTa subset (SeTa has none, docs/methods/seta.md#output) but its static analogue: at the final ` +
         `proxy checkpoint the pool's loss groups ${window.start + 1}–${window.start + width} of ${p.groups} ` +
         `(${windowMembers.length} items; thresholds ${thresholdText(groups.upper)}), randomly pruned to ` +
         `${indices.length} (κ_B = ${Math.min(1, budget / Math.max(1, windowMembers.length)).toFixed(4)}); ` +
