@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { checkImage, type ImageInfo } from '../embed/imageCheck.js';
 import {
   DatasetError,
@@ -44,7 +45,16 @@ export interface IngestReport {
   /** Samples of this dataset in the catalog after the run. */
   samples: number;
   issues: IssueCount[];
+  /** Byte-identical images among this dataset's samples (same SHA-256 of the image file). */
+  exactDuplicates: ExactDuplicates;
   seconds: number;
+}
+
+export interface ExactDuplicates {
+  /** Samples whose image is a byte-identical copy of an earlier sample's (one per group is not counted). */
+  copies: number;
+  /** Groups of two or more samples sharing one image. */
+  groups: number;
 }
 
 /** How many samples' images are loaded at once (folder and manifest readers read files lazily). */
@@ -180,8 +190,20 @@ async function ingest(catalog: Catalog, spec: string, options: AddDatasetOptions
     samplesRead,
     samples: summary.samples,
     issues,
+    exactDuplicates: await exactDuplicatesOf(catalog, dataset.id),
     seconds: (performance.now() - started) / 1000,
   };
+}
+
+/** Byte-identical images within one dataset, by content hash. */
+export async function exactDuplicatesOf(catalog: Catalog, datasetId: number): Promise<ExactDuplicates> {
+  const [row] = await catalog.rows<{ copies: number | null; groups: number }>(
+    `SELECT sum(n - 1)::INTEGER AS copies, count(*)::INTEGER AS groups FROM (
+       SELECT count(*) AS n FROM samples WHERE dataset_id = $id AND content_hash IS NOT NULL
+       GROUP BY content_hash HAVING count(*) > 1)`,
+    { id: datasetId },
+  );
+  return { copies: row?.copies ?? 0, groups: row?.groups ?? 0 };
 }
 
 async function readPart(
@@ -206,7 +228,7 @@ async function readPart(
         writer.addIssue(result);
         issues += 1;
       } else {
-        writer.addSample(result.sample, result.info, describeWhere(result.sample.location));
+        writer.addSample(result.sample, result.info, describeWhere(result.sample.location), result.hash);
         samples += 1;
       }
     }
@@ -231,7 +253,9 @@ async function readPart(
 }
 
 /** Load and check one sample's image; problems come back as the issue to record. */
-async function inspect(sample: Sample): Promise<{ sample: Sample; info: ImageInfo } | SampleIssue> {
+async function inspect(
+  sample: Sample,
+): Promise<{ sample: Sample; info: ImageInfo; hash: string } | SampleIssue> {
   const at = { file: sample.location.imagePath ?? sample.location.file, key: sample.key };
   const where = describeWhere(sample.location);
   let bytes: Buffer;
@@ -244,7 +268,8 @@ async function inspect(sample: Sample): Promise<{ sample: Sample; info: ImageInf
   const check = checkImage(bytes);
   if (!check.ok)
     return { kind: check.kind, severity: 'error', ...at, ...(where ? { where } : {}), reason: check.reason };
-  return { sample, info: check.info };
+  // SHA-256 of the file's bytes (~2 µs per 10 KB with SHA-NI), for exact de-duplication.
+  return { sample, info: check.info, hash: createHash('sha256').update(bytes).digest('hex') };
 }
 
 /** Member, line or row of a sample, as the issue list shows it. */

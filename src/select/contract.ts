@@ -7,7 +7,18 @@ import { z } from 'zod';
 /** A count, or a fraction of the pool (B = round(f·N), baselines.md §0). */
 export type Budget = { count: number } | { fraction: number };
 
-export type Need = 'image' | 'text' | 'labels' | 'knn';
+/** `samples`: the catalog facts of each item ({@link SampleFacts}), for the filters. */
+export type Need = 'image' | 'text' | 'labels' | 'knn' | 'samples';
+
+/** What the catalog knows of each pool item, row-aligned with the embeddings (for the filters). */
+export interface SampleFacts {
+  captions: string[];
+  /** Image size in pixels as a viewer sees it (EXIF rotation applied). */
+  width: Int32Array;
+  height: Int32Array;
+  /** SHA-256 (hex) of the image file's bytes; null where the catalog predates content hashes. */
+  contentHash: Array<string | null>;
+}
 
 /** Sparse k-nearest-neighbour graph: row i's neighbours are `neighbors[i*k .. i*k+k)`, -1 when absent. */
 export interface KnnGraph {
@@ -42,6 +53,10 @@ export interface SelectInput {
   shards?: Int32Array;
   /** Payload bytes of each item (image + caption members: nessa.md N1's tier 2), for data-movement accounting. */
   payloadBytes?: Float64Array;
+  /** Catalog facts of each item (captions, image sizes, content hashes). */
+  samples?: SampleFacts;
+  /** The encoder the embeddings come from, where known (checked against an evaluation set's). */
+  encoder?: { name: string; fingerprint: string };
 }
 
 export interface TraceEvent {
@@ -112,6 +127,11 @@ export interface Selector<P extends object = object> {
   /** One schema for CLI flags, panel options and provenance; defaults live here. */
   readonly params: z.ZodType<P>;
   readonly needs: readonly Need[];
+  /**
+   * `filter`: keeps every item that passes its test, in pool order, whatever the budget (a budget
+   * smaller than what passes is an error, never a silent cut); chain a selector after it with `from`.
+   */
+  readonly kind?: 'filter';
   select(input: SelectInput, budget: number, params: P, ctx: SelectContext): Promise<Selection>;
 }
 
@@ -159,9 +179,17 @@ export async function runSelector<P extends object>(
     const missing = need === 'knn' ? !input.knn : !input[need];
     if (missing)
       throw new SelectionInputError(
-        `${selector.name} needs ${need} ${need === 'labels' ? '(or pseudo-labels)' : 'embeddings'}`,
+        need === 'samples'
+          ? `${selector.name} needs the catalog's captions, image sizes and content hashes of the pool`
+          : `${selector.name} needs ${need} ${need === 'labels' ? '(or pseudo-labels)' : 'embeddings'}`,
       );
   }
+  const facts = input.samples;
+  if (
+    facts &&
+    [facts.captions, facts.width, facts.height, facts.contentHash].some((a) => a.length !== input.n)
+  )
+    throw new SelectionInputError(`catalog facts do not cover the ${input.n} pool items one each`);
   for (const [name, m] of [
     ['image', input.image],
     ['text', input.text],

@@ -4,11 +4,16 @@
  */
 import { z } from 'zod';
 import { SelectionInputError, type Selector } from './contract.js';
+import { methodDoc } from './methodDocs.js';
 import { clipcov } from './selectors/clipcov.js';
 import { clipScore } from './selectors/clipScore.js';
 import { crest } from './selectors/crest.js';
 import { adacore, craig } from './selectors/craig.js';
 import { augcoreset } from './selectors/augcoreset.js';
+import { captionFilter } from './selectors/captionFilter.js';
+import { evalDedup } from './selectors/evalDedup.js';
+import { exactDedup } from './selectors/exactDedup.js';
+import { imageFilter } from './selectors/imageFilter.js';
 import { el2n, grand } from './selectors/difficulty.js';
 import { fast } from './selectors/fast.js';
 import { facilityLocation } from './selectors/facilityLocation.js';
@@ -44,9 +49,21 @@ const SELECTORS: readonly Selector<never>[] = [
   fast,
   pdd,
   pddSynth,
+  captionFilter,
+  imageFilter,
+  exactDedup,
+  evalDedup,
 ] as unknown as Selector<never>[];
 
 export const registry: ReadonlyMap<string, Selector<never>> = new Map(SELECTORS.map((s) => [s.name, s]));
+
+/**
+ * The selection methods, without the filters (which keep whatever passes, whatever the budget): what
+ * `compare --methods all` and the demo run at each budget.
+ */
+export function selectionMethods(): string[] {
+  return SELECTORS.filter((s) => s.kind !== 'filter').map((s) => s.name);
+}
 
 export function getSelector(name: string): Selector<never> {
   const found = registry.get(name);
@@ -59,8 +76,12 @@ export interface MethodDescription {
   name: string;
   description: string;
   needs: readonly string[];
+  /** `filter`: keeps everything that passes (no budget needed); absent for selection methods. */
+  kind?: 'filter';
   /** JSON Schema of the parameters (types, defaults, descriptions). */
   params: unknown;
+  /** User documentation, relative to the package root (`docs/methods/craig.md`); absent if none yet. */
+  docs?: string;
 }
 
 export function describeMethods(): MethodDescription[] {
@@ -68,6 +89,8 @@ export function describeMethods(): MethodDescription[] {
     name: s.name,
     description: s.description,
     needs: s.needs,
+    ...(s.kind ? { kind: s.kind } : {}),
     params: z.toJSONSchema(s.params as z.ZodType),
+    docs: methodDoc(s.name),
   }));
 }

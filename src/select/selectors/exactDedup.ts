@@ -1,0 +1,75 @@
+/**
+ * Exact de-duplication: items whose image files are byte for byte the same (equal SHA-256 of the bytes,
+ * computed at `init`) form a group, and one item per group is kept: the first in pool (catalog) order,
+ * or with keep = clip-score the one whose caption agrees best with the image (⟨u_i, t_i⟩; ties → first).
+ * Items without a copy are all kept. Unlike semdedup, no threshold: only identical files are duplicates.
+ */
+import { z } from 'zod';
+import { SelectionInputError, type Selector } from '../contract.js';
+import { items, keepPassing } from '../filters/keep.js';
+import { clipScores } from './clipScore.js';
+
+const params = z.object({
+  keep: z
+    .enum(['first', 'clip-score'])
+    .default('first')
+    .describe('which copy of a group survives: the first in catalog order, or the best CLIP score'),
+});
+
+/** Pool positions grouped by content hash, groups of two or more only, each in pool order. */
+export function duplicateGroups(hashes: ReadonlyArray<string | null>): number[][] {
+  const byHash = new Map<string, number[]>();
+  hashes.forEach((h, i) => {
+    if (h === null) return;
+    const group = byHash.get(h);
+    if (group) group.push(i);
+    else byHash.set(h, [i]);
+  });
+  return [...byHash.values()].filter((g) => g.length > 1);
+}
+
+export const exactDedup: Selector<z.infer<typeof params>> = {
+  name: 'exact-dedup',
+  description: 'filter: keep one item of every group of byte-identical images (content hash)',
+  params,
+  needs: ['samples'],
+  kind: 'filter',
+  async select(input, budget, p) {
+    const hashes = input.samples!.contentHash;
+    const missing = hashes.reduce((k, h) => k + (h === null ? 1 : 0), 0);
+    if (missing)
+      throw new SelectionInputError(
+        `exact-dedup: ${items(missing)} of the pool have no content hash (catalogued by a clipcurate ` +
+          'version before content hashes): read the datasets into a new workspace with `curate init`',
+      );
+    let score: ((i: number) => number) | undefined;
+    if (p.keep === 'clip-score') {
+      if (!input.image || !input.text)
+        throw new SelectionInputError('exact-dedup keep=clip-score needs image and text embeddings');
+      const s = clipScores(input.image, input.text, input.n, input.dim);
+      score = (i) => s[i]!;
+    }
+    const groups = duplicateGroups(hashes);
+    const removed = new Uint8Array(input.n);
+    const copies: number[] = [];
+    for (const group of groups) {
+      // Groups are in pool order, so the first maximum is the lowest position.
+      const keeper = score ? group.reduce((best, i) => (score(i) > score(best) ? i : best)) : group[0]!;
+      for (const i of group)
+        if (i !== keeper) {
+          removed[i] = 1;
+          copies.push(i);
+        }
+    }
+    copies.sort((a, b) => a - b);
+    return keepPassing('exact-dedup', (i) => removed[i] === 0, input.n, budget, [
+      {
+        stage: 'dedup',
+        message:
+          `${items(copies.length)} ${copies.length === 1 ? 'is a byte-identical copy' : 'are byte-identical copies'} ` +
+          `of others (${groups.length} group${groups.length === 1 ? '' : 's'}); kept one per group (${p.keep})`,
+        items: copies,
+      },
+    ]);
+  },
+};
