@@ -7,6 +7,7 @@ import { EmbeddingStore } from '../embed/store.js';
 import { nonFiniteReason } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { cataloguedSamples, listParts, type PartRow } from './parts.js';
+import { writeRowMaps } from './rowMap.js';
 
 export interface EmbedProgress {
   part: string;
@@ -51,8 +52,26 @@ export function storeDir(workspace: string, variant?: string): string {
   return variant ? path.join(embeddingsDir(workspace), variant) : embeddingsDir(workspace);
 }
 
-/** Stable shard name for a catalog part: dataset id + hash of the part's path. */
+/**
+ * Stable shard name for a catalog part, saying which part it holds: the part's file name without its
+ * archive/manifest extension, made safe (letters, digits, `_`, `-`; anything else `_`; at most 64
+ * characters), then `.d<dataset id>-<12 hex digits of the part path's SHA-1>` so two parts never share
+ * a name: `mini-000.tar` of dataset 1 → `mini-000.d1-3f2a9c1b0e4d` (`mini-000.d1-3f2a9c1b0e4d.image.npy`).
+ */
 export function shardName(datasetId: number, part: string): string {
+  const base = path
+    .basename(part)
+    .replace(/\.(tar\.gz|tgz|tar|jsonl|csv|tsv|parquet)$/i, '')
+    .replace(/[^A-Za-z0-9_-]+/g, '_')
+    .slice(0, 64);
+  return `${base || 'part'}.${legacyShardName(datasetId, part)}`;
+}
+
+/**
+ * The name shards had before names said which part they hold (`d<dataset id>-<hash>`). Workspaces
+ * embedded then keep their files under it: the catalog records each shard's name, readers use that.
+ */
+export function legacyShardName(datasetId: number, part: string): string {
   return `d${datasetId}-${createHash('sha1').update(part).digest('hex').slice(0, 12)}`;
 }
 
@@ -86,12 +105,18 @@ export async function embedCatalog(
   let nonFinite = 0;
   for (const [index, part] of parts.entries()) {
     options.signal?.throwIfAborted();
-    const shard = (options.variant ? `${options.variant}-` : '') + shardName(part.dataset_id, part.path);
-    const rows = done.get(shard);
-    if (rows !== undefined && (await store.hasShard(shard, rows))) {
+    const prefix = options.variant ? `${options.variant}-` : '';
+    const shard = prefix + shardName(part.dataset_id, part.path);
+    const legacy = prefix + legacyShardName(part.dataset_id, part.path);
+    const recorded = done.has(shard) ? shard : done.has(legacy) ? legacy : undefined;
+    if (recorded !== undefined && (await store.hasShard(recorded, done.get(recorded)!))) {
+      // Maps are missing after a kill between recording and writing them, or in an older workspace.
+      if (!(await store.hasRowMaps(recorded))) await writeRowMaps(catalog, store, recorded);
       samplesDone += part.samples;
       continue;
     }
+    // Embedded again under the current name: an old-named copy of the part must not stay recorded.
+    if (legacy !== shard) await forgetShard(catalog, store, legacy);
     const progress = (n: number) =>
       options.onProgress?.({
         part: part.path,
@@ -134,6 +159,7 @@ async function embedPart(
   const batchSize = options.batchSize ?? 32;
   const ids: bigint[] = [];
   const issues: SampleIssue[] = [];
+  await store.removeRowMaps(shard);
   const writer = await store.beginShard(shard);
   // Decoding (sharp's thread pool) of the next batch overlaps inference of the current one: at most two
   // batches of images are in flight and each finished batch goes straight to disk, so memory stays
@@ -202,8 +228,21 @@ async function embedPart(
     seconds: (performance.now() - started) / 1000,
     issues,
   });
+  await writeRowMaps(catalog, store, shard);
   const nonFinite = issues.filter((i) => i.kind === 'non-finite-embedding').length;
   return { embedded: ids.length, undecodable: issues.length - nonFinite, nonFinite };
+}
+
+/** Drop a shard's rows from the catalog and its files from the store (nothing happens if it has none). */
+async function forgetShard(catalog: Catalog, store: EmbeddingStore, shard: string): Promise<void> {
+  // embedding_shards is small (a row per shard); the embeddings table is scanned only when needed.
+  const [recorded] = await catalog.rows('SELECT 1 FROM embedding_shards WHERE shard = $shard', { shard });
+  if (recorded)
+    await catalog.transaction(async () => {
+      await catalog.connection.run('DELETE FROM embeddings WHERE shard = $shard', { shard });
+      await catalog.connection.run('DELETE FROM embedding_shards WHERE shard = $shard', { shard });
+    });
+  await store.removeShard(shard);
 }
 
 /**

@@ -17,7 +17,7 @@ export interface ScheduleHeader {
   format: typeof SCHEDULE_FORMAT;
   version: number;
   method: string;
-  /** What the proxy simulation counted; rounds are placed by training progress in [0, 1). */
+  /** What the proxy simulation counted; rounds are placed by training progress in [0, 1] (roundInForce). */
   unit: Schedule['unit'];
   total: number;
   rounds: number;
@@ -104,7 +104,7 @@ export async function readSchedule(
           `${file}:${number}: schedule version ${String(h.version)}, this tool reads ${SCHEDULE_VERSION}`,
         );
       header = h as ScheduleHeader;
-    } else rounds.push(value as ScheduleLine);
+    } else rounds.push(checkRound(value as ScheduleLine, rounds.at(-1), `${file}:${number}`));
   }
   if (!header) throw new Error(`${file}: empty schedule file`);
   if (rounds.length !== header.rounds)
@@ -112,9 +112,54 @@ export async function readSchedule(
   return { header, rounds };
 }
 
-/** The round in force at a training progress in [0, 1] (the last round covers progress 1). */
-export function roundAt<T extends { start: number; end: number }>(rounds: readonly T[], progress: number): T {
-  const found = rounds.find((r) => progress >= r.start && progress < r.end) ?? rounds.at(-1);
-  if (!found) throw new Error('schedule has no rounds');
+/** What {@link roundInForce} relies on: rounds in start order, spans in [0, 1], one weight per key. */
+function checkRound(line: ScheduleLine, previous: ScheduleLine | undefined, where: string): ScheduleLine {
+  const { start, end, keys, weights } = line;
+  if (!(start >= 0 && start < 1 && end >= start && end <= 1))
+    throw new Error(`${where}: round ${line.round} spans [${start}, ${end}), not a span within [0, 1]`);
+  if (previous && start < previous.start)
+    throw new Error(
+      `${where}: round ${line.round} starts at ${start}, before the previous round (${previous.start})`,
+    );
+  if (!Array.isArray(keys) || !Array.isArray(weights) || keys.length !== weights.length)
+    throw new Error(`${where}: round ${line.round} needs one weight per key`);
+  return line;
+}
+
+/**
+ * Which round a trainer uses at a training progress p in [0, 1] (docs/schedules.md, "Which round
+ * when"): the last round whose `start` ≤ p, so a round stays in force until the next one starts (a
+ * gap between rounds keeps the earlier one; the last round covers p = 1). Before the first round's
+ * start (CREST: its warm-up epoch) no round is in force: `undefined`, and the trainer uses every
+ * exported sample with weight 1. Progress is epoch / epochs for `unit: "epoch"` schedules and
+ * step / steps for `unit: "step"` ones (rounds can be shorter than an epoch there).
+ */
+export function roundInForce<T extends { start: number; end: number }>(
+  rounds: readonly T[],
+  progress: number,
+): T | undefined {
+  if (!Number.isFinite(progress) || progress < 0 || progress > 1)
+    throw new RangeError(`training progress ${progress} is outside [0, 1]`);
+  if (rounds.length === 0) throw new Error('schedule has no rounds');
+  let found: T | undefined;
+  for (const r of rounds) if (r.start <= progress) found = r;
   return found;
+}
+
+/** {@link roundInForce} where a round must be in force: progress in the warm-up is an error. */
+export function roundAt<T extends { start: number; end: number }>(rounds: readonly T[], progress: number): T {
+  const found = roundInForce(rounds, progress);
+  if (!found)
+    throw new RangeError(
+      `training progress ${progress} is in the warm-up before the first round (starts at ${rounds[0]!.start}): ` +
+        'no round is in force, train on the whole export with weight 1',
+    );
+  return found;
+}
+
+/** Every key the schedule's rounds name, once each, in order of first appearance (round by round). */
+export function scheduleKeys(rounds: ReadonlyArray<Pick<ScheduleLine, 'keys'>>): string[] {
+  const seen = new Set<string>();
+  for (const r of rounds) for (const k of r.keys) seen.add(k);
+  return [...seen];
 }

@@ -106,11 +106,18 @@ export async function readStoreMeta(dir: string): Promise<StoreMeta | undefined>
   return { encoder: { name: e.name, fingerprint: e.fingerprint, dim: e.dim }, dtype: m.dtype };
 }
 
+/** The row maps beside a shard's `.npy` files: which sample each row holds, readable without DuckDB. */
+export type RowMapKind = 'csv' | 'parquet';
+export const ROW_MAP_KINDS: readonly RowMapKind[] = ['csv', 'parquet'];
+
 /**
  * Per-shard `.npy` files, `<shard>.image.npy` and `<shard>.text.npy` (rows × dim, float32 or float16), in
  * `<workspace>/embeddings/`, plus `store.json` naming the encoder (name, fingerprint, dim) and dtype.
- * Every file is written under a temporary name, synced and renamed (store.json through writeFileAtomic),
- * so a file under its final name is always whole; the catalog records which sample each row belongs to.
+ * Beside them, `<shard>.keys.csv` and `<shard>.keys.parquet` map each row to its sample (written by
+ * src/curate/rowMap.ts once the catalog has recorded the shard). Shard names say which source part they
+ * hold (src/curate/embed.ts `shardName`). Every file is written under a temporary name, synced and
+ * renamed (store.json through writeFileAtomic), so a file under its final name is always whole; the
+ * catalog records which sample each row belongs to.
  */
 export class EmbeddingStore {
   private constructor(
@@ -157,6 +164,35 @@ export class EmbeddingStore {
 
   file(shard: string, tower: Tower): string {
     return path.join(this.dir, `${shard}.${tower}.npy`);
+  }
+
+  /** `<shard>.keys.csv` / `<shard>.keys.parquet`: row → sample key, caption and source. */
+  rowMapFile(shard: string, kind: RowMapKind): string {
+    return path.join(this.dir, `${shard}.keys.${kind}`);
+  }
+
+  /** Whether both row maps of the shard exist (they are renamed into place whole, never cut short). */
+  async hasRowMaps(shard: string): Promise<boolean> {
+    for (const kind of ROW_MAP_KINDS) {
+      const found = await stat(this.rowMapFile(shard, kind)).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+      if (!found) return false;
+    }
+    return true;
+  }
+
+  /** Remove the shard's row maps (before its `.npy` files are written again: a map must never be stale). */
+  async removeRowMaps(shard: string): Promise<void> {
+    for (const kind of ROW_MAP_KINDS) await rm(this.rowMapFile(shard, kind), { force: true });
+  }
+
+  /** Remove every file of a shard: its `.npy` files and row maps. */
+  async removeShard(shard: string): Promise<void> {
+    await this.removeRowMaps(shard);
+    for (const tower of ['image', 'text'] as const) await rm(this.file(shard, tower), { force: true });
+    await syncDir(this.dir);
   }
 
   /**

@@ -80,7 +80,9 @@ describe('end to end: init → embed → index → select → export', () => {
       const original = originals.get(decodeURIComponent(s.key))!;
       expect(Buffer.compare(await s.image(), await original.image())).toBe(0);
       expect(s.caption).toBe(original.caption);
-      const json = s.metadata as { weight: number; selection: string };
+      // clipcurate's facts are in NAME.curate.json (the source's own NAME.json travels unchanged).
+      const factsMember = s.members!.find((m) => m.name.endsWith('.curate.json'))!;
+      const json = JSON.parse(factsMember.bytes.toString('utf8')) as { weight: number; selection: string };
       expect(json.selection).toBe('facility-location-25pct');
       weights.push(json.weight);
     }

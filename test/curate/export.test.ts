@@ -196,7 +196,10 @@ describe('exportSelection', () => {
       expect(decodeURIComponent(s.key)).toBe(p.key);
       expect((await s.image()).equals(original.get(p.key)!)).toBe(true);
       expect(s.caption).toBe(p.caption.trim());
-      expect(s.metadata).toMatchObject({
+      // Selection facts are in NAME.curate.json, beside (never instead of) a source's own NAME.json.
+      const factsMember = s.members!.find((m) => m.name === `${s.key}.curate.json`)!;
+      const facts = JSON.parse(factsMember.bytes.toString('utf8')) as Record<string, unknown>;
+      expect(facts).toMatchObject({
         key: p.key,
         rank: t,
         weight_raw: 1 + (t % 5),
@@ -205,18 +208,20 @@ describe('exportSelection', () => {
         selection: 'sel',
         source: { file: p.file, member: p.member },
       });
-      expect(s.metadata.weight).toBeCloseTo(((1 + (t % 5)) * 68) / sumRaw, 12);
-      expect(weightsTxt[t]).toBe(s.metadata.weight);
+      expect(facts.weight).toBeCloseTo(((1 + (t % 5)) * 68) / sumRaw, 12);
+      expect(weightsTxt[t]).toBe(facts.weight);
+      if (p.dataset === 'mini-000') expect(facts.metadata).toHaveProperty('cls');
     }
     expect(weightsTxt.reduce((a, b) => a + b, 0) / 68).toBeCloseTo(1, 12);
-    // Original metadata kept: the wds json member's fields and cls, the manifest's columns.
+    // The source's own members travel too: a wds sample reads back with its cls and json fields.
     const wdsSample = samples.find((s) => picked[samples.indexOf(s)]!.dataset === 'mini-000')!;
-    expect(wdsSample.metadata.metadata).toHaveProperty('cls');
+    expect(wdsSample.metadata).toHaveProperty('cls');
+    expect(wdsSample.metadata).toHaveProperty('label');
 
     // Fixed headers, flat names, nothing but shards, weights and provenance in out.
     for (const m of await tarMembers(path.join(out, 'selection-000000.tar'))) {
       expect(m.header).toMatchObject({ mtime: new Date(0), uid: 0, gid: 0, uname: '', gname: '' });
-      expect(m.header.name).toMatch(/^[A-Za-z0-9_%~-]+\.(jpg|png|webp|jpeg|txt|json)$/);
+      expect(m.header.name).toMatch(/^[A-Za-z0-9_%~-]+\.(jpg|png|webp|jpeg|txt|json|cls|curate\.json)$/);
     }
     expect(await listTree(out)).toEqual(report.files.map((f) => f.name).sort());
     const prov = JSON.parse(await readFile(path.join(out, 'provenance.json'), 'utf8')) as {
@@ -234,16 +239,17 @@ describe('exportSelection', () => {
     const report = await exportSelection(catalog, workspace, 'sel', { format: 'webdataset', out });
     expect(await listTree(base)).toEqual(report.files.map((f) => path.join('a', 'b', 'out', f.name)).sort());
     const names = (await tarMembers(path.join(out, 'selection-000000.tar'))).map((m) => m.header.name);
-    expect(names).toHaveLength(68 * 3);
+    // wds samples: their 4 source members (jpg, txt, cls, json) + curate.json; others: image, txt, curate.json.
+    expect(names).toHaveLength(25 * 5 + (68 - 25) * 3);
     for (const n of names) {
       expect(n).not.toMatch(/[/\\\0]|\.\./);
       expect(path.isAbsolute(n)).toBe(false);
     }
     expect(names).toContain('%2E%2E%2F%2E%2E%2Fevil.jpg');
     expect(names).toContain('%2Fabs%2Fpath.txt');
-    expect(names).toContain('a%00b.json');
+    expect(names).toContain('a%00b.curate.json');
     expect(names).toContain('dot%2Eted.jpg');
-    expect(names).toContain('%5F_hidden.json'); // a `__` prefix would hide it from WebDataset readers
+    expect(names).toContain('%5F_hidden.curate.json'); // a `__` prefix would hide it from WebDataset readers
     expect(names).toContain('nu%6C.jpg');
     expect(exportName('x'.repeat(500))).toMatch(/^x{103}~[0-9a-f]{16}$/);
   });
@@ -281,10 +287,13 @@ describe('exportSelection', () => {
         expect(r.caption).toBe(p.caption);
         expect(r.file).toBe(p.file);
         expect(r.member ?? '').toBe(p.member ?? '');
-        expect(r.image_path ?? '').toBe(p.image_path ?? '');
+        // The image file whenever the image is a file of its own (folder datasets too).
+        const imageFile = p.image_path ?? (p.dataset === 'folder' ? p.file : '');
+        expect(r.image_path ?? '').toBe(imageFile);
         expect(r.name).toBe(exportName(p.key));
-        const metadata: unknown = typeof r.metadata === 'string' ? JSON.parse(r.metadata) : r.metadata;
-        expect(metadata).toBeTypeOf('object');
+        // JSON text in every format.
+        expect(r.metadata).toBeTypeOf('string');
+        expect(JSON.parse(r.metadata as string)).toBeTypeOf('object');
       });
       expect(rows.find((r) => r.key === '../../evil')!.caption).toBe(EVIL_CAPTION);
     }
@@ -370,7 +379,7 @@ describe('exportSelection', () => {
     expect((await readdir(out)).sort()).toEqual(['keys.txt', 'notes.md', 'provenance.json', 'weights.txt']);
   });
 
-  it('copies the schedule, warning about schedule keys outside the export; unweighted selections weigh 1', async () => {
+  it('copies the schedule and exports every key it names (γ = 0 beyond the picks); unweighted selections weigh 1', async () => {
     await pickSelection(
       catalog,
       workspace,
@@ -394,7 +403,14 @@ describe('exportSelection', () => {
     expect(await readFile(path.join(out, 'schedule.jsonl'))).toEqual(
       await readFile(path.join(selectionDir(workspace, 'dyn'), stored.files.schedule!)),
     );
-    expect(report.warnings.join('\n')).toMatch(/schedule\.jsonl names 1 keys that are not in this export/);
+    expect(report.warnings).toEqual([]);
+    expect(report.schedule).toMatchObject({
+      rounds: 2,
+      keys: 4,
+      samples: 4,
+      scheduleOnly: 1,
+      keysOutsideExport: 0,
+    });
     const rows = (await readFile(path.join(out, 'manifest.jsonl'), 'utf8'))
       .trim()
       .split('\n')
@@ -403,6 +419,7 @@ describe('exportSelection', () => {
       [1, 1, null],
       [1, 1, null],
       [1, 1, null],
+      [0, 0, null],
     ]);
   });
 

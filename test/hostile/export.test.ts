@@ -138,8 +138,13 @@ describe('every pick is written or skipped with a reason (case 6)', () => {
       expect(samples).toHaveLength(240);
       const keys = new Set<string>();
       for (const s of samples) {
-        const source = (s.metadata.source as { member: string }).member;
-        keys.add(String(s.metadata.key));
+        const factsMember = s.members!.find((m) => m.name.endsWith('.curate.json'))!;
+        const facts = JSON.parse(factsMember.bytes.toString('utf8')) as {
+          key: string;
+          source: { member: string };
+        };
+        const source = facts.source.member;
+        keys.add(facts.key);
         expect((await s.image()).equals(originals.get(source)!), `${s.key} from ${source}`).toBe(true);
       }
       expect(keys.size).toBe(240);

@@ -3,7 +3,8 @@
  * JSONL / CSV / parquet manifest pointing at the sources, or a plain key list; always with the
  * selection's weights, its schedule (if any) and provenance.json.
  *
- *   webdataset  selection-000000.tar, … (NAME.<ext>, NAME.txt, NAME.json per sample), weights.txt
+ *   webdataset  selection-000000.tar, … (per sample: a tar source's members, or NAME.<ext> + NAME.txt;
+ *               and NAME.curate.json), weights.txt
  *   jsonl       manifest.jsonl (weights in the manifest)
  *   csv         manifest.csv (RFC 4180; weights in the manifest)
  *   parquet     manifest.parquet (weights in the manifest)
@@ -19,7 +20,7 @@ import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { dataMovement } from '../../select/nessa/shards.js';
 import type { Catalog } from '../catalog.js';
-import { readSchedule } from '../schedule.js';
+import { readSchedule, scheduleKeys, type ScheduleLine } from '../schedule.js';
 import {
   datasetFingerprint,
   loadSelection,
@@ -33,6 +34,7 @@ import { ExportFolder, PROVENANCE_FILE } from './output.js';
 import { reviewsByKey } from '../reviews.js';
 import { checkSources, normaliseWeights, planPicks, withIdTable, type Pick } from './plan.js';
 import { ByteStore, collectArchives } from './sources.js';
+import { locateTarMembers } from './tarIndex.js';
 import {
   EXPORT_FORMATS,
   ExportInputError,
@@ -40,6 +42,7 @@ import {
   type ExportFormat,
   type ExportOptions,
   type ExportReport,
+  type ExportSchedule,
 } from './types.js';
 import { DEFAULT_SHARD_SIZE, writeShards } from './webdataset.js';
 
@@ -83,7 +86,10 @@ export async function exportSelection(
           `${stored.provenance.dataset.fingerprint} then, ${current.fingerprint} now)`,
       );
 
-    const planned = await planPicks(catalog, stored, await reviewsByKey(catalog));
+    // Dynamic selections train on every round's keys, not only the static picks: export their union.
+    const rounds = await readStoredSchedule(workspace, stored);
+    const union = rounds ? scheduleKeys(rounds) : [];
+    const planned = await planPicks(catalog, stored, await reviewsByKey(catalog), union);
     const review = planned.review;
     const skipped = planned.skipped;
     let picks = await checkSources(planned.picks, skipped, signal);
@@ -135,8 +141,10 @@ export async function exportSelection(
         await store.close();
       }
       files.push(await writeWeights(folder, picks));
-      weightsIn = 'weights.txt (one mean-1 weight a line, in shard order) and each NAME.json';
+      weightsIn = 'weights.txt (one mean-1 weight a line, in shard order) and each NAME.curate.json';
     } else {
+      // Manifests carry each tar member's offset: index the shards' headers (tarIndex.ts).
+      if (format !== 'keys') picks = await locateTarMembers(picks, skipped, signal);
       normaliseWeights(picks);
       options.onProgress?.(0, picks.length, 'write');
       if (format === 'keys') {
@@ -151,18 +159,23 @@ export async function exportSelection(
       options.onProgress?.(picks.length, picks.length, 'write');
     }
 
-    const schedule = await copySchedule(folder, workspace, stored, picks);
+    const schedule = rounds
+      ? await copySchedule(folder, workspace, stored, rounds, picks, format)
+      : undefined;
     if (schedule) {
       files.push(schedule.file);
-      if (schedule.keysOutside > 0)
+      if (schedule.facts.keysOutsideExport > 0)
         warnings.push(
-          `schedule.jsonl names ${schedule.keysOutside} keys that are not in this export ` +
-            '(dynamic methods train on samples beyond their static subset): export those too, or the whole pool',
+          `schedule.jsonl names ${schedule.facts.keysOutsideExport} keys that are not in this export ` +
+            '(skipped or rejected in review, see provenance.json): a trainer leaves them out of their rounds',
         );
     }
     skipped.sort((a, b) => a.rank - b.rank);
     if (skipped.length > 0)
-      warnings.push(`${skipped.length} of ${stored.sampleIds.length} picks were skipped (see skipped)`);
+      warnings.push(
+        `${skipped.length} of ${stored.sampleIds.length + extraKeys(stored, union)} ${union.length ? 'picks and schedule keys' : 'picks'} ` +
+          'were skipped (see skipped)',
+      );
 
     const movement = await tier2(catalog, stored, picks);
     const weighted = stored.weights !== undefined;
@@ -195,7 +208,8 @@ export async function exportSelection(
           in: weightsIn,
           weighted,
           rule: weighted
-            ? 'weight = γ·n/Σγ over the n exported samples (mean 1); weight_raw = γ, the pool samples a pick stands for'
+            ? 'weight = γ·n/Σγ over the n exported samples with γ > 0 (mean 1); weight_raw = γ, the pool samples a pick ' +
+              'stands for (0 for samples only a dynamic schedule uses)'
             : 'the selection has no weights: every weight is 1',
           sumRaw: picks.reduce((a, p) => a + p.weightRaw, 0),
         },
@@ -211,7 +225,7 @@ export async function exportSelection(
           rule: 'manual review (curate review, the VS Code panel): rejected picks left out, accepted samples added after the picks with γ = 1',
           ...review,
         },
-        schedule: schedule ? { file: 'schedule.jsonl', keysOutsideExport: schedule.keysOutside } : null,
+        schedule: schedule?.facts ?? null,
         bytes,
         catalog: { fingerprint: current.fingerprint },
         skipped,
@@ -232,6 +246,7 @@ export async function exportSelection(
       skipped,
       review,
       bytes,
+      ...(schedule ? { schedule: schedule.facts } : {}),
       warnings,
       seconds: (performance.now() - started) / 1000,
     };
@@ -253,20 +268,60 @@ function writesName(format: ExportFormat, name: string, schedule: boolean): bool
   }
 }
 
+/** The selection's schedule rounds, or undefined for a static selection. */
+async function readStoredSchedule(
+  workspace: string,
+  stored: StoredSelection,
+): Promise<ScheduleLine[] | undefined> {
+  if (!stored.files.schedule) return undefined;
+  return (await readSchedule(path.join(selectionDir(workspace, stored.name), stored.files.schedule))).rounds;
+}
+
+/** Schedule keys that are not static picks: what a dynamic export adds. */
+function extraKeys(stored: StoredSelection, union: readonly string[]): number {
+  const picked = new Set(stored.keys);
+  return union.filter((k) => !picked.has(k)).length;
+}
+
+/** Where the per-sample data a trainer joins schedule keys with lives, per format. */
+const ROWS_IN: Record<ExportFormat, string> = {
+  webdataset: 'the shards',
+  jsonl: 'manifest.jsonl',
+  csv: 'manifest.csv',
+  parquet: 'manifest.parquet',
+  keys: 'keys.txt',
+};
+
 async function copySchedule(
   folder: ExportFolder,
   workspace: string,
   stored: StoredSelection,
+  rounds: readonly ScheduleLine[],
   picks: Pick[],
-): Promise<{ file: ExportedFile; keysOutside: number } | undefined> {
-  if (!stored.files.schedule) return undefined;
-  const source = path.join(selectionDir(workspace, stored.name), stored.files.schedule);
-  const { rounds } = await readSchedule(source);
+  format: ExportFormat,
+): Promise<{ file: ExportedFile; facts: ExportSchedule }> {
+  const source = path.join(selectionDir(workspace, stored.name), stored.files.schedule!);
   const exported = new Set(picks.map((p) => p.key));
-  const outside = new Set<string>();
-  for (const r of rounds) for (const k of r.keys) if (!exported.has(k)) outside.add(k);
+  const union = scheduleKeys(rounds);
+  const outside = union.filter((k) => !exported.has(k)).length;
   await copyFile(source, folder.stagedPath('schedule.jsonl'));
-  return { file: { ...(await folder.describe('schedule.jsonl')) }, keysOutside: outside.size };
+  const facts: ExportSchedule = {
+    file: 'schedule.jsonl',
+    rounds: rounds.length,
+    keys: union.length,
+    samples: picks.length,
+    scheduleOnly: picks.filter((p) => p.rank >= stored.sampleIds.length && p.weightRaw === 0).length,
+    keysOutsideExport: outside,
+    summary:
+      `dynamic selection: exported the union of ${rounds.length} rounds' keys (${union.length}) and the ` +
+      `${stored.sampleIds.length} static picks, ${picks.length} samples; schedule.jsonl beside ${ROWS_IN[format]} ` +
+      '(per-round keys and weights: docs/schedules.md)',
+    rule:
+      'the export holds the static picks, then every schedule key that is not a pick (weight_raw 0, weight 0: ' +
+      'not part of the static subset), then accepted samples; a trainer takes each round and its per-position ' +
+      'weights from schedule.jsonl and trains on the whole export with weight 1 before the first round starts',
+  };
+  return { file: { ...(await folder.describe('schedule.jsonl')) }, facts };
 }
 
 /** Tier-2 (image + caption) bytes of the exported picks and of the selection's pool (nessa.md N1). */

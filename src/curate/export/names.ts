@@ -1,6 +1,6 @@
 /**
  * Export names: the file-name-safe form of a catalog key, used as the WebDataset `__key__` of exported
- * shards (members `NAME.jpg`, `NAME.txt`, `NAME.json`) and wherever a key becomes part of a path.
+ * shards (members `NAME.jpg`, `NAME.txt`, `NAME.curate.json`, …) and wherever a key becomes part of a path.
  *
  * Rule: letters, digits, `_` and `-` stay; every other character (`/`, `\`, `.`, `%`, `~`, NUL, spaces,
  * non-ASCII…) becomes `%XX` per UTF-8 byte, so `decodeURIComponent(name) === key` and two keys never

@@ -10,6 +10,7 @@ import type { Catalog } from '../catalog.js';
 import type { ReviewDecision } from '../reviews.js';
 import type { StoredSelection } from '../selections.js';
 import { NameAllocator } from './names.js';
+import { isCompressedTar, type TarMemberEntry } from './tarIndex.js';
 import type { SkippedSample } from './types.js';
 
 export interface SampleRow {
@@ -40,7 +41,13 @@ export interface SampleRow {
  * datasets, manifests with paths), or a manifest row holding the bytes (img2dataset parquet).
  */
 export type Source =
-  | { kind: 'tar'; file: string; member: string }
+  | {
+      kind: 'tar';
+      file: string;
+      member: string;
+      /** Offsets of the image and of every member of the sample in an uncompressed shard (tarIndex.ts). */
+      located?: { offset: number; members: TarMemberEntry[] };
+    }
   | { kind: 'file'; file: string }
   | { kind: 'embedded'; file: string; row: number };
 
@@ -60,7 +67,7 @@ export interface Pick {
   source: Source;
 }
 
-/** The pick's selection facts, as both NAME.json and the manifests write them. */
+/** The pick's selection facts, as both NAME.curate.json and the manifests write them. */
 export function pickFields(p: Pick) {
   return {
     rank: p.rank,
@@ -72,8 +79,26 @@ export function pickFields(p: Pick) {
   };
 }
 
-/** Where the pick came from, as both NAME.json and the manifests write it. */
+/**
+ * How a reader gets the image bytes (manifests' `image_source`): `file` = the whole file `image_path`;
+ * `tar` = member `member` of the uncompressed shard `file` (`image_bytes` bytes at `image_offset`);
+ * `tar.gz` = member `member` of the gzip shard `file` (a compressed stream cannot be seeked: read it
+ * through); `row` = the bytes held in row `row` of the manifest `file`.
+ */
+export type ImageSource = 'file' | 'tar' | 'tar.gz' | 'row';
+
+export function imageSource(source: Source): ImageSource {
+  if (source.kind === 'tar') return isCompressedTar(source.file) ? 'tar.gz' : 'tar';
+  return source.kind === 'file' ? 'file' : 'row';
+}
+
+/**
+ * Where the pick came from, as both NAME.curate.json and the manifests write it. `image_path` is the
+ * image file whenever the image is a file of its own (folder datasets included), and null exactly when
+ * `image_source` says the bytes are inside `file` (a tar member or a manifest row).
+ */
 export function sourceFields(r: SampleRow) {
+  const source = sourceOf(r);
   return {
     dataset: r.dataset,
     spec: r.spec,
@@ -81,7 +106,8 @@ export function sourceFields(r: SampleRow) {
     file: r.file,
     member: r.member,
     row: r.row_index === null ? null : Number(r.row_index),
-    image_path: r.image_path,
+    image_source: imageSource(source),
+    image_path: source.kind === 'file' ? source.file : null,
   };
 }
 
@@ -130,19 +156,26 @@ export async function catalogRows(catalog: Catalog, ids: ArrayLike<number>): Pro
   return new Map(rows.map((r) => [r.pos, { ...r, image_bytes: Number(r.image_bytes) }]));
 }
 
-/** The stored picks with their catalog rows; picks the catalog no longer has (or has twice) are skipped. */
+/** What manual review changed in an export. */
 export interface ReviewEffect {
-  /** Picks left out because a person rejected them, in pick order. */
+  /** Picks (and schedule keys) left out because a person rejected them, in export order. */
   rejected: string[];
   /** Samples a person accepted that the selection had not picked, added after its picks. */
   accepted: string[];
 }
 
+/**
+ * What to export: the stored picks with their catalog rows, then (dynamic selections) every key the
+ * schedule's rounds name that is not a pick, with γ = 0 (they are not part of the static subset, only
+ * of the rounds: docs/schedules.md), then samples a person accepted. Picks the catalog no longer has
+ * (or has twice) are skipped; rejected keys are left out.
+ */
 export async function planPicks(
   catalog: Catalog,
   stored: StoredSelection,
   reviews: ReadonlyMap<string, ReviewDecision> = new Map(),
-): Promise<{ picks: Pick[]; skipped: SkippedSample[]; review: ReviewEffect }> {
+  scheduleKeys: readonly string[] = [],
+): Promise<{ picks: Pick[]; skipped: SkippedSample[]; review: ReviewEffect; scheduleOnly: number }> {
   const byPos = await catalogRows(catalog, stored.sampleIds);
   const names = new NameAllocator();
   const seen = new Map<number, number>();
@@ -166,8 +199,56 @@ export async function planPicks(
     seen.set(sampleId, rank);
     picks.push(pickOf(rank, key, names, row, stored.weights?.[rank] ?? 1, stored.stages?.[rank] ?? null));
   });
-  await addAccepted(catalog, reviews, stored, picks, names, review);
-  return { picks, skipped, review };
+  const before = picks.length;
+  await addScheduleKeys(catalog, scheduleKeys, stored, picks, skipped, names, reviews, review);
+  const scheduleOnly = picks.length - before;
+  await addAccepted(catalog, reviews, stored.sampleIds.length + scheduleKeys.length, picks, names, review);
+  return { picks, skipped, review, scheduleOnly };
+}
+
+/**
+ * Schedule keys that are not picks, in first-appearance order, ranked after the picks (rank = picks +
+ * position in `scheduleKeys`) with γ = 0. A key the catalog no longer has is skipped, with a reason.
+ */
+async function addScheduleKeys(
+  catalog: Catalog,
+  scheduleKeys: readonly string[],
+  stored: StoredSelection,
+  picks: Pick[],
+  skipped: SkippedSample[],
+  names: NameAllocator,
+  reviews: ReadonlyMap<string, ReviewDecision>,
+  review: ReviewEffect,
+): Promise<void> {
+  const picked = new Set(stored.keys);
+  const extra = scheduleKeys.map((key, i) => ({ key, rank: stored.sampleIds.length + i }));
+  const wanted = extra.filter((e) => !picked.has(e.key));
+  if (wanted.length === 0) return;
+  const idOf = await sampleIdsOfKeys(
+    catalog,
+    wanted.map((e) => e.key),
+  );
+  const present = wanted.filter((e) => idOf.has(e.key));
+  const rows = await catalogRows(
+    catalog,
+    present.map((e) => idOf.get(e.key)!),
+  );
+  let next = 0;
+  for (const e of wanted) {
+    const sampleId = idOf.get(e.key);
+    if (sampleId === undefined) {
+      skipped.push({
+        rank: e.rank,
+        key: e.key,
+        sampleId: -1,
+        reason: `schedule key ${e.key} is no longer in the catalog`,
+      });
+      continue;
+    }
+    const row = rows.get(next++)!;
+    if (reviews.get(e.key) === 'reject') review.rejected.push(e.key);
+    else picks.push(pickOf(e.rank, e.key, names, row, 0, null));
+  }
 }
 
 function pickOf(
@@ -191,11 +272,31 @@ function pickOf(
   };
 }
 
+/** Catalog sample id of each key the catalog has, by a join (schedules can name most of a large pool). */
+async function sampleIdsOfKeys(catalog: Catalog, keys: readonly string[]): Promise<Map<string, number>> {
+  const table = `_export_keys_${randomUUID().replaceAll('-', '')}`;
+  await catalog.connection.run(`CREATE TEMP TABLE ${table} (key VARCHAR)`);
+  try {
+    const appender = await catalog.connection.createAppender(table, 'main', 'temp');
+    for (const key of keys) {
+      appender.appendVarchar(key);
+      appender.endRow();
+    }
+    appender.closeSync();
+    const rows = await catalog.rows<{ id: bigint; key: string }>(
+      `SELECT s.id, s.key FROM ${table} t JOIN samples s ON s.key = t.key`,
+    );
+    return new Map(rows.map((r) => [r.key, Number(r.id)]));
+  } finally {
+    await catalog.connection.run(`DROP TABLE IF EXISTS temp.main.${table}`);
+  }
+}
+
 /** Accepted samples the selection did not pick, appended in key order with γ = 1. */
 async function addAccepted(
   catalog: Catalog,
   reviews: ReadonlyMap<string, ReviewDecision>,
-  stored: StoredSelection,
+  firstRank: number,
   picks: Pick[],
   names: NameAllocator,
   review: ReviewEffect,
@@ -214,7 +315,7 @@ async function addAccepted(
   ids.forEach((r, i) => {
     const row = rows.get(i)!;
     review.accepted.push(r.key);
-    picks.push(pickOf(stored.sampleIds.length + i, r.key, names, row, 1, null));
+    picks.push(pickOf(firstRank + i, r.key, names, row, 1, null));
   });
 }
 
@@ -258,9 +359,14 @@ export async function checkSources(
   return ok;
 }
 
-/** Set mean-1 loss weights over the given picks: w = γ·n / Σγ. */
+/**
+ * Set mean-1 loss weights over the given picks: w = γ·n / Σγ, n the picks with γ > 0 (a dynamic
+ * export's schedule-only samples have γ = 0 and keep weight 0: the static subset's weights are the
+ * same with or without them).
+ */
 export function normaliseWeights(picks: Pick[]): number {
   const sum = picks.reduce((a, p) => a + p.weightRaw, 0);
-  for (const p of picks) p.weight = sum > 0 ? (p.weightRaw * picks.length) / sum : 1;
+  const n = picks.filter((p) => p.weightRaw > 0).length;
+  for (const p of picks) p.weight = sum > 0 ? (p.weightRaw * n) / sum : 1;
   return sum;
 }

@@ -1,6 +1,7 @@
 /**
  * Original image bytes, never re-encoded. Archives (tar shards, manifests that hold the bytes) are read
- * once each, sequentially, through the project's own readers, keeping only the picked members; those
+ * once each, sequentially, through the project's own readers, keeping only the picked samples (from tar
+ * shards: every member of the sample, `.cls`, `.json`, `.txt` and any other, not only the image); those
  * wait in memory, or past a budget in a spool file, until their shard is written. Image files are read
  * when needed.
  */
@@ -12,10 +13,21 @@ import { ImageLoadError, type DatasetReader } from '../../embed/readers/types.js
 import type { Pick } from './plan.js';
 import type { SkippedSample } from './types.js';
 
-/** Bytes by pick rank: in memory up to a budget, then appended to a spool file. */
+/** A source archive member, by its name in the source (`dir/000123.cls`). */
+export interface SourceMember {
+  name: string;
+  bytes: Buffer;
+}
+
+/**
+ * Bytes by pick rank (the image) and by rank and member (a tar sample's other members): in memory up
+ * to a budget, then appended to a spool file.
+ */
 export class ByteStore {
-  private readonly memory = new Map<number, Buffer>();
-  private readonly spilled = new Map<number, { offset: number; length: number }>();
+  private readonly memory = new Map<Slot, Buffer>();
+  private readonly spilled = new Map<Slot, { offset: number; length: number }>();
+  /** Member names of tar samples in archive order, with the slot holding each one's bytes. */
+  private readonly layouts = new Map<number, Array<{ name: string; slot: Slot }>>();
   private memoryUsed = 0;
   private spoolSize = 0;
   private spool: FileHandle | undefined;
@@ -25,9 +37,33 @@ export class ByteStore {
     private readonly budget: number,
   ) {}
 
-  async put(rank: number, bytes: Buffer): Promise<void> {
+  /**
+   * Keep a pick's image bytes; with `members` (every member of a tar sample, in archive order, the image
+   * among them under `imageName`), keep the other members too, for {@link takeMembers}.
+   */
+  async put(
+    rank: number,
+    bytes: Buffer,
+    members?: ReadonlyArray<SourceMember>,
+    imageName?: string,
+  ): Promise<void> {
+    await this.putSlot(rank, bytes);
+    if (!members) return;
+    const layout: Array<{ name: string; slot: Slot }> = [];
+    for (const [i, m] of members.entries()) {
+      if (m.name === imageName) layout.push({ name: m.name, slot: rank });
+      else {
+        const slot = `${rank}:${i}`;
+        await this.putSlot(slot, m.bytes);
+        layout.push({ name: m.name, slot });
+      }
+    }
+    this.layouts.set(rank, layout);
+  }
+
+  private async putSlot(slot: Slot, bytes: Buffer): Promise<void> {
     if (this.memoryUsed + bytes.length <= this.budget) {
-      this.memory.set(rank, bytes);
+      this.memory.set(slot, bytes);
       this.memoryUsed += bytes.length;
       return;
     }
@@ -35,7 +71,7 @@ export class ByteStore {
     let done = 0;
     while (done < bytes.length)
       done += (await this.spool.write(bytes, done, bytes.length - done, this.spoolSize + done)).bytesWritten;
-    this.spilled.set(rank, { offset: this.spoolSize, length: bytes.length });
+    this.spilled.set(slot, { offset: this.spoolSize, length: bytes.length });
     this.spoolSize += bytes.length;
   }
 
@@ -43,17 +79,38 @@ export class ByteStore {
     return this.memory.has(rank) || this.spilled.has(rank);
   }
 
-  /** The bytes, handed over once (memory is released). */
+  /** The image bytes, handed over once (memory is released). */
   async take(rank: number): Promise<Buffer | undefined> {
-    const inMemory = this.memory.get(rank);
+    return this.takeSlot(rank);
+  }
+
+  /**
+   * Every member of a tar sample, in archive order, the image included, handed over once; `undefined`
+   * when the pick was not stored with its members (not a tar source, or not found).
+   */
+  async takeMembers(rank: number): Promise<SourceMember[] | undefined> {
+    const layout = this.layouts.get(rank);
+    if (!layout) return undefined;
+    this.layouts.delete(rank);
+    const out: SourceMember[] = [];
+    for (const { name, slot } of layout) {
+      const bytes = await this.takeSlot(slot);
+      if (!bytes) return undefined;
+      out.push({ name, bytes });
+    }
+    return out;
+  }
+
+  private async takeSlot(slot: Slot): Promise<Buffer | undefined> {
+    const inMemory = this.memory.get(slot);
     if (inMemory) {
-      this.memory.delete(rank);
+      this.memory.delete(slot);
       this.memoryUsed -= inMemory.length;
       return inMemory;
     }
-    const at = this.spilled.get(rank);
+    const at = this.spilled.get(slot);
     if (!at || !this.spool) return undefined;
-    this.spilled.delete(rank);
+    this.spilled.delete(slot);
     const out = Buffer.allocUnsafe(at.length);
     let done = 0;
     while (done < at.length) {
@@ -74,14 +131,18 @@ export class ByteStore {
   }
 }
 
+/** A ByteStore key: a pick's rank (its image), or `rank:i` (member `i` of its tar sample). */
+type Slot = number | string;
+
 export interface CollectResult {
   /** Bytes read from the archives (compressed bytes for .tar.gz). */
   sourceRead: number;
 }
 
 /**
- * Read every archive that holds picks once, in path order, storing the picked members' bytes by rank.
- * Picks not found, or whose member's size differs from the catalog's, go to `skipped`.
+ * Read every archive that holds picks once, in path order, storing the picked samples' bytes by rank
+ * (tar samples with all their members). Picks not found, or whose image's size differs from the
+ * catalog's, go to `skipped`.
  */
 export async function collectArchives(
   picks: Pick[],
@@ -140,7 +201,7 @@ export async function collectArchives(
               `${describe(p)} in ${file} has ${bytes.length} bytes, the catalog ${p.row.image_bytes}: ` +
                 'the file changed since curate init',
             );
-          else await store.put(p.rank, bytes);
+          else await store.put(p.rank, bytes, item.sample.members, loc.member);
           options.onProgress?.(++done, total);
         }
         if (wanted.size === 0) break;

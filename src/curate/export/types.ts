@@ -55,7 +55,10 @@ export interface ExportBytes {
   sourceRead: number;
   /** Image bytes of the exported samples as read from their sources. */
   payloadRead: number;
-  /** Image + caption bytes written into shards (0 for manifests and keys, which reference sources). */
+  /**
+   * Sample bytes written into shards: image, caption and a tar source's other members (`.cls`,
+   * `.json`, …), not NAME.curate.json; 0 for manifests and keys, which reference sources.
+   */
   payloadWritten: number;
   /** Bytes of the files written, provenance.json not counted. */
   written: number;
@@ -81,7 +84,26 @@ export interface ExportReport {
   /** What manual review changed: rejected picks left out, accepted samples added. */
   review: ReviewEffect;
   bytes: ExportBytes;
+  /** Dynamic selections: the schedule copied beside the export and what of it the export holds. */
+  schedule?: ExportSchedule;
   /** Things to know that did not stop the export (catalog changed since the selection, …). */
   warnings: string[];
   seconds: number;
+}
+
+/** A dynamic selection's export: the union of its schedule's rounds, with schedule.jsonl beside it. */
+export interface ExportSchedule {
+  file: 'schedule.jsonl';
+  rounds: number;
+  /** Distinct keys over all rounds. */
+  keys: number;
+  /** Samples exported: static picks + schedule-only keys (+ accepted), after skips. */
+  samples: number;
+  /** Exported samples that only the schedule names (weight_raw 0). */
+  scheduleOnly: number;
+  /** Schedule keys the export does not hold (skipped, or rejected in review). */
+  keysOutsideExport: number;
+  /** One line for people: what was exported and where the schedule is. */
+  summary: string;
+  rule: string;
 }

@@ -1,19 +1,29 @@
 /**
- * WebDataset shards: `selection-000000.tar`, … with, per sample in pick order, `NAME.<ext>` (the
- * original image bytes), `NAME.txt` (the caption) and `NAME.json` (selection facts, source, original
- * metadata). Headers are fixed (mtime 0, uid/gid 0, no user names, mode 0644) so the same selection
- * always gives the same bytes.
+ * WebDataset shards: `selection-000000.tar`, … with, per sample in pick order:
+ *
+ * - from a tar shard: every member of the source sample (`NAME.jpg`, `NAME.cls`, `NAME.json`,
+ *   `NAME.txt`, any other) with its own extension and byte for byte, so `to_tuple("jpg", "cls")` works
+ *   on the export as on the source; `NAME.txt` (the caption) is added when the source has none;
+ * - from an image file or a manifest row: `NAME.<ext>` (the original image bytes) and `NAME.txt`;
+ * - always `NAME.curate.json` (selection facts, source, original metadata): its own extension, so it
+ *   never replaces a source's `.json`.
+ *
+ * Headers are fixed (mtime 0, uid/gid 0, no user names, mode 0644) so the same selection always gives
+ * the same bytes.
  */
 import path from 'node:path';
 import tar from 'tar-stream';
 import { IMAGE_EXTENSIONS } from '../../embed/readers/files.js';
 import { splitMemberName } from '../../embed/readers/webdataset.js';
 import type { ExportFolder } from './output.js';
+import { jsonObjectText } from './manifest.js';
 import { pickFields, sourceFields, type Pick } from './plan.js';
-import { readImageFile, type ByteStore } from './sources.js';
+import { readImageFile, type ByteStore, type SourceMember } from './sources.js';
 import type { ExportedFile, SkippedSample } from './types.js';
 
 export const DEFAULT_SHARD_SIZE = 10_000;
+/** Extension of the member holding clipcurate's facts about a sample (`NAME.curate.json`). */
+export const FACTS_EXT = 'curate.json';
 /** Image files loaded at once while writing. */
 const READ_WINDOW = 32;
 const EPOCH = new Date(0);
@@ -36,11 +46,12 @@ export function imageExtension(p: Pick): string {
   return p.row.image_format === 'jpeg' ? 'jpg' : p.row.image_format;
 }
 
-/** Contents of `NAME.json`. */
+/** Contents of `NAME.curate.json`. */
 export function sampleJson(p: Pick, selection: { name: string; method: string }): Record<string, unknown> {
   const r = p.row;
   return {
     ...pickFields(p),
+    caption: r.caption,
     method: selection.method,
     selection: selection.name,
     source: { ...sourceFields(r), source_key: r.source_key },
@@ -72,6 +83,7 @@ export async function writeShards(
   },
 ): Promise<ShardResult> {
   const result: ShardResult = { files: [], written: [], payloadRead: 0, payloadWritten: 0, sourceRead: 0 };
+  const facts = (p: Pick) => Buffer.from(jsonObjectText(sampleJson(p, o.selection)), 'utf8');
   let done = 0;
   o.onProgress?.(0, picks.length);
   for (let start = 0, index = 0; start < picks.length; start += o.shardSize, index++) {
@@ -99,38 +111,30 @@ export async function writeShards(
         const loaded = await Promise.all(
           window.map(async (p) => {
             try {
-              if (p.source.kind !== 'file')
-                return (
-                  (await store.take(p.rank)) ??
-                  new Error(`the image of ${p.key} was not collected from ${p.source.file}`)
-                );
-              const bytes = await readImageFile(p);
-              result.sourceRead += bytes.length;
-              return bytes;
+              return await sampleMembers(p, store, (n) => (result.sourceRead += n));
             } catch (err) {
               return err as Error;
             }
           }),
         );
         for (const [i, p] of window.entries()) {
-          const bytes = loaded[i]!;
-          if (bytes instanceof Error) {
+          const members = loaded[i]!;
+          if (members instanceof Error) {
             skipped.push({
               rank: p.rank,
               key: p.key,
               sampleId: p.sampleId,
               file: p.source.file,
-              reason: bytes.message,
+              reason: members.message,
             });
           } else {
-            const caption = Buffer.from(p.row.caption, 'utf8');
-            const json = Buffer.from(JSON.stringify(sampleJson(p, o.selection)), 'utf8');
-            await entry(`${p.name}.${imageExtension(p)}`, bytes);
-            await entry(`${p.name}.txt`, caption);
-            await entry(`${p.name}.json`, json);
+            for (const m of members) {
+              await entry(`${p.name}.${m.ext}`, m.bytes);
+              result.payloadWritten += m.bytes.length;
+            }
+            await entry(`${p.name}.${FACTS_EXT}`, facts(p));
             result.written.push(p);
-            result.payloadRead += bytes.length;
-            result.payloadWritten += bytes.length + caption.length;
+            result.payloadRead += p.row.image_bytes;
             samples++;
           }
           o.onProgress?.(++done, picks.length);
@@ -150,4 +154,37 @@ export async function writeShards(
     result.files.push({ ...(await writer.close()), samples });
   }
   return result;
+}
+
+/**
+ * The members written for a pick, by extension, without `NAME.curate.json`: a tar sample's own members
+ * in archive order (plus `txt` when it has no caption member), else the image and the caption.
+ */
+async function sampleMembers(
+  p: Pick,
+  store: ByteStore,
+  onFileRead: (bytes: number) => void,
+): Promise<Array<{ ext: string; bytes: Buffer }>> {
+  const caption = { ext: 'txt', bytes: Buffer.from(p.row.caption, 'utf8') };
+  if (p.source.kind === 'file') {
+    const bytes = await readImageFile(p);
+    onFileRead(bytes.length);
+    return [{ ext: imageExtension(p), bytes }, caption];
+  }
+  if (p.source.kind === 'embedded') {
+    const bytes = await store.take(p.rank);
+    if (!bytes) throw new Error(`the image of ${p.key} was not collected from ${p.source.file}`);
+    return [{ ext: imageExtension(p), bytes }, caption];
+  }
+  const members: SourceMember[] | undefined = await store.takeMembers(p.rank);
+  if (!members) throw new Error(`the members of ${p.key} were not collected from ${p.source.file}`);
+  const out = members.map((m) => ({ ext: splitMemberName(m.name).ext, bytes: m.bytes }));
+  const clash = out.find((m) => m.ext.toLowerCase() === FACTS_EXT);
+  if (clash)
+    throw new Error(
+      `${p.source.file} holds a member ${splitMemberName(p.source.member).key}.${clash.ext} for sample ` +
+        `${p.key}, the extension the export uses for its own NAME.${FACTS_EXT}; the sample is not exported`,
+    );
+  if (!out.some((m) => m.ext.toLowerCase() === 'txt')) out.push(caption);
+  return out;
 }

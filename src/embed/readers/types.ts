@@ -31,6 +31,11 @@ export interface Sample {
   /** Extra fields: `cls`, the json member or sidecar, manifest columns. JSON-serialisable. */
   metadata: Record<string, unknown>;
   location: SourceLocation;
+  /**
+   * Every member of the sample as the archive holds it (WebDataset shards only): name and bytes, in
+   * archive order, the image among them. Export copies them byte for byte.
+   */
+  members?: ReadonlyArray<{ name: string; bytes: Buffer }>;
 }
 
 export const ISSUE_KINDS = {

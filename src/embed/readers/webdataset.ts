@@ -229,6 +229,7 @@ function* groupToItems(group: MemberGroup, shard: string): Generator<ReadItem> {
     image: async () => image.bytes,
     metadata,
     location: { file: shard, member: image.name },
+    members: [...members.values()],
   };
   yield { type: 'sample', sample };
 }
