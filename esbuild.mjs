@@ -8,7 +8,7 @@ const production = process.argv.includes('--production');
 const watch = process.argv.includes('--watch');
 
 /** Native modules stay outside the bundle; the .vsix carries them with one platform's binaries. */
-export const NATIVE_EXTERNALS = ['onnxruntime-node', 'hnswlib-node', 'sharp', '@duckdb/node-api'];
+export const NATIVE_EXTERNALS = ['onnxruntime-node', 'hnswlib-node', 'sharp', '@duckdb/node-api', 'usearch'];
 
 /** transformers.js imports onnxruntime-web too; the extension host only ever runs onnxruntime-node. */
 const stubOnnxWeb = {

@@ -24,7 +24,7 @@ if (target !== host) {
 }
 const [platform, arch] = target.split('-');
 
-const NATIVE = ['onnxruntime-node', 'hnswlib-node', 'sharp', '@duckdb/node-api'];
+const NATIVE = ['onnxruntime-node', 'hnswlib-node', 'sharp', '@duckdb/node-api', 'usearch'];
 /** Dependencies used only by install scripts or at build time. */
 const INSTALL_ONLY = new Set(['adm-zip', 'global-agent', 'node-addon-api']);
 

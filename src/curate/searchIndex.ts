@@ -1,19 +1,30 @@
 /**
- * The workspace's HNSW indexes (image, text or joint space), built from the embedding store, saved in
+ * The workspace's kNN indexes (image, text or joint space), built from the embedding store, saved in
  * `<workspace>/index/`, reloaded, and queried by sample or by free text (embedded with the workspace's
- * encoder, searched among the images).
+ * encoder, searched among the images). New indexes are usearch (`<space>.usearch`, float16 vectors,
+ * built on every core); `<space>.hnsw` indexes written by older versions (hnswlib) still load.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Encoder } from '../embed/encoders/types.js';
-import { removeStaleTemps, WorkspaceStateError } from '../embed/store.js';
+import { EmbeddingStore, removeStaleTemps, WorkspaceStateError } from '../embed/store.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { KnnGraph } from '../select/contract.js';
-import { HnswIndex, IndexFileError, type HnswOptions } from '../select/index/hnsw.js';
+import { HnswIndex, IndexFileError } from '../select/index/hnsw.js';
+import { measureRecall, type RecallReport } from '../select/index/recall.js';
+import {
+  INDEX_DEFAULTS,
+  type Index,
+  type IndexKind,
+  type IndexOptions,
+  type IndexPrecision,
+} from '../select/index/types.js';
+import { UsearchIndex } from '../select/index/usearch.js';
 import type { Matrix } from '../select/kernels/similarity.js';
 import { vectorsOf } from '../select/selectors/vectors.js';
 import type { Catalog } from './catalog.js';
+import { embeddingsDir } from './embed.js';
 import { loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
 
 export type Space = 'image' | 'text' | 'joint';
@@ -24,11 +35,23 @@ interface IndexMeta {
   n: number;
   dim: number;
   ids: string[];
-  /** Size of the `.hnsw` file written with this meta (absent in older workspaces). */
+  /** Size of the index file written with this meta (absent in older workspaces). */
   bytes?: number;
+  /** Which library wrote the index (absent in older workspaces: hnswlib, `<space>.hnsw`). */
+  kind?: IndexKind;
+  precision?: IndexPrecision;
+  efSearch?: number;
+  /** Recall@k against exact search, measured after the build (absent when not measured). */
+  recall?: RecallReport;
+  buildSeconds?: number;
 }
 
 const REBUILD_INDEX = 'run `curate index` to rebuild it';
+
+/** The index file of a space: `<space>.usearch`, or `<space>.hnsw` for an hnswlib index. */
+function indexFile(dir: string, space: Space, kind: IndexKind): string {
+  return path.join(dir, `${space}.${kind === 'usearch' ? 'usearch' : 'hnsw'}`);
+}
 
 export interface SearchHit {
   id: bigint;
@@ -37,38 +60,75 @@ export interface SearchHit {
   similarity: number;
 }
 
+export interface WorkspaceIndexOptions extends IndexOptions {
+  embeddings?: WorkspaceEmbeddings;
+  onProgress?: (done: number, total: number) => void;
+  /** Items sampled to measure recall@10 after the build (default 200; 0 skips the measurement). */
+  recallQueries?: number;
+  /** Recall@10 the default efSearch is raised towards (default {@link TARGET_RECALL}). */
+  targetRecall?: number;
+}
+
+/** The recall@10 `curate index` aims for when no efSearch is given: neighbours and search you can trust. */
+export const TARGET_RECALL = 0.95;
+/** Search breadth is not raised past this (query time grows about linearly with it). */
+const MAX_EF_SEARCH = 1024;
+
 export class WorkspaceIndex {
   private constructor(
     readonly space: Space,
-    readonly index: HnswIndex,
+    readonly index: Index,
     readonly ids: BigInt64Array,
     readonly fingerprint: string,
+    private readonly workspace: string,
+    /** Recall@10 measured when the index was built (absent for older indexes or when skipped). */
+    readonly recall?: RecallReport,
+    readonly buildSeconds?: number,
   ) {}
 
   static dir(workspace: string): string {
     return path.join(path.resolve(workspace), 'index');
   }
 
-  /** Build the index of one space from the workspace's embeddings and save it. */
+  /**
+   * Build the index of one space from the workspace's embeddings (usearch, float16 unless asked
+   * otherwise, every core), save it, and measure its recall@10 on sampled items against exact search.
+   * Without an explicit efSearch, the search breadth starts at 64 and doubles until recall reaches
+   * `targetRecall` (0.95) or 1024; the breadth reached is saved with the index and used by every query.
+   */
   static async build(
     catalog: Catalog,
     workspace: string,
     space: Space,
-    options: HnswOptions & {
-      embeddings?: WorkspaceEmbeddings;
-      onProgress?: (done: number, total: number) => void;
-    } = {},
+    options: WorkspaceIndexOptions = {},
   ): Promise<WorkspaceIndex> {
     const e = options.embeddings ?? (await loadEmbeddings(catalog, workspace));
     const vectors = vectorsOf(e, space);
-    const index = HnswIndex.build(vectors, options, options.onProgress);
+    const precision = options.precision ?? 'f16';
+    let efSearch = options.efSearch ?? INDEX_DEFAULTS.efSearch;
+    const started = performance.now();
+    let index = UsearchIndex.build(vectors, { ...options, precision, efSearch }, options.onProgress);
+    const buildSeconds = (performance.now() - started) / 1000;
     const dir = WorkspaceIndex.dir(workspace);
     await mkdir(dir, { recursive: true });
-    await removeStaleTemps(dir, space); // what a killed build left: `<space>.hnsw.tmp`, `<space>.json.*.tmp`
+    await removeStaleTemps(dir, space); // what a killed build left: `<space>.usearch.tmp`, `<space>.json.*.tmp`
     // Both files are written atomically, the index first; the meta records the index file's size, so
     // a kill between the two (new index, old meta) is seen as damage when loading, not silently used.
-    const file = path.join(dir, `${space}.hnsw`);
+    const file = indexFile(dir, space, 'usearch');
     await index.save(file);
+    const recallQueries = options.recallQueries ?? 200;
+    let recall: RecallReport | undefined;
+    if (recallQueries > 0) {
+      // Without an efSearch asked for, search breadth doubles (reloading the saved index, whose
+      // breadth is fixed when it opens) until recall@10 reaches the target or the cap.
+      recall = await measureRecall(index, vectors, { queries: recallQueries });
+      const target = options.targetRecall ?? TARGET_RECALL;
+      while (options.efSearch === undefined && recall.recall < target && efSearch < MAX_EF_SEARCH) {
+        efSearch *= 2;
+        index = await UsearchIndex.load(file, vectors.cols, { precision, efSearch });
+        recall = await measureRecall(index, vectors, { queries: recallQueries });
+      }
+    }
     const meta: IndexMeta = {
       space,
       fingerprint: e.encoder.fingerprint,
@@ -76,9 +136,24 @@ export class WorkspaceIndex {
       dim: vectors.cols,
       ids: Array.from(e.ids, String),
       bytes: (await stat(file)).size,
+      kind: 'usearch',
+      precision,
+      efSearch,
+      ...(recall ? { recall } : {}),
+      buildSeconds,
     };
     await writeFileAtomic(path.join(dir, `${space}.json`), JSON.stringify(meta));
-    return new WorkspaceIndex(space, index, e.ids, e.encoder.fingerprint);
+    // An hnswlib index an older version wrote is now stale (the meta no longer points at it).
+    await rm(indexFile(dir, space, 'hnswlib'), { force: true });
+    return new WorkspaceIndex(
+      space,
+      index,
+      e.ids,
+      e.encoder.fingerprint,
+      path.resolve(workspace),
+      recall,
+      buildSeconds,
+    );
   }
 
   static async load(workspace: string, space: Space): Promise<WorkspaceIndex> {
@@ -96,8 +171,9 @@ export class WorkspaceIndex {
     } catch (err) {
       throw damaged(metaFile, (err as Error).message);
     }
-    const file = path.join(dir, `${space}.hnsw`);
-    let index: HnswIndex;
+    const kind = meta.kind ?? 'hnswlib';
+    const file = indexFile(dir, space, kind);
+    let index: Index;
     try {
       const size = await stat(file).then(
         (s) => s.size,
@@ -105,13 +181,27 @@ export class WorkspaceIndex {
       );
       if (size !== undefined && meta.bytes !== undefined && size !== meta.bytes)
         throw new IndexFileError(file, `${size} bytes, ${metaFile} says ${meta.bytes}`);
-      index = await HnswIndex.load(file, meta.dim);
+      index =
+        kind === 'usearch'
+          ? await UsearchIndex.load(file, meta.dim, {
+              ...(meta.precision ? { precision: meta.precision } : {}),
+              efSearch: meta.efSearch ?? INDEX_DEFAULTS.efSearch,
+            })
+          : await HnswIndex.load(file, meta.dim, meta.efSearch ?? INDEX_DEFAULTS.efSearch);
     } catch (err) {
       if (err instanceof IndexFileError) throw damaged(file, err.problem);
       throw err;
     }
     if (index.size !== meta.n) throw damaged(file, `${index.size} items, ${metaFile} lists ${meta.n}`);
-    return new WorkspaceIndex(space, index, BigInt64Array.from(meta.ids, BigInt), meta.fingerprint);
+    return new WorkspaceIndex(
+      space,
+      index,
+      BigInt64Array.from(meta.ids, BigInt),
+      meta.fingerprint,
+      path.resolve(workspace),
+      meta.recall,
+      meta.buildSeconds,
+    );
   }
 
   /** The k items most similar to a vector of this space. */
@@ -135,8 +225,30 @@ export class WorkspaceIndex {
   async neighboursOf(catalog: Catalog, id: number, k: number): Promise<SearchHit[]> {
     const row = this.ids.indexOf(BigInt(id));
     if (row < 0) throw new Error(`sample ${id} is not in the ${this.space} index (embed and index it first)`);
-    const hits = await this.nearest(catalog, this.index.vectorOf(row), k + 1);
+    const hits = await this.nearest(catalog, await this.vectorOfSample(catalog, id), k + 1);
     return hits.filter((h) => h.id !== BigInt(id)).slice(0, k);
+  }
+
+  /**
+   * The vector of sample `id` in this space, read from the embedding store (usearch cannot hand back a
+   * stored vector, and its float16 copy would be rounded anyway).
+   */
+  private async vectorOfSample(catalog: Catalog, id: number): Promise<Float32Array> {
+    const store = await EmbeddingStore.read(embeddingsDir(this.workspace));
+    const [at] = await catalog.rows<{ shard: string; row: number }>(
+      `SELECT e.shard, e."row" FROM embeddings e
+       JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp WHERE e.sample_id = $id`,
+      { fp: this.fingerprint, id },
+    );
+    if (!at) throw new Error(`sample ${id} has no ${this.fingerprint} embedding (run \`curate embed\`)`);
+    const rowOf = async (tower: 'image' | 'text') => {
+      const m = await store.readShard(at.shard, tower);
+      return m.data.subarray(at.row * m.cols, (at.row + 1) * m.cols);
+    };
+    if (this.space !== 'joint') return Float32Array.from(await rowOf(this.space));
+    // The joint space is [u; t]/√2 (vectorsOf).
+    const [u, t] = [await rowOf('image'), await rowOf('text')];
+    return Float32Array.from([...u, ...t], (x) => x * Math.SQRT1_2);
   }
 
   /** Images matching a free-text query: the caption tower embeds it, the image index is searched. */

@@ -1,9 +1,11 @@
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addDataset, Catalog, embedCatalog } from '../../src/curate/api.js';
 import { loadEmbeddings } from '../../src/curate/embeddings.js';
 import { WorkspaceIndex } from '../../src/curate/searchIndex.js';
 import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
+import { HnswIndex } from '../../src/select/index/hnsw.js';
 import { topKInnerProduct } from '../../src/select/kernels/similarity.js';
 import { MINI, MINI_COUNT, tempDir } from '../helpers.js';
 import { writeTinyClip } from '../support/tinyClip.js';
@@ -25,8 +27,14 @@ describe('workspace embeddings and index', () => {
     );
     expect(e.labels![0]).toBe(first!.label);
 
-    await WorkspaceIndex.build(catalog, workspace, 'image', { embeddings: e, efSearch: 200 });
+    const built = await WorkspaceIndex.build(catalog, workspace, 'image', { embeddings: e, efSearch: 200 });
+    // The build measures recall@10 against exact search on 200 sampled items.
+    expect(built.recall).toMatchObject({ k: 10, queries: Math.min(200, MINI_COUNT), efSearch: 200 });
+    expect(built.recall!.recall).toBeGreaterThanOrEqual(0.95);
+    expect(readdirSync(WorkspaceIndex.dir(workspace)).sort()).toEqual(['image.json', 'image.usearch']);
     const index = await WorkspaceIndex.load(workspace, 'image');
+    expect(index.index.kind).toBe('usearch');
+    expect(index.recall).toEqual(built.recall);
     // An item's nearest neighbour is itself.
     const hits = await index.nearest(catalog, e.image!.subarray(5 * e.dim, 6 * e.dim), 3);
     expect(hits[0]).toMatchObject({ id: e.ids[5] });
@@ -43,6 +51,43 @@ describe('workspace embeddings and index', () => {
     const overlap = found.filter((h) => Array.from(exact.indices).some((i) => e.ids[i] === h.id)).length;
     expect(overlap).toBeGreaterThanOrEqual(9);
     expect(found[0]!.caption.length).toBeGreaterThan(0);
+
+    // A sample's neighbours: itself left out, the rest as exact search ranks them.
+    const self = await topKInnerProduct(
+      { rows: 1, cols: e.dim, data: e.image!.slice(5 * e.dim, 6 * e.dim) },
+      { rows: e.n, cols: e.dim, data: e.image! },
+      4,
+    );
+    const neighbours = await index.neighboursOf(catalog, Number(e.ids[5]), 3);
+    expect(neighbours.map((h) => h.id)).not.toContain(e.ids[5]);
+    const exactIds = Array.from(self.indices, (i) => e.ids[i]).filter((id) => id !== e.ids[5]);
+    expect(neighbours.filter((h) => exactIds.includes(h.id)).length).toBeGreaterThanOrEqual(2);
+
+    // An index an older version wrote (hnswlib, `image.hnsw`, a meta without `kind`) still loads.
+    const dir = WorkspaceIndex.dir(workspace);
+    const legacy = HnswIndex.build({ rows: e.n, cols: e.dim, data: e.image! }, { efSearch: 200 });
+    await legacy.save(path.join(dir, 'image.hnsw'));
+    const meta = JSON.parse(readFileSync(path.join(dir, 'image.json'), 'utf8')) as Record<string, unknown>;
+    const { kind: _kind, precision: _precision, recall: _recall, ...older } = meta;
+    older.bytes = statSync(path.join(dir, 'image.hnsw')).size;
+    writeFileSync(path.join(dir, 'image.json'), JSON.stringify(older));
+    const old = await WorkspaceIndex.load(workspace, 'image');
+    expect(old.index.kind).toBe('hnswlib');
+    expect(old.recall).toBeUndefined();
+    const oldHits = await old.nearest(catalog, e.image!.subarray(5 * e.dim, 6 * e.dim), 3);
+    expect(oldHits[0]).toMatchObject({ id: e.ids[5] });
+    // Rebuilding replaces it with a usearch index and removes the stale file. Without an efSearch the
+    // breadth doubles towards the target recall (unreachable here, so up to the cap) and is kept.
+    const raised = await WorkspaceIndex.build(catalog, workspace, 'image', {
+      embeddings: e,
+      targetRecall: 1.01,
+    });
+    expect(readdirSync(dir).sort()).toEqual(['image.json', 'image.usearch']);
+    expect(raised.recall!.efSearch).toBe(1024);
+    expect(raised.index.efSearch).toBe(1024);
+    expect((await WorkspaceIndex.load(workspace, 'image')).index.efSearch).toBe(1024);
+    await WorkspaceIndex.build(catalog, workspace, 'image', { embeddings: e, recallQueries: 0 });
+    expect((await WorkspaceIndex.load(workspace, 'image')).recall).toBeUndefined();
     catalog.close();
-  });
+  }, 180_000); // embeds the mini dataset and builds three indexes
 });

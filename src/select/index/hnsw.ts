@@ -1,7 +1,9 @@
 /**
  * The only importer of hnswlib-node. An HNSW index (Malkov & Yashunin 2018) over unit vectors with inner
  * product as similarity: build, persist, reload, query by vector, and export the sparse kNN graph the
- * graph-based selectors use.
+ * graph-based selectors use. Its build runs on one thread, so workspaces now build `UsearchIndex`
+ * (usearch.ts); this one still loads the `.hnsw` indexes older versions wrote, and builds the small
+ * indexes of the map layout.
  */
 import { open, rename, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
@@ -10,20 +12,11 @@ import { syncDir, WriteError } from '../../io/atomic.js';
 import { failpoint } from '../../io/failpoints.js';
 import type { KnnGraph } from '../contract.js';
 import { rowsOf, type Matrix } from '../kernels/similarity.js';
+import type { Index, IndexOptions, Neighbour } from './types.js';
 
-export interface HnswOptions {
-  /** Links per node (hnswlib's M). */
-  m?: number;
-  efConstruction?: number;
-  /** Search breadth at query time (≥ k). */
-  efSearch?: number;
-  seed?: number;
-}
-
-export interface Neighbour {
-  index: number;
-  similarity: number;
-}
+export type { Neighbour } from './types.js';
+/** hnswlib's options: M, efConstruction, efSearch, seed (threads and precision do not apply). */
+export type HnswOptions = Pick<IndexOptions, 'm' | 'efConstruction' | 'efSearch' | 'seed'>;
 
 /** An index file that is missing, cut short or not an hnswlib index; the message names it. */
 export class IndexFileError extends Error {
@@ -85,7 +78,9 @@ export async function checkIndexFile(file: string): Promise<number> {
   }
 }
 
-export class HnswIndex {
+export class HnswIndex implements Index {
+  readonly kind = 'hnswlib';
+
   private constructor(
     private readonly index: hnswlib.HierarchicalNSW,
     readonly dim: number,
@@ -118,6 +113,10 @@ export class HnswIndex {
     }
     index.setEf(efSearch);
     return new HnswIndex(index, dim, index.getCurrentCount());
+  }
+
+  get efSearch(): number {
+    return this.index.getEf();
   }
 
   /**
@@ -168,6 +167,18 @@ export class HnswIndex {
     return neighbors
       .map((index, j) => ({ index, similarity: 1 - distances[j]! }))
       .sort((a, b) => b.similarity - a.similarity || a.index - b.index);
+  }
+
+  queryBatch(queries: Matrix, k: number): { indices: Int32Array; similarities: Float32Array } {
+    const indices = new Int32Array(queries.rows * k).fill(-1);
+    const similarities = new Float32Array(queries.rows * k);
+    for (let r = 0; r < queries.rows; r++) {
+      this.query(rowsOf(queries, r, r + 1).data, k).forEach((h, j) => {
+        indices[r * k + j] = h.index;
+        similarities[r * k + j] = h.similarity;
+      });
+    }
+    return { indices, similarities };
   }
 
   /** The kNN graph of the indexed items themselves (each item's k neighbours, itself excluded). */
