@@ -339,7 +339,7 @@ describe('abort', () => {
     pool = { n, dim, image };
   });
 
-  // Budgets that take several seconds here unaborted (herding ~3 ms a pick, k-center ~2.7 s for 19k).
+  // Budgets that take several seconds here unaborted (herding ~1 ms a pick, k-center ~2.7 s for 19k).
   it.each([
     ['herding', 5000],
     ['k-center', 19_000],
@@ -418,7 +418,7 @@ describe('abort', () => {
       await runSelector(getSelector('herding'), pool, { count }, {}, { seed: 1 });
       return performance.now() - started;
     };
-    const perPick = ((await time(300)) - (await time(100))) / 200;
-    expect(perPick * 5000).toBeGreaterThan(2000);
+    await time(10); // warm the kernel session, so the run below times herding alone
+    expect(await time(5000)).toBeGreaterThan(1500);
   });
 });

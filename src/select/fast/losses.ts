@@ -62,6 +62,60 @@ export function cfdLoss(
   weight = 1,
 ): number {
   const { u, a, b } = projections(p, f);
+  const { loss, coefSin, coefCos } = cfdCoefficients(p, f, options, a, b);
+  for (let m = 0; m < p.m; m++)
+    for (let j = 0; j < f.k; j++) {
+      const um = u[m * f.k + j]!;
+      const s = (weight / f.k) * (coefSin[j]! * Math.sin(um) + coefCos[j]! * Math.cos(um));
+      for (let q = 0; q < p.d; q++) grad[m * p.d + q]! += s * f.omega[j * p.d + q]!;
+    }
+  return loss;
+}
+
+/**
+ * cfdLoss with its two M·k·d products on the kernel: cos and sin of U = ỸΩᵀ from the trig kernel, the
+ * gradient as S·Ω on MatMul (S = the per-proxy, per-frequency coefficients); JavaScript only does the
+ * O(M·k) elementwise work. Same loss and gradient up to float32 rounding of the products.
+ */
+export async function cfdLossKernel(
+  p: Proxies,
+  f: FrequencyBatch,
+  options: PhaseOptions,
+  grad: Float64Array,
+  weight = 1,
+): Promise<number> {
+  const omegaT = new Float32Array(p.d * f.k); // d × k: column j = ω_j
+  for (let j = 0; j < f.k; j++) for (let q = 0; q < p.d; q++) omegaT[q * f.k + j] = f.omega[j * p.d + q]!;
+  const trig = await projectedTrig(
+    { rows: p.m, cols: p.d, data: Float32Array.from(p.y) },
+    { d: p.d, f: f.k, data: omegaT },
+  );
+  const a = new Float64Array(f.k);
+  const b = new Float64Array(f.k);
+  for (let m = 0; m < p.m; m++)
+    for (let j = 0; j < f.k; j++) {
+      a[j]! += trig.cos[m * f.k + j]! / p.m;
+      b[j]! += trig.sin[m * f.k + j]! / p.m;
+    }
+  const { loss, coefSin, coefCos } = cfdCoefficients(p, f, options, a, b);
+  const s = new Float32Array(p.m * f.k);
+  for (let m = 0; m < p.m; m++)
+    for (let j = 0; j < f.k; j++)
+      s[m * f.k + j] =
+        (weight / f.k) * (coefSin[j]! * trig.sin[m * f.k + j]! + coefCos[j]! * trig.cos[m * f.k + j]!);
+  const g = (await matmul(dense(p.m, f.k, s), dense(f.k, p.d, Float32Array.from(f.omega)))).data;
+  for (let i = 0; i < p.m * p.d; i++) grad[i]! += g[i]!;
+  return loss;
+}
+
+/** The loss and, per frequency, the coefficients of sin u_m and cos u_m in the gradient (before ·ω/k). */
+function cfdCoefficients(
+  p: Proxies,
+  f: FrequencyBatch,
+  options: PhaseOptions,
+  a: Float64Array,
+  b: Float64Array,
+): { loss: number; coefSin: Float64Array; coefCos: Float64Array } {
   let loss = 0;
   const coefSin = new Float64Array(f.k);
   const coefCos = new Float64Array(f.k);
@@ -82,13 +136,7 @@ export function cfdLoss(
       coefSin[j]! += c * b[j]!;
     }
   }
-  for (let m = 0; m < p.m; m++)
-    for (let j = 0; j < f.k; j++) {
-      const um = u[m * f.k + j]!;
-      const s = (weight / f.k) * (coefSin[j]! * Math.sin(um) + coefCos[j]! * Math.cos(um));
-      for (let q = 0; q < p.d; q++) grad[m * p.d + q]! += s * f.omega[j * p.d + q]!;
-    }
-  return loss / f.k;
+  return { loss: loss / f.k, coefSin, coefCos };
 }
 
 /** Random Fourier features for the DPP term: Ψ_m = √(2/D) cos(Wᵀ y_m + b). */
@@ -101,8 +149,10 @@ export interface FourierFeatures {
 }
 
 /**
- * L_div = −log det(ΨΨᵀ + δI_M) = −[(M − D) log δ + log det(ΨᵀΨ + δI_D)] (push-through identity), with
- * ∂L/∂Ψ = −2ΨG⁻¹ and ∂L/∂y_m = W((∂L/∂Ψ_m) ⊙ (−√(2/D) sin(Wᵀy_m + b))) (§3.3).
+ * L_div = −log det(ΨΨᵀ + δI_M), ∂L/∂Ψ = −2(ΨΨᵀ + δI_M)⁻¹Ψ and ∂L/∂y_m = W((∂L/∂Ψ_m) ⊙ (−√(2/D) sin(Wᵀy_m + b)))
+ * (§3.3). The determinant and the solve are taken in whichever of the two equal forms is smaller: the M × M
+ * form above when M < D, else the push-through identity det(ΨΨᵀ + δI_M) = δ^(M−D) det(ΨᵀΨ + δI_D) with
+ * (ΨΨᵀ + δI_M)⁻¹Ψ = Ψ(ΨᵀΨ + δI_D)⁻¹ (a D × D Cholesky). Loss and gradient are the same in both.
  */
 export async function dppLoss(
   p: Proxies,
@@ -110,6 +160,7 @@ export async function dppLoss(
   grad: Float64Array,
   weight = 1,
   products: 'kernel' | 'exact' = 'kernel',
+  form: 'auto' | 'proxies' | 'features' = 'auto',
 ): Promise<number> {
   const { D, w, b, delta } = rff;
   const scale = Math.sqrt(2 / D);
@@ -123,13 +174,15 @@ export async function dppLoss(
           { d: p.d, f: D, data: Float32Array.from(w) },
         )
       : undefined;
+  const cosB = Float64Array.from(b, Math.cos);
+  const sinB = Float64Array.from(b, Math.sin);
   for (let m = 0; m < p.m; m++)
     for (let e = 0; e < D; e++) {
       let c: number;
       let sn: number;
       if (trig) {
         const [cu, su] = [trig.cos[m * D + e]!, trig.sin[m * D + e]!];
-        [c, sn] = [cu * Math.cos(b[e]!) - su * Math.sin(b[e]!), su * Math.cos(b[e]!) + cu * Math.sin(b[e]!)];
+        [c, sn] = [cu * cosB[e]! - su * sinB[e]!, su * cosB[e]! + cu * sinB[e]!];
       } else {
         let s = b[e]!;
         for (let q = 0; q < p.d; q++) s += w[q * D + e]! * p.y[m * p.d + q]!;
@@ -138,27 +191,13 @@ export async function dppLoss(
       psi[m * D + e] = scale * c;
       sinPart[m * D + e] = -scale * sn;
     }
-  // G = ΨᵀΨ + δI (M·D² work: on the MatMul kernel, or in float64 for gradient checks).
-  const g =
-    products === 'kernel'
-      ? Float64Array.from(
-          (await tmatmul(dense(p.m, D, Float32Array.from(psi)), dense(p.m, D, Float32Array.from(psi)))).data,
-        )
-      : gram(psi, p.m, D);
-  for (let e = 0; e < D; e++) {
-    g[e * D + e]! += delta;
-    for (let f = 0; f < e; f++) g[e * D + f] = g[f * D + e] = (g[e * D + f]! + g[f * D + e]!) / 2;
-  }
-  const { logDet, inverse } = choleskyInverse(g, D);
-  const loss = -((p.m - D) * Math.log(delta) + logDet);
-  // dΨ = −2ΨG⁻¹ (M·D² again).
-  const psiInv =
-    products === 'kernel'
-      ? (await matmul(dense(p.m, D, Float32Array.from(psi)), dense(D, D, Float32Array.from(inverse)))).data
-      : multiply(psi, inverse, p.m, D);
-  // ∂L/∂y_m = W·chain_m with chain = (−2ΨG⁻¹) ⊙ (−√(2/D) sin(Wᵀy + b)).
+  const proxiesForm = form === 'auto' ? p.m < D : form === 'proxies';
+  const { loss, psiSolved } = proxiesForm
+    ? await proxyFormSolve(psi, p.m, D, delta, products)
+    : await featureFormSolve(psi, p.m, D, delta, products);
+  // ∂L/∂y_m = W·chain_m with chain = (−2 (ΨΨᵀ + δI)⁻¹Ψ) ⊙ (−√(2/D) sin(Wᵀy + b)).
   const chain = new Float64Array(p.m * D);
-  for (let i = 0; i < p.m * D; i++) chain[i] = weight * -2 * psiInv[i]! * sinPart[i]!;
+  for (let i = 0; i < p.m * D; i++) chain[i] = weight * -2 * psiSolved[i]! * sinPart[i]!;
   if (products === 'kernel') {
     const wt = new Float32Array(D * p.d);
     for (let q = 0; q < p.d; q++) for (let e = 0; e < D; e++) wt[e * p.d + q] = w[q * D + e]!;
@@ -172,6 +211,61 @@ export async function dppLoss(
   return loss;
 }
 
+/** K = ΨΨᵀ + δI_M (M × M): loss −log det K and K⁻¹Ψ. */
+async function proxyFormSolve(
+  psi: Float64Array,
+  m: number,
+  D: number,
+  delta: number,
+  products: 'kernel' | 'exact',
+): Promise<{ loss: number; psiSolved: ArrayLike<number> }> {
+  let k: Float64Array;
+  if (products === 'kernel') {
+    const psiT = new Float32Array(D * m);
+    for (let r = 0; r < m; r++) for (let e = 0; e < D; e++) psiT[e * m + r] = psi[r * D + e]!;
+    k = Float64Array.from((await matmul(dense(m, D, Float32Array.from(psi)), dense(D, m, psiT))).data);
+  } else k = rowGram(psi, m, D);
+  regularise(k, m, delta);
+  const { logDet, inverse } = choleskyInverse(k, m);
+  const psiSolved =
+    products === 'kernel'
+      ? (await matmul(dense(m, m, Float32Array.from(inverse)), dense(m, D, Float32Array.from(psi)))).data
+      : multiply(inverse, psi, m, m, D);
+  return { loss: -logDet, psiSolved };
+}
+
+/** G = ΨᵀΨ + δI_D (D × D): loss −[(M − D) log δ + log det G] (push-through) and ΨG⁻¹. */
+async function featureFormSolve(
+  psi: Float64Array,
+  m: number,
+  D: number,
+  delta: number,
+  products: 'kernel' | 'exact',
+): Promise<{ loss: number; psiSolved: ArrayLike<number> }> {
+  const g =
+    products === 'kernel'
+      ? Float64Array.from(
+          (await tmatmul(dense(m, D, Float32Array.from(psi)), dense(m, D, Float32Array.from(psi)))).data,
+        )
+      : gram(psi, m, D);
+  regularise(g, D, delta);
+  const { logDet, inverse } = choleskyInverse(g, D);
+  const psiSolved =
+    products === 'kernel'
+      ? (await matmul(dense(m, D, Float32Array.from(psi)), dense(D, D, Float32Array.from(inverse)))).data
+      : multiply(psi, inverse, m, D, D);
+  return { loss: -((m - D) * Math.log(delta) + logDet), psiSolved };
+}
+
+/** Symmetrise (float32 products are symmetric only up to rounding) and add δ on the diagonal. */
+function regularise(a: Float64Array, n: number, delta: number): void {
+  for (let e = 0; e < n; e++) {
+    a[e * n + e]! += delta;
+    for (let f = 0; f < e; f++) a[e * n + f] = a[f * n + e] = (a[e * n + f]! + a[f * n + e]!) / 2;
+  }
+}
+
+/** AᵀA (cols × cols) in float64. */
 function gram(a: Float64Array, rows: number, cols: number): Float64Array {
   const g = new Float64Array(cols * cols);
   for (let r = 0; r < rows; r++)
@@ -183,12 +277,25 @@ function gram(a: Float64Array, rows: number, cols: number): Float64Array {
   return g;
 }
 
-function multiply(a: Float64Array, b: Float64Array, rows: number, n: number): Float64Array {
-  const out = new Float64Array(rows * n);
+/** AAᵀ (rows × rows) in float64. */
+function rowGram(a: Float64Array, rows: number, cols: number): Float64Array {
+  const g = new Float64Array(rows * rows);
   for (let r = 0; r < rows; r++)
-    for (let k = 0; k < n; k++) {
-      const v = a[r * n + k]!;
-      for (let c = 0; c < n; c++) out[r * n + c]! += v * b[k * n + c]!;
+    for (let s = 0; s <= r; s++) {
+      let dot = 0;
+      for (let e = 0; e < cols; e++) dot += a[r * cols + e]! * a[s * cols + e]!;
+      g[r * rows + s] = g[s * rows + r] = dot;
+    }
+  return g;
+}
+
+/** A (rows × inner) · B (inner × cols) in float64. */
+function multiply(a: Float64Array, b: Float64Array, rows: number, inner: number, cols: number): Float64Array {
+  const out = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++)
+    for (let k = 0; k < inner; k++) {
+      const v = a[r * inner + k]!;
+      for (let c = 0; c < cols; c++) out[r * cols + c]! += v * b[k * cols + c]!;
     }
   return out;
 }

@@ -9,6 +9,7 @@
  */
 import { gaussian } from '../../embed/backends/random.js';
 import { wrap } from './losses.js';
+import { dense, matmul } from '../../embed/backends/linalg.js';
 import { characteristicFunction, projectedTrig, type Frequencies } from '../kernels/trig.js';
 import type { Matrix } from '../kernels/similarity.js';
 
@@ -127,14 +128,14 @@ export async function buildLibrary(
     for (let q = 0; q < d; q++) unit[j * d + q] = omega[j * d + q]! / Math.max(norm[j]!, 1e-30);
   }
   const ref = await characteristicFunction(reference, asColumns(omega, count, d));
-  // Direction cosines between library frequencies (the sampler's collinearity penalty D(ω)).
-  const cosine = new Float32Array(count * count);
-  for (let a = 0; a < count; a++)
-    for (let b = a; b < count; b++) {
-      let s = 0;
-      for (let q = 0; q < d; q++) s += unit[a * d + q]! * unit[b * d + q]!;
-      cosine[a * count + b] = cosine[b * count + a] = s;
-    }
+  // Direction cosines between library frequencies (the sampler's collinearity penalty D(ω)): one
+  // count × d × count product on the MatMul kernel.
+  const cosine: Float32Array = (
+    await matmul(
+      dense(count, d, Float32Array.from(unit)),
+      dense(d, count, new Float32Array(asColumns(unit, count, d).data)),
+    )
+  ).data;
   return { d, count, omega, norm, refRe: ref.re, refIm: ref.im, cosine, scales };
 }
 
@@ -162,7 +163,9 @@ export function normBound(t: number, iterations: number): number {
 
 /**
  * Draw k library frequencies with ‖ω‖ ≤ τ_t, sequentially without replacement, p ∝ L_CF(ω)·D(ω),
- * D(ω) = max(0.05, 1 − max_{ω' drawn} |cos∠(ω, ω')|) (§3.5 step 3).
+ * D(ω) = max(0.05, 1 − max_{ω' drawn} |cos∠(ω, ω')|) (§3.5 step 3). The normaliser Σ p is kept up to
+ * date as penalties shrink, so each draw is one pass for the penalty update and one (usually partial)
+ * pass for the inverse-CDF pick over the candidates' contiguous copies.
  */
 export function drawFrequencies(
   lib: FrequencyLibrary,
@@ -173,26 +176,35 @@ export function drawFrequencies(
 ): number[] {
   const pool: number[] = [];
   for (let j = 0; j < lib.count; j++) if (lib.norm[j]! <= tau) pool.push(j);
-  const penalty = new Float64Array(pool.length).fill(1);
-  const taken = new Uint8Array(pool.length);
+  const size = pool.length;
+  const score = Float64Array.from(pool, (j) => lcf[j]!);
+  const mass = Float64Array.from(score, (s) => s + 1e-12); // L_CF·D + 1e-12, D = 1 before any draw
+  const penalty = new Float64Array(size).fill(1);
+  let total = 0;
+  for (let i = 0; i < size; i++) total += mass[i]!;
   const chosen: number[] = [];
-  for (let draw = 0; draw < Math.min(k, pool.length); draw++) {
-    let total = 0;
-    for (let i = 0; i < pool.length; i++) if (!taken[i]) total += lcf[pool[i]!]! * penalty[i]! + 1e-12;
+  for (let draw = 0; draw < Math.min(k, size); draw++) {
     let r = random() * total;
     let pick = -1;
-    for (let i = 0; i < pool.length; i++) {
-      if (taken[i]) continue;
+    for (let i = 0; i < size; i++) {
+      if (mass[i] === 0) continue; // taken
       pick = i;
-      r -= lcf[pool[i]!]! * penalty[i]! + 1e-12;
+      r -= mass[i]!;
       if (r <= 0) break;
     }
-    taken[pick] = 1;
+    total -= mass[pick]!;
+    mass[pick] = 0;
     const j = pool[pick]!;
     chosen.push(j);
-    for (let i = 0; i < pool.length; i++) {
-      const c = Math.abs(lib.cosine[j * lib.count + pool[i]!]!);
-      penalty[i] = Math.min(penalty[i]!, Math.max(0.05, 1 - c));
+    const row = j * lib.count;
+    for (let i = 0; i < size; i++) {
+      if (mass[i] === 0) continue;
+      const d = Math.max(0.05, 1 - Math.abs(lib.cosine[row + pool[i]!]!));
+      if (d >= penalty[i]!) continue;
+      penalty[i] = d;
+      const next = score[i]! * d + 1e-12;
+      total -= mass[i]! - next;
+      mass[i] = next;
     }
   }
   return chosen;

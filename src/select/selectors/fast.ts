@@ -13,6 +13,7 @@ import { gaussian, seededRandom } from '../../embed/backends/random.js';
 import type { Selector, TraceEvent } from '../contract.js';
 import {
   cfdLoss,
+  cfdLossKernel,
   dppLoss,
   graphLoss,
   matchLoss,
@@ -45,7 +46,9 @@ const params = z.object({
   clusters: z
     .union([z.literal('auto'), z.number().int().min(1)])
     .default('auto')
-    .describe('k-means partitions when there are no labels (auto = N / maxPartition, fast.md §4)'),
+    .describe(
+      'k-means partitions when there are no labels (auto = ⌈N / maxPartition⌉: docs/methods/fast.md#partitions)',
+    ),
   maxPartition: z.number().int().min(100).default(20_000).describe('larger partitions are split by k-means'),
   spectralDims: z
     .number()
@@ -66,13 +69,27 @@ const params = z.object({
     .describe('induced-subgraph Laplacian (default) or the literal submatrix'),
   learningRate: z.number().positive().default(0.02).describe('Adam step size'),
   assignEvery: z.number().int().min(1).default(10).describe('re-solve the assignment every T_a steps'),
+  levelOff: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.005)
+    .describe(
+      'stop a partition early once its library CFD fell by less than this fraction over the last 50 steps, checked after the curriculum has opened (0 = always run all iterations)',
+    ),
 });
 
 type Params = z.infer<typeof params>;
 
 const SCALES = [5, 15, 30] as const;
+/** Steps over which the level-off rule compares the library CFD (a multiple of the PDAS refresh, 10). */
+const LEVEL_WINDOW = 50;
+/** The curriculum has opened (τ_t = 3, normBound) from this fraction of the iterations on. */
+const CURRICULUM_OPEN = 0.7;
 const RFF_FEATURES = 128;
 const CANDIDATES = 32;
+/** Multiply-adds below which a product runs in JavaScript rather than on the kernel. */
+const SMALL_PRODUCTS = 1 << 19;
 
 export const fast: Selector<Params> = {
   name: 'fast',
@@ -93,6 +110,8 @@ export const fast: Selector<Params> = {
       },
     ];
     const orders: number[][] = [];
+    const steps: number[] = [];
+    const seconds = { graph: 0, spectral: 0, library: 0, optimise: 0, assign: 0 };
     for (const [k, members] of partitions.entries()) {
       ctx.signal?.throwIfAborted();
       const m = quotas[k]!;
@@ -103,9 +122,23 @@ export const fast: Selector<Params> = {
       }
       const result = await fastPartition(gather(x, members), m, p, ctx.seed + k, ctx.signal);
       orders.push(result.picks.map((local) => members[local]!));
+      steps.push(result.steps);
+      for (const key of Object.keys(seconds) as Array<keyof typeof seconds>)
+        seconds[key] += result.seconds[key];
       if (k < 3 || k === partitions.length - 1)
         trace.push({ stage: `partition ${k}`, message: result.summary });
       ctx.progress?.(k + 1, partitions.length);
+    }
+    if (steps.length > 0) {
+      const sorted = [...steps].sort((a, b) => a - b);
+      trace.push({
+        stage: 'optimisation',
+        message:
+          `steps per partition: median ${sorted[sorted.length >> 1]}, min ${sorted[0]}, max ${sorted.at(-1)} of ${p.iterations}; ` +
+          levelOffRule(p) +
+          `; seconds: graph ${seconds.graph.toFixed(1)}, spectral ${seconds.spectral.toFixed(1)}, ` +
+          `library ${seconds.library.toFixed(1)}, steps ${seconds.optimise.toFixed(1)}, final assignment ${seconds.assign.toFixed(1)}`,
+      });
     }
     return { indices: interleaveByRank(orders), trace };
   },
@@ -151,6 +184,30 @@ export interface PartitionResult {
   /** Standardised spectral coordinates V (n × d_s). */
   spectral: Matrix;
   summary: string;
+  /** Optimisation steps actually run (fewer than `iterations` when the level-off rule stopped it). */
+  steps: number;
+  /** Library CFD (mean L_CF over the whole frequency library) at step 0 and after every PDAS refresh. */
+  cfdHistory: Array<{ step: number; cfd: number }>;
+  /** Wall-clock seconds per phase. */
+  seconds: { graph: number; spectral: number; library: number; optimise: number; assign: number };
+}
+
+/** The stopping rule in words, for the trace. */
+export function levelOffRule(p: { levelOff: number; iterations: number }): string {
+  return p.levelOff > 0
+    ? `stopping rule: from step ${Math.ceil(CURRICULUM_OPEN * p.iterations)} (curriculum open) a partition stops at the first PDAS refresh where its library CFD fell by less than ${(100 * p.levelOff).toFixed(2)}% over the last ${LEVEL_WINDOW} steps`
+    : 'stopping rule: off (all iterations run)';
+}
+
+/** The level-off rule: checked at refreshes once the curriculum has opened; compares with the CFD LEVEL_WINDOW steps back. */
+function levelledOff(
+  history: ReadonlyArray<{ step: number; cfd: number }>,
+  p: { levelOff: number; iterations: number },
+): boolean {
+  const now = history.at(-1)!;
+  if (p.levelOff <= 0 || now.step < CURRICULUM_OPEN * p.iterations) return false;
+  const before = history.find((h) => h.step === now.step - LEVEL_WINDOW);
+  return before !== undefined && before.cfd - now.cfd < p.levelOff * before.cfd;
 }
 
 /** FAST on one partition (§3.6): x are the partition's vectors, m its budget. */
@@ -162,8 +219,11 @@ export async function fastPartition(
   signal?: AbortSignal,
 ): Promise<PartitionResult> {
   const random = seededRandom(seed);
+  const clock = phaseClock();
   const graph = await fuzzyKnnGraph(x, SCALES, signal);
+  const graphSeconds = clock();
   const v = spectralEmbedding(graph, { dims: p.spectralDims, seed });
+  const spectralSeconds = clock();
   const n = v.rows;
   const d = v.cols;
   const decoder = new Decoder(v, graph);
@@ -180,29 +240,45 @@ export async function fastPartition(
   const library: FrequencyLibrary = await buildLibrary(v, asMatrix(), 1024, weights, random);
   const rff = fourierFeatures(d, y, m, random);
   const adam = new Adam(m * d, p.learningRate);
+  // The DPP term's products (M·min(M, D)·D multiply-adds, dppLoss picks the smaller form): small ones in
+  // float64 JavaScript, where four kernel calls per step would cost more than the arithmetic.
+  const dppProducts = m * Math.min(m, RFF_FEATURES) * RFF_FEATURES < SMALL_PRODUCTS ? 'exact' : 'kernel';
   let lcf = await libraryDiscrepancy(library, asMatrix(), weights);
-  const initialCfd = lcf.reduce((a, b) => a + b, 0) / lcf.length;
+  const mean = (values: Float64Array) => values.reduce((a, b) => a + b, 0) / values.length;
+  const initialCfd = mean(lcf);
+  const cfdHistory = [{ step: 0, cfd: initialCfd }];
+  const librarySeconds = clock();
   let assignment = await decoder.assign(asMatrix());
+  let steps = p.iterations;
   for (let t = 0; t < p.iterations; t++) {
     signal?.throwIfAborted();
-    if (t > 0 && t % 10 === 0) lcf = await libraryDiscrepancy(library, asMatrix(), weights);
+    if (t > 0 && t % 10 === 0) {
+      lcf = await libraryDiscrepancy(library, asMatrix(), weights);
+      cfdHistory.push({ step: t, cfd: mean(lcf) });
+      if (levelledOff(cfdHistory, p)) {
+        steps = t;
+        break;
+      }
+    }
     if (t > 0 && t % p.assignEvery === 0) assignment = await decoder.assign(asMatrix());
     const chosen = drawFrequencies(library, lcf, normBound(t, p.iterations), p.frequencies, random);
     const batch = {
       k: chosen.length,
-      omega: Float64Array.from(chosen.flatMap((j) => Array.from(library.omega.subarray(j * d, (j + 1) * d)))),
+      omega: new Float64Array(chosen.length * d),
       refRe: Float64Array.from(chosen, (j) => library.refRe[j]!),
       refIm: Float64Array.from(chosen, (j) => library.refIm[j]!),
     };
+    chosen.forEach((j, i) => batch.omega.set(library.omega.subarray(j * d, (j + 1) * d), i * d));
     const grad = new Float64Array(m * d);
-    cfdLoss(proxies, batch, { mode: 'pd', ...weights }, grad);
-    if (p.lambdaDiv > 0) await dppLoss(proxies, rff, grad, p.lambdaDiv / RFF_FEATURES);
+    if (m * batch.k * d < SMALL_PRODUCTS / 4) cfdLoss(proxies, batch, { mode: 'pd', ...weights }, grad);
+    else await cfdLossKernel(proxies, batch, { mode: 'pd', ...weights }, grad);
+    if (p.lambdaDiv > 0) await dppLoss(proxies, rff, grad, p.lambdaDiv / RFF_FEATURES, dppProducts);
     if (p.lambdaMatch > 0) matchLoss(proxies, assignment.anchors, grad, p.lambdaMatch);
     if (p.lambdaGraph > 0) graphLoss(proxies, assignment.edges, p.graphLoss, grad, p.lambdaGraph);
     adam.step(y, grad);
   }
-  const finalCfd =
-    (await libraryDiscrepancy(library, asMatrix(), weights)).reduce((a, b) => a + b, 0) / lcf.length;
+  const finalCfd = mean(await libraryDiscrepancy(library, asMatrix(), weights));
+  const optimiseSeconds = clock();
   // Step 5: final assignment with wider candidate lists; order by cost.
   const final = await decoder.assign(asMatrix(), 2 * CANDIDATES);
   const order = Array.from({ length: m }, (_, i) => i).sort(
@@ -214,10 +290,30 @@ export async function fastPartition(
   return {
     picks,
     spectral: v,
+    steps,
+    cfdHistory,
+    seconds: {
+      graph: graphSeconds,
+      spectral: spectralSeconds,
+      library: librarySeconds,
+      optimise: optimiseSeconds,
+      assign: clock(),
+    },
     summary:
       `n ${n}, M ${m}; λ₂…: ${Array.from(v.eigenvalues.slice(0, 3), (e) => e.toFixed(4)).join(', ')}; ` +
-      `library CFD ${initialCfd.toFixed(4)} → ${finalCfd.toFixed(4)}; ${(100 * moved).toFixed(0)}% of anchors moved from the initialisation` +
+      `library CFD ${initialCfd.toFixed(4)} → ${finalCfd.toFixed(4)} in ${steps} steps; ${(100 * moved).toFixed(0)}% of anchors moved from the initialisation` +
       (graph.linksAdded ? `; ${graph.linksAdded} component links added` : ''),
+  };
+}
+
+/** Seconds since the previous call (or since creation). */
+function phaseClock(): () => number {
+  let last = performance.now();
+  return () => {
+    const now = performance.now();
+    const seconds = (now - last) / 1000;
+    last = now;
+    return seconds;
   };
 }
 
