@@ -13,9 +13,11 @@ import {
   EXPORT_FORMATS,
   exportSelection,
   listSelections,
+  loadSelection,
   resolveEncoder,
   selectSubset,
-  compareMethods,
+  compareAtBudgets,
+  defaultCompareRun,
   saveComparison,
   writeRunReport,
   type ExportFormat,
@@ -71,44 +73,52 @@ async function addDatasetCommand(session: Session): Promise<void> {
   if (!spec) return;
   const view = await session.open();
   const report = await withCancellableProgress(`Reading ${spec}`, (r) =>
-    addDataset(view.catalog, spec, {
-      cwd: baseFolder(),
-      signal: r.signal,
-      onProgress: (p) =>
-        r.report(p.bytesTotal ? p.bytesDone / p.bytesTotal : 0, `${p.samples.toLocaleString()} samples`),
-    }),
+    view.withCatalog((catalog) =>
+      addDataset(catalog, spec, {
+        cwd: baseFolder(),
+        signal: r.signal,
+        onProgress: (p) =>
+          r.report(p.bytesTotal ? p.bytesDone / p.bytesTotal : 0, `${p.samples.toLocaleString()} samples`),
+      }),
+    ),
   );
   session.changed();
   void vscode.window.showInformationMessage(
     `Read ${report.samplesRead.toLocaleString()} samples from ${spec}` +
-      (report.issues.length ? ' (with issues: see the Errors filter)' : ''),
+      (report.issues.length ? ' (with issues: see the Errors filter)' : '') +
+      (report.exactDuplicates.copies
+        ? `; ${report.exactDuplicates.copies.toLocaleString()} are byte-identical copies of others ` +
+          `(${report.exactDuplicates.groups.toLocaleString()} groups): the exact-dedup method keeps one of each`
+        : ''),
   );
 }
 
 async function embed(session: Session): Promise<void> {
   const view = await session.open();
   const s = settings();
-  await withCancellableProgress('Embedding images and captions', async (r) => {
-    r.report(0, `loading ${s.model === 'default' ? 'the offline encoder' : s.model}`);
-    const encoder = await resolveEncoder(view.catalog, view.workspace, s.model, {
-      device: s.device,
-    });
-    try {
-      const report = await embedCatalog(view.catalog, view.workspace, encoder, {
-        signal: r.signal,
-        onProgress: (p) =>
-          r.report(
-            p.samplesTotal ? p.samplesDone / p.samplesTotal : 0,
-            `${p.samplesDone.toLocaleString()} / ${p.samplesTotal.toLocaleString()}`,
-          ),
+  await withCancellableProgress('Embedding images and captions', (r) =>
+    view.withCatalog(async (catalog) => {
+      r.report(0, `loading ${s.model === 'default' ? 'the offline encoder' : s.model}`);
+      const encoder = await resolveEncoder(catalog, view.workspace, s.model, {
+        device: s.device,
       });
-      void vscode.window.showInformationMessage(
-        `Embedded ${report.samplesEmbedded.toLocaleString()} samples with ${report.encoder} in ${report.seconds.toFixed(1)} s`,
-      );
-    } finally {
-      await encoder.dispose();
-    }
-  });
+      try {
+        const report = await embedCatalog(catalog, view.workspace, encoder, {
+          signal: r.signal,
+          onProgress: (p) =>
+            r.report(
+              p.samplesTotal ? p.samplesDone / p.samplesTotal : 0,
+              `${p.samplesDone.toLocaleString()} / ${p.samplesTotal.toLocaleString()}`,
+            ),
+        });
+        void vscode.window.showInformationMessage(
+          `Embedded ${report.samplesEmbedded.toLocaleString()} samples with ${report.encoder} in ${report.seconds.toFixed(1)} s`,
+        );
+      } finally {
+        await encoder.dispose();
+      }
+    }),
+  );
   session.changed();
 }
 
@@ -207,19 +217,26 @@ function parseJson(value: string): unknown {
 async function select(session: Session): Promise<void> {
   const method = await pickMethod('Selection method', false);
   if (!method) return;
-  const budget = await askBudget();
-  if (!budget) return;
+  const from = await askFrom(session);
+  if (from === undefined) return;
+  // A filter keeps everything that passes: no budget to ask for.
+  const budget = method.kind === 'filter' ? '' : await askBudget();
+  if (budget === undefined || (budget === '' && method.kind !== 'filter')) return;
   const params = await askParams(method);
   if (!params) return;
   const view = await session.open();
-  const stored = await withCancellableProgress(`Selecting ${budget} with ${method.name}`, (r) =>
-    selectSubset(view.catalog, view.workspace, {
-      method: method.name,
-      budget,
-      params,
-      signal: r.signal,
-      progress: (done, total) => r.report(total ? done / total : 0, ''),
-    }),
+  const what = `${budget ? `${budget} ` : ''}with ${method.name}${from ? ` from ${from}` : ''}`;
+  const stored = await withCancellableProgress(`Selecting ${what}`, (r) =>
+    view.withCatalog((catalog) =>
+      selectSubset(catalog, view.workspace, {
+        method: method.name,
+        ...(budget ? { budget } : {}),
+        ...(from ? { from } : {}),
+        params,
+        signal: r.signal,
+        progress: (done, total) => r.report(total ? done / total : 0, ''),
+      }),
+    ),
   );
   await view.useSelection(stored.name);
   session.changed();
@@ -228,28 +245,62 @@ async function select(session: Session): Promise<void> {
   );
 }
 
+/** Where to select from: the whole pool ('') or an earlier selection's picks; undefined = cancelled. */
+async function askFrom(session: Session): Promise<string | undefined> {
+  const view = await session.open();
+  const names = await listSelections(view.workspace);
+  if (names.length === 0) return '';
+  const picked = await vscode.window.showQuickPick(
+    [
+      { label: 'whole pool', description: 'every embedded sample', name: '' },
+      ...names.map((n) => ({ label: n, description: 'select within its picks', name: n })),
+    ],
+    { title: 'Select from', ignoreFocusOut: true },
+  );
+  return picked?.name;
+}
+
 async function compare(session: Session): Promise<void> {
   const methods = await pickMethod('Methods to compare', true);
   if (!methods?.length) return;
   const budget = await askBudget();
   if (!budget) return;
+  const run = await vscode.window.showInputBox({
+    ignoreFocusOut: true,
+    title: 'Compare run name (its selections are saved as <run>/<method>-<budget>)',
+    value: defaultCompareRun([budget]),
+  });
+  if (!run) return;
   const view = await session.open();
-  const report = await withCancellableProgress(
-    `Comparing ${methods.length} methods at ${budget}`,
-    async (r) => {
-      const comparison = await compareMethods(view.catalog, view.workspace, {
+  // A run that exists is replaced only when the user says so (the CLI's --overwrite).
+  const existing = await listSelections(view.workspace);
+  let overwrite = false;
+  if (existing.some((n) => n === run || n.startsWith(`${run}/`))) {
+    const answer = await vscode.window.showWarningMessage(
+      `Compare run '${run}' exists. Replace its selections and tables?`,
+      { modal: true },
+      'Replace',
+    );
+    if (answer !== 'Replace') return;
+    overwrite = true;
+  }
+  const report = await withCancellableProgress(`Comparing ${methods.length} methods at ${budget}`, (r) =>
+    view.withCatalog(async (catalog) => {
+      const comparisons = await compareAtBudgets(catalog, view.workspace, {
         methods: methods.map((m) => m.name),
-        budget,
+        budgets: [budget],
+        run,
+        overwrite,
         signal: r.signal,
-        onMethod: (m, done, total) => r.report(done / total, m),
+        onMethod: (m, _budget, done, total) => r.report(done / total, m),
       });
-      await saveComparison(view.workspace, comparison);
-      return writeRunReport(view.catalog, view.workspace, {
-        name: `compare-${budget.replace('%', 'pct')}`,
-        comparisons: [comparison],
+      for (const c of comparisons) await saveComparison(view.workspace, c);
+      return writeRunReport(catalog, view.workspace, {
+        name: run,
+        comparisons,
         signal: r.signal,
       });
-    },
+    }),
   );
   session.changed();
   await showReport(report.html);
@@ -275,12 +326,43 @@ async function reviewByKey(session: Session, decision: 'accept' | 'reject'): Pro
   if (!keys) return;
   const view = await session.open();
   const { setReview } = await import('../src/curate/api.js');
-  const changed = await setReview(view.catalog, keys.split(/[\s,]+/).filter(Boolean), decision);
+  const changed = await view.withCatalog((catalog) =>
+    setReview(catalog, keys.split(/[\s,]+/).filter(Boolean), decision),
+  );
   session.changed();
   void vscode.window.showInformationMessage(`${changed} sample(s) ${decision}ed`);
 }
 
-async function pickSelection(session: Session): Promise<string | undefined> {
+interface SelectionItem extends vscode.QuickPickItem {
+  name: string;
+}
+
+/** "clip-score · 60 of 240 (25%)" and "made 2 Dec 2026, 11:31" for a stored selection. */
+async function describeSelection(
+  workspace: string,
+  name: string,
+  current: string | null,
+): Promise<SelectionItem> {
+  const shown = name === current ? ' · shown in the panel' : '';
+  try {
+    const s = await loadSelection(workspace, name);
+    const made = new Date(s.provenance.createdAt);
+    return {
+      name,
+      label: name,
+      description: `${s.method} · ${s.budget.count.toLocaleString()} of ${s.pool.toLocaleString()} (${s.budget.requested})${shown}`,
+      detail: Number.isNaN(made.getTime()) ? undefined : `made ${made.toLocaleString()}`,
+    };
+  } catch (err) {
+    return { name, label: name, description: `cannot be read: ${(err as Error).message}${shown}` };
+  }
+}
+
+/**
+ * Pick a stored selection, each with its method, budget and date. The one the panel shows comes first,
+ * so Enter takes what is on screen.
+ */
+async function pickSelection(session: Session, title: string): Promise<string | undefined> {
   const view = await session.open();
   const names = await listSelections(view.workspace);
   if (names.length === 0) {
@@ -289,16 +371,14 @@ async function pickSelection(session: Session): Promise<string | undefined> {
   }
   const current = view.selection;
   if (names.length === 1) return names[0];
-  return (
-    await vscode.window.showQuickPick(
-      names.map((n) => ({ label: n, description: n === current ? 'shown in the panel' : '' })),
-      { title: 'Selection', ignoreFocusOut: true },
-    )
-  )?.label;
+  const ordered = [...names].sort((a, b) => Number(b === current) - Number(a === current));
+  const items = await Promise.all(ordered.map((n) => describeSelection(view.workspace, n, current)));
+  return (await vscode.window.showQuickPick(items, { title, ignoreFocusOut: true, matchOnDescription: true }))
+    ?.name;
 }
 
 async function exportCommand(session: Session): Promise<void> {
-  const name = await pickSelection(session);
+  const name = await pickSelection(session, 'Selection to export');
   if (!name) return;
   const format = (
     await vscode.window.showQuickPick(
@@ -316,13 +396,15 @@ async function exportCommand(session: Session): Promise<void> {
   });
   if (!out) return;
   const report = await withCancellableProgress(`Exporting ${name} as ${format}`, (r) =>
-    exportSelection(view.catalog, view.workspace, name, {
-      format,
-      out: path.resolve(baseFolder(), out),
-      overwrite: true,
-      signal: r.signal,
-      onProgress: (done, total, phase) => r.report(total ? done / total : 0, phase),
-    }),
+    view.withCatalog((catalog) =>
+      exportSelection(catalog, view.workspace, name, {
+        format,
+        out: path.resolve(baseFolder(), out),
+        overwrite: true,
+        signal: r.signal,
+        onProgress: (done, total, phase) => r.report(total ? done / total : 0, phase),
+      }),
+    ),
   );
   session.changed();
   void vscode.window.showInformationMessage(
@@ -332,11 +414,13 @@ async function exportCommand(session: Session): Promise<void> {
 }
 
 async function openReport(session: Session): Promise<void> {
-  const name = await pickSelection(session);
+  const name = await pickSelection(session, 'Report of the selection');
   if (!name) return;
   const view = await session.open();
   const report = await withCancellableProgress(`Writing the report of ${name}`, (r) =>
-    writeRunReport(view.catalog, view.workspace, { name, selections: [name], signal: r.signal }),
+    view.withCatalog((catalog) =>
+      writeRunReport(catalog, view.workspace, { name, selections: [name], signal: r.signal }),
+    ),
   );
   await showReport(report.html);
 }

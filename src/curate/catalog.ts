@@ -1,6 +1,7 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   DuckDBInstance,
   type DuckDBAppender,
@@ -58,6 +59,9 @@ CREATE TABLE IF NOT EXISTS samples (
   image_bytes INTEGER NOT NULL,
   metadata JSON NOT NULL
 );
+-- SHA-256 (hex) of the image file's bytes, for exact de-duplication; NULL in catalogs read before it
+-- existed (exact-dedup then asks for the datasets to be read into a new workspace).
+ALTER TABLE samples ADD COLUMN IF NOT EXISTS content_hash VARCHAR;
 CREATE TABLE IF NOT EXISTS issues (
   dataset_id INTEGER NOT NULL,
   part VARCHAR NOT NULL,
@@ -91,13 +95,87 @@ CREATE TABLE IF NOT EXISTS reviews (
 );
 CREATE OR REPLACE TABLE _staging_samples (
   seq BIGINT, source_key VARCHAR, file VARCHAR, member VARCHAR, row_index BIGINT, "where" VARCHAR, image_path VARCHAR,
-  caption VARCHAR, image_format VARCHAR, width INTEGER, height INTEGER, image_bytes INTEGER, metadata VARCHAR
+  caption VARCHAR, image_format VARCHAR, width INTEGER, height INTEGER, image_bytes INTEGER, metadata VARCHAR,
+  content_hash VARCHAR
 );
 CREATE OR REPLACE TABLE _staging_embeddings (sample_id BIGINT, "row" INTEGER);
 CREATE OR REPLACE TABLE _staging_issues (
   file VARCHAR, key VARCHAR, kind VARCHAR, severity VARCHAR, "where" VARCHAR, reason VARCHAR
 );
 `;
+
+/** How long opening a catalog waits for another process to release it before giving up. */
+export const LOCK_WAIT_MS = 10_000;
+
+/** Another process kept the catalog for longer than the caller was willing to wait. */
+export class WorkspaceBusyError extends WorkspaceStateError {
+  override name = 'WorkspaceBusyError';
+  constructor(
+    file: string,
+    /** Who holds the file, as far as the operating system tells (e.g. "`curate select` (PID 4711)"). */
+    readonly holder: string,
+    waitedMs: number,
+  ) {
+    super(
+      file,
+      `the workspace is busy: ${holder} holds ${file}; retried for ${formatSeconds(waitedMs)} ` +
+        '(run the command again when it has finished)',
+    );
+  }
+}
+
+function formatSeconds(ms: number): string {
+  return `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+function isLockConflict(err: unknown): boolean {
+  return err instanceof Error && /could not set lock|conflicting lock/i.test(err.message);
+}
+
+/**
+ * DuckDB's lock error reads "… Conflicting lock is held in /usr/bin/node (PID 4711) by user …". Turn
+ * that into something a person recognises: the curate command or VS Code window behind the PID.
+ */
+export function describeLockHolder(message: string): string {
+  const m = /conflicting lock is held in (.+?) \(PID (\d+)\)/i.exec(message);
+  if (!m) return 'another process';
+  const [, program, pid] = m as unknown as [string, string, string];
+  let args: string[] = [];
+  try {
+    args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    // Not Linux, or the process is gone: the program path is all there is.
+  }
+  const cli = args.findIndex((a) => /(^|[\\/])curate(\.js)?$/.test(a));
+  if (cli >= 0) {
+    const command = ['curate', ...args.slice(cli + 1)].join(' ');
+    return `\`${command}\` (PID ${pid})`;
+  }
+  if (args.some((a) => a.includes('extensionHost'))) return `VS Code (the clipcurate extension, PID ${pid})`;
+  return `${path.basename(program)} (PID ${pid})`;
+}
+
+/** Create the DuckDB instance, retrying while another process holds the file's lock. */
+async function createWhenFree(
+  file: string,
+  config: Record<string, string> | undefined,
+  waitMs: number,
+  signal: AbortSignal | undefined,
+): Promise<DuckDBInstance> {
+  const start = Date.now();
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await DuckDBInstance.create(file, config);
+    } catch (err) {
+      if (!isLockConflict(err)) throw err;
+      const waited = Date.now() - start;
+      if (waited >= waitMs)
+        throw new WorkspaceBusyError(file, describeLockHolder((err as Error).message), waited);
+      // Short first retries (the panel holds the file for a moment at a time), then at most 0.5 s apart.
+      await sleep(Math.min(50 * 2 ** attempt, 500, waitMs - waited), undefined, { signal });
+    }
+  }
+}
 
 export interface DatasetRecord {
   id: number;
@@ -149,8 +227,15 @@ export class Catalog {
    * Open (creating when needed) the workspace's catalog. With `readOnly` nothing is created or written
    * (no folder, no schema, DuckDB in READ_ONLY mode), so read-only commands (`status`) work on a full
    * or read-only disk; a workspace without a catalog is then a WorkspaceStateError.
+   *
+   * DuckDB lets one process write a database file (or several read it). While another process holds
+   * the file (the CLI and the VS Code panel share workspaces) this waits and retries for `lockWaitMs`
+   * (default {@link LOCK_WAIT_MS}), then throws {@link WorkspaceBusyError} naming the holder.
    */
-  static async open(workspaceDir: string, options: { readOnly?: boolean } = {}): Promise<Catalog> {
+  static async open(
+    workspaceDir: string,
+    options: { readOnly?: boolean; lockWaitMs?: number; signal?: AbortSignal } = {},
+  ): Promise<Catalog> {
     const file = path.join(workspaceDir, CATALOG_FILE);
     if (options.readOnly && !existsSync(file))
       throw new WorkspaceStateError(file, `no catalog in ${workspaceDir}: run \`curate init\` first`);
@@ -158,12 +243,7 @@ export class Catalog {
     const config: Record<string, string> | undefined = options.readOnly
       ? { access_mode: 'READ_ONLY' }
       : undefined;
-    const instance = await DuckDBInstance.create(file, config).catch((err: Error) => {
-      if (/lock/i.test(err.message)) {
-        throw new Error(`workspace ${workspaceDir} is in use by another curate process: ${err.message}`);
-      }
-      throw err;
-    });
+    const instance = await createWhenFree(file, config, options.lockWaitMs ?? LOCK_WAIT_MS, options.signal);
     const connection = await instance.connect();
     if (!options.readOnly) await connection.run(SCHEMA);
     return new Catalog(file, instance, connection);
@@ -350,7 +430,7 @@ export class PartWriter {
     private readonly issues: DuckDBAppender,
   ) {}
 
-  addSample(sample: Sample, image: ImageInfo, where: string | undefined): void {
+  addSample(sample: Sample, image: ImageInfo, where: string | undefined, contentHash: string): void {
     const a = this.samples;
     const loc = sample.location;
     a.appendBigInt(BigInt(this.seq++));
@@ -367,6 +447,7 @@ export class PartWriter {
     a.appendInteger(image.height);
     a.appendInteger(image.bytes);
     a.appendVarchar(JSON.stringify(sample.metadata));
+    a.appendVarchar(contentHash);
     a.endRow();
   }
 
@@ -412,9 +493,10 @@ export class PartWriter {
       );
       await c.run(
         `INSERT INTO samples (key, source_key, dataset_id, part, file, member, row_index, image_path, caption,
-                              image_format, width, height, image_bytes, metadata)
+                              image_format, width, height, image_bytes, metadata, content_hash)
          SELECT CASE WHEN clashes THEN $name || '/' || source_key ELSE source_key END, source_key, $id, $part,
-                file, member, row_index, image_path, caption, image_format, width, height, image_bytes, metadata
+                file, member, row_index, image_path, caption, image_format, width, height, image_bytes, metadata,
+                content_hash
          FROM _ranked WHERE NOT duplicate ORDER BY seq`,
         params,
       );

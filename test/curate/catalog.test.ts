@@ -148,16 +148,18 @@ describe('catalog', () => {
 });
 
 describe('catalog across processes', () => {
-  it('a second process on the same workspace gets a clear "in use" error, not a corrupt catalog', async () => {
+  it('a second process on the same workspace waits, then gets a clear "busy" error naming the holder', async () => {
     const { execFileSync } = await import('node:child_process');
     const workspace = await tempDir();
     const catalog = await Catalog.open(workspace);
-    const script = `import('${path.resolve('src/curate/catalog.ts')}').then(m => m.Catalog.open(process.argv[1]))
+    const script = `import('${path.resolve('src/curate/catalog.ts')}').then(m => m.Catalog.open(process.argv[1], { lockWaitMs: 1000 }))
       .then(() => console.log('opened'), (e) => console.log(e.message))`;
     const out = execFileSync(process.execPath, ['--import', 'tsx', '-e', script, workspace], {
       encoding: 'utf8',
     });
-    expect(out).toContain(`workspace ${workspace} is in use by another curate process`);
+    expect(out).toContain(`the workspace is busy: `);
+    expect(out).toContain(`(PID ${process.pid}) holds ${path.join(workspace, 'catalog.duckdb')}`);
+    expect(out).toMatch(/retried for 1(\.\d)? s/);
     catalog.close();
   });
 });

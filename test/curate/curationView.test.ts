@@ -58,8 +58,8 @@ describe('CurationView: what the panel shows, from a real workspace', () => {
       expect([meta.format, meta.width, meta.height]).toEqual(['webp', 96, 96]);
     }
     // A miss fills the whole archive: the mini shards hold 80 samples each.
-    const [{ n }] = (await view.catalog.rows<{ n: number }>(
-      'SELECT count(*)::INTEGER AS n FROM thumbnails',
+    const [{ n }] = (await view.withCatalog((catalog) =>
+      catalog.rows<{ n: number }>('SELECT count(*)::INTEGER AS n FROM thumbnails'),
     )) as [{ n: number }];
     expect(n).toBeGreaterThanOrEqual(80);
     const again = await view.page({ sort: 'score-desc', offset: 10, limit: 12 });

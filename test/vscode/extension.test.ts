@@ -52,6 +52,7 @@ const TEST_LIMIT = {
   create: WAIT.commandListed + 3 * WAIT.ui + WAIT.step,
   embedSelect: 2 * WAIT.commandListed + 5 * WAIT.ui + WAIT.embed + WAIT.step,
   export: WAIT.commandListed + 4 * WAIT.ui + 2 * WAIT.step,
+  shared: 2 * WAIT.commandListed + 6 * WAIT.ui + 3 * WAIT.step,
 };
 
 const ROOT = path.resolve(import.meta.dirname, '../..');
@@ -65,6 +66,8 @@ const WS = {
   read: 'ws-read',
   /** Prepared read, embedded (offline encoder) and with one clip-score 25% selection. */
   selected: 'ws-selected',
+  /** Prepared as `selected`; the CLI works on it while the panel shows it. */
+  shared: 'ws-shared',
 };
 
 let server: ChildProcess | undefined;
@@ -238,6 +241,8 @@ beforeAll(async () => {
     cpSync(path.join(MINI, 'wds', f), path.join(folder, 'data', f));
   await prepareWorkspace(WS.read, false);
   await prepareWorkspace(WS.selected, true);
+  // A workspace records no path of its own: a copy is a second workspace with the same selection.
+  cpSync(path.join(folder, WS.selected), path.join(folder, WS.shared), { recursive: true });
 
   const port = await freePort();
   server = spawn(
@@ -380,6 +385,32 @@ async function panelShows(ws: string, status: string): Promise<void> {
   await panelStatusContains(status);
 }
 
+/**
+ * The real CLI in a process of its own, from a terminal beside the panel: the `main` that
+ * bin/curate.js runs, loaded from the sources (through tsx) so the test never runs a stale build.
+ */
+async function cli(...args: string[]): Promise<{ code: number; output: string; seconds: number }> {
+  const started = Date.now();
+  const mainModule = path.join(ROOT, 'src/curate/cli/main.ts');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      `import { main } from ${JSON.stringify(mainModule)};
+       process.exitCode = await main(['node', 'curate', ...${JSON.stringify(args)}]);`,
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+  const code = await new Promise<number>((resolve) => child.on('exit', (c) => resolve(c ?? -1)));
+  return { code, output, seconds: (Date.now() - started) / 1000 };
+}
+
 describe('the extension in a real VS Code (code-server)', () => {
   uiTest(
     'creates a workspace from the palette and shows the dataset in the panel grid',
@@ -439,5 +470,89 @@ describe('the extension in a real VS Code (code-server)', () => {
     };
     expect(JSON.stringify(provenance)).toContain('clip-score');
     await page.screenshot({ path: path.join(SHOTS, 'exported.png') });
+
+    // Chaining from the palette: random draws within the clip-score picks, never outside them.
+    await runCommand('Curate: Select a Subset…');
+    await answer('random', 'Selection method');
+    await answer('clip-score-25pct', 'Select from');
+    await answer('50%', 'Budget');
+    await answer(null, 'random: parameters');
+    expect(await notification('random picked')).toContain('random picked 30 samples');
+    const selections = path.join(folder, WS.selected, 'selections');
+    const keysOf = (name: string) =>
+      (JSON.parse(readFileSync(path.join(selections, name, 'selection.json'), 'utf8')) as { keys: string[] })
+        .keys;
+    const within = new Set(keysOf('clip-score-25pct'));
+    const chained = readdirSync(selections).find((n) => n.startsWith('random'))!;
+    const picks = keysOf(chained);
+    expect(picks).toHaveLength(30);
+    expect(picks.filter((k) => !within.has(k))).toEqual([]);
   });
+
+  uiTest(
+    'the CLI selects and exports in the workspace the panel shows; the panel then shows the new selection',
+    TEST_LIMIT.shared,
+    async () => {
+      await openWorkspace(WS.shared);
+      await panelShows(WS.shared, 'selection clip-score-25pct (clip-score, 60 picks)');
+      const frame = panelFrame();
+      await frame.locator('.cell img.thumb[src^="data:image/webp"]').first().waitFor({ timeout: WAIT.ui });
+      // The map (UMAP, in a worker thread) computes while the CLI works and the grid keeps its thumbnails.
+      await frame.locator('vscode-tab-header', { hasText: 'Map' }).click();
+
+      const ws = path.join(folder, WS.shared);
+      const select = await cli(
+        '-w',
+        ws,
+        'select',
+        '--method',
+        'random',
+        '--budget',
+        '30',
+        '--name',
+        'from-cli',
+      );
+      expect(select.code, select.output).toBe(0);
+      console.info(`curate select beside the open panel: exit 0 in ${select.seconds.toFixed(1)} s`);
+      const out = path.join(ws, 'exports', 'from-cli');
+      const exported = await cli(
+        '-w',
+        ws,
+        'export',
+        '--selection',
+        'from-cli',
+        '--format',
+        'jsonl',
+        '--out',
+        out,
+      );
+      expect(exported.code, exported.output).toBe(0);
+      console.info(`curate export beside the open panel: exit 0 in ${exported.seconds.toFixed(1)} s`);
+      const manifest = readdirSync(out).find((f) => f.endsWith('.jsonl'))!;
+      expect(readFileSync(path.join(out, manifest), 'utf8').trim().split('\n')).toHaveLength(30);
+      expect(existsSync(path.join(out, 'provenance.json'))).toBe(true);
+
+      // The panel noticed the new selection (file watcher) and shows it, thumbnails and all.
+      await panelStatusContains('selection from-cli (random, 30 picks)');
+      await frame
+        .locator('.cell.picked img.thumb[src^="data:image/webp"]:visible')
+        .first()
+        .waitFor({ timeout: WAIT.ui });
+      await frame.locator('.legend-item', { hasText: 'not picked' }).first().waitFor({ timeout: WAIT.step });
+      await page.screenshot({ path: path.join(SHOTS, 'panel-after-cli.png') });
+
+      // Export offers the selection on screen first, with its method, budget and date.
+      await runCommand('Curate: Export Selection…');
+      const widget = page.locator('.quick-input-widget');
+      await widget
+        .locator('.quick-input-title', { hasText: 'Selection to export' })
+        .waitFor({ timeout: WAIT.ui });
+      const first = widget.locator('.quick-input-list .monaco-list-row').first();
+      await expect.poll(() => first.innerText(), { timeout: WAIT.ui }).toContain('from-cli');
+      expect(await first.innerText()).toMatch(
+        /random · 30 of 240 \(30\)[\s\S]*shown in the panel[\s\S]*made /,
+      );
+      await page.keyboard.press('Escape');
+    },
+  );
 });
