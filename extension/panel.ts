@@ -3,7 +3,7 @@
  * `revive` after a reload, messages answered through `dispatch.ts`, everything disposed together.
  */
 import * as vscode from 'vscode';
-import { answer } from './dispatch.js';
+import { answer, panelSummary } from './dispatch.js';
 import { Disposable } from './dispose.js';
 import { mediaRoot, panelHtml } from './html.js';
 import type { HostCommand, ToHost, ToPage } from './protocol.js';
@@ -86,7 +86,7 @@ export class CuratePanel extends Disposable {
   private async sendSummary(type: 'init' | 'changed'): Promise<void> {
     try {
       const view = await this.session.open();
-      this.post({ type, summary: await view.summary() });
+      this.post({ type, summary: await panelSummary(view) });
       this.panel.title = `Curation: ${view.workspace.split(/[\\/]/).pop()}`;
     } catch (err) {
       this.post({ type: 'status', text: (err as Error).message });

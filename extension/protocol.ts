@@ -5,17 +5,67 @@
  */
 
 export type Filter = 'all' | 'selected' | 'unselected' | 'accepted' | 'rejected' | 'errors';
-export type Sort = 'catalog' | 'score-desc' | 'score-asc' | 'pick-order';
+/** `relevance`: the order of the search shown as a grid filter (`GridQuery.search`). */
+export type Sort = 'catalog' | 'score-desc' | 'score-asc' | 'pick-order' | 'relevance';
 export type Decision = 'accept' | 'reject';
+
+/** Operators of a field filter (src/curate/fieldFilters.ts has their exact meaning). */
+export type FilterOp = '=' | '!=' | '<' | '>' | 'contains';
+
+/** `field op value` on a sample column, `metadata.<key>` or `score`; a grid's filters are ANDed. */
+export interface FieldFilter {
+  field: string;
+  op: FilterOp;
+  value: string;
+}
+
+export interface FilterField {
+  name: string;
+  source: 'column' | 'metadata' | 'selection';
+  type: 'number' | 'text' | 'json';
+}
+
+export interface SearchFilter {
+  text: string;
+  /** Hits kept (best first). */
+  k: number;
+}
 
 export interface GridQuery {
   filter: Filter;
   captionKind?: string;
   /** Only these catalog ids (a brush on the map). */
   ids?: number[];
+  where?: FieldFilter[];
+  /** Only samples with every one of these tags. */
+  tags?: string[];
+  /** Only the hits of a free-text search, ranked (with sort `relevance`). */
+  search?: SearchFilter;
   sort: Sort;
   offset: number;
   limit: number;
+}
+
+/** A grid query without paging: what a saved view and a bulk tag act on. */
+export type GridScope = Omit<GridQuery, 'offset' | 'limit'>;
+
+export interface SavedView {
+  name: string;
+  selection: string | null;
+  query: GridScope;
+  savedAt: string;
+}
+
+export interface TagCount {
+  tag: string;
+  count: number;
+}
+
+/** What the selection's score is (src/curate/scoreLegend.ts). */
+export interface ScoreLegend {
+  method: string;
+  name: string;
+  meaning: string;
 }
 
 export interface GridItem {
@@ -26,6 +76,9 @@ export interface GridItem {
   score: number | null;
   rank: number | null;
   review: Decision | null;
+  /** Class label from the metadata (`label`, else `cls`). */
+  label: string | null;
+  tags: string[];
   /** A `data:image/webp` URL, or null with the reason in `problem`. */
   thumbnail: string | null;
   problem: string | null;
@@ -49,6 +102,8 @@ export interface Summary {
   embedded: boolean;
   indexed: boolean;
   reviews: { accept: number; reject: number };
+  /** What the score under the cards is, when the selection shown has scores. */
+  score: ScoreLegend | null;
 }
 
 export interface MapData {
@@ -78,7 +133,16 @@ export type Request =
   | { kind: 'map' }
   | { kind: 'histogram'; bins: number }
   | { kind: 'review'; ids: number[]; decision: Decision | null }
-  | { kind: 'useSelection'; name: string | null };
+  | { kind: 'useSelection'; name: string | null }
+  | { kind: 'fields' }
+  | { kind: 'tags' }
+  /** Tag (or untag) the given samples, or every sample of a grid scope (bulk tagging a filter result). */
+  | { kind: 'tag'; target: { ids: number[] } | { scope: GridScope }; tags: string[]; remove: boolean }
+  | { kind: 'views' }
+  | { kind: 'saveView'; name: string; query: GridScope }
+  | { kind: 'deleteView'; name: string }
+  /** Show a saved view's selection; the reply is the view, to restore its query in the page. */
+  | { kind: 'openView'; name: string };
 
 export interface Replies {
   summary: Summary;
@@ -89,6 +153,13 @@ export interface Replies {
   histogram: Histogram | null;
   review: number;
   useSelection: Summary;
+  fields: FilterField[];
+  tags: TagCount[];
+  tag: number;
+  views: SavedView[];
+  saveView: SavedView[];
+  deleteView: SavedView[];
+  openView: { view: SavedView; summary: Summary };
 }
 
 /** Palette commands the page's buttons run on the host (dialogs, progress and files stay there). */
@@ -114,5 +185,8 @@ export interface UiState {
   filter: Filter;
   sort: Sort;
   captionKind?: string;
+  where?: FieldFilter[];
+  tags?: string[];
+  search?: SearchFilter;
   scrollTop: number;
 }

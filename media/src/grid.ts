@@ -19,11 +19,17 @@ export interface GridOptions {
   /** The focused item or the marked set changed. */
   onFocus(item: GridItem | undefined): void;
   onKey(key: string): boolean;
+  /** Tooltip of a card's score line: which score it is and what it means. */
+  scoreTitle(item: GridItem): string;
 }
 
 interface Cell {
   root: HTMLElement;
   img: HTMLImageElement;
+  /** Class label badge over the thumbnail (metadata `label` / `cls`). */
+  label: HTMLElement;
+  /** Tag badge over the thumbnail. */
+  tags: HTMLElement;
   caption: HTMLElement;
   meta: HTMLElement;
   index: number;
@@ -155,6 +161,8 @@ export class VirtualGrid {
         cell.img.removeAttribute('src');
         cell.caption.textContent = '';
         cell.meta.textContent = '';
+        cell.label.hidden = true;
+        cell.tags.hidden = true;
         cell.root.className = 'cell loading';
       }
       cell.index = index;
@@ -179,11 +187,20 @@ export class VirtualGrid {
     cell.caption.title = `${item.key}\n${item.caption}${item.problem ? `\n⚠ ${item.problem}` : ''}`;
     const parts = [
       item.rank !== null ? `#${item.rank + 1}` : '',
+      // In a search the similarity ranks the grid, so it comes first.
+      item.similarity !== undefined ? `sim ${item.similarity.toFixed(3)}` : '',
       formatScore(item.score),
       item.review === 'accept' ? '✓ accepted' : item.review === 'reject' ? '✗ rejected' : '',
       item.captionKind ?? '',
     ].filter(Boolean);
     cell.meta.textContent = parts.join(' · ');
+    cell.meta.title = this.options.scoreTitle(item);
+    cell.label.hidden = item.label === null;
+    cell.label.textContent = item.label ?? '';
+    cell.label.title = item.label === null ? '' : `class label: ${item.label}`;
+    cell.tags.hidden = item.tags.length === 0;
+    cell.tags.textContent = item.tags.join(' · ');
+    cell.tags.title = `tags: ${item.tags.join(', ')}`;
   }
 
   /**
@@ -209,10 +226,14 @@ export class VirtualGrid {
     const img = el('img', 'thumb');
     img.decoding = 'async';
     img.draggable = false;
+    const label = el('span', 'label-badge');
+    const tags = el('span', 'tag-badge');
+    label.hidden = true;
+    tags.hidden = true;
     const caption = el('div', 'caption');
     const meta = el('div', 'meta');
-    root.append(img, caption, meta);
-    const cell: Cell = { root, img, caption, meta, index: -1 };
+    root.append(img, label, tags, caption, meta);
+    const cell: Cell = { root, img, label, tags, caption, meta, index: -1 };
     root.addEventListener('click', (e) => this.onClick(cell.index, e));
     root.addEventListener('dblclick', () => {
       const item = this.itemAt(cell.index);

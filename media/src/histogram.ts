@@ -1,12 +1,17 @@
 /** Score histogram as SVG: picked and not-picked counts stacked per bin, in theme chart colours. */
-import type { Histogram } from '../../extension/protocol';
+import type { Histogram, ScoreLegend } from '../../extension/protocol';
 import { el, svg, themeColor } from './dom';
 
 const W = 320;
 const H = 140;
 const PAD = { left: 34, right: 6, top: 8, bottom: 22 };
 
-export function renderHistogram(target: HTMLElement, h: Histogram | null, method: string | null): void {
+export function renderHistogram(
+  target: HTMLElement,
+  h: Histogram | null,
+  method: string | null,
+  score: ScoreLegend | null = null,
+): void {
   target.textContent = '';
   if (!h) {
     target.append(el('p', 'empty', method ? `${method} gives no per-sample scores.` : 'No selection shown.'));
@@ -62,5 +67,11 @@ export function renderHistogram(target: HTMLElement, h: Histogram | null, method
     item.append(swatch, document.createTextNode(label));
     legend.append(item);
   }
-  target.append(el('div', 'chart-title', `${method ?? ''} score`), chart, legend);
+  const heading = el(
+    'div',
+    'chart-title',
+    score ? `${score.name} (${score.method})` : `${method ?? ''} score`,
+  );
+  if (score) heading.title = score.meaning;
+  target.append(heading, chart, legend);
 }

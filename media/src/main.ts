@@ -1,7 +1,8 @@
 /**
- * The curation panel: a toolbar of filters, the virtualised grid, and a side bar with the focused
- * sample and its nearest neighbours, free-text search results, the 2-D map and the score histogram.
- * All data comes from the host through `request`; only small UI state is kept with `setState`.
+ * The curation panel: a toolbar of filters, a filter bar (field filters, tags, saved views), the
+ * virtualised grid (free-text search results show there, ranked), and a side bar with the focused
+ * sample and its nearest neighbours, the 2-D map and the score histogram. All data comes from the
+ * host through `request`; only small UI state is kept with `setState`.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
@@ -10,16 +11,23 @@ import '@vscode-elements/elements/dist/vscode-tab-header/index.js';
 import '@vscode-elements/elements/dist/vscode-tab-panel/index.js';
 import '@vscode-elements/elements/dist/vscode-tabs/index.js';
 import '@vscode-elements/elements/dist/vscode-textfield/index.js';
-import type { Filter, GridItem, HostCommand, Sort, Summary, UiState } from '../../extension/protocol';
+import type {
+  Filter,
+  GridItem,
+  GridScope,
+  HostCommand,
+  SavedView,
+  Sort,
+  Summary,
+  UiState,
+} from '../../extension/protocol';
+import { button, select, textField, type Select } from './controls';
 import { el, formatScore } from './dom';
+import { FilterBar, type FilterState } from './filters';
 import { VirtualGrid } from './grid';
 import { renderHistogram } from './histogram';
 import { EmbeddingMapView, type MapColouring } from './map';
 import { listen, request, vscode } from './rpc';
-
-interface Select extends HTMLElement {
-  value: string;
-}
 
 const FILTERS: Array<[Filter, string]> = [
   ['all', 'All samples'],
@@ -34,13 +42,19 @@ const SORTS: Array<[Sort, string]> = [
   ['score-desc', 'Score, high first'],
   ['score-asc', 'Score, low first'],
   ['pick-order', 'Pick order'],
+  ['relevance', 'Search relevance'],
 ];
+/** Hits a free-text search puts in the grid. */
+const SEARCH_K = 48;
 
 const saved = vscode.getState();
-const state: UiState & { ids?: number[] } = {
+const state: UiState & FilterState & { ids?: number[] } = {
   filter: saved?.filter ?? 'all',
   sort: saved?.sort ?? 'catalog',
   ...(saved?.captionKind ? { captionKind: saved.captionKind } : {}),
+  where: saved?.where ?? [],
+  tags: saved?.tags ?? [],
+  ...(saved?.search ? { search: saved.search } : {}),
   scrollTop: saved?.scrollTop ?? 0,
 };
 let summary: Summary | undefined;
@@ -51,50 +65,43 @@ const status = el('div', 'status');
 status.setAttribute('role', 'status');
 const body = el('div', 'body');
 const side = el('div', 'side');
-app.append(toolbar, body, status);
+/** What the score under each card is (the shown selection's method). */
+const legend = el('div', 'score-legend');
+const filterBar = new FilterBar({
+  state,
+  onChange: () => {
+    delete state.ids;
+    // Without a search, relevance has no order to keep: back to catalog order.
+    if (!state.search && state.sort === 'relevance') {
+      state.sort = 'catalog';
+      if (summary) buildToolbar(summary);
+    }
+    void reload();
+  },
+  onTag: (tag, target, remove) => void tagSamples(tag, target, remove),
+  onSaveView: (name) => void saveView(name),
+  onOpenView: (name) => void openView(name),
+  onDeleteView: (name) => void deleteView(name),
+  onError: (message) => setStatus(message),
+});
+app.append(toolbar, filterBar.element, legend, body, status);
 
-function option(value: string, label: string, selected: boolean): HTMLElement {
-  const o = el('vscode-option' as 'div', undefined, label);
-  o.setAttribute('value', value);
-  if (selected) o.setAttribute('selected', '');
-  return o;
-}
-
-function select(
-  label: string,
-  entries: Array<[string, string]>,
-  current: string,
-  onChange: (v: string) => void,
-) {
-  const s = el('vscode-single-select' as 'div') as unknown as Select;
-  s.setAttribute('aria-label', label);
-  s.title = label;
-  for (const [value, text] of entries) s.append(option(value, text, value === current));
-  s.addEventListener('change', () => onChange(s.value));
-  return s;
-}
-
-function button(label: string, title: string, onClick: () => void, secondary = true): HTMLElement {
-  const b = el('vscode-button' as 'button', undefined, label);
-  if (secondary) b.setAttribute('secondary', '');
-  b.title = title;
-  b.addEventListener('click', onClick);
-  return b;
+/** The grid's current query without paging (what a page, a bulk tag and a saved view share). */
+function scope(): GridScope {
+  return {
+    filter: state.filter,
+    sort: state.sort,
+    ...(state.captionKind ? { captionKind: state.captionKind } : {}),
+    ...(state.ids ? { ids: state.ids } : {}),
+    ...(state.where.length ? { where: state.where } : {}),
+    ...(state.tags.length ? { tags: state.tags } : {}),
+    ...(state.search ? { search: state.search } : {}),
+  };
 }
 
 const grid = new VirtualGrid({
-  fetch: (offset, limit) =>
-    request({
-      kind: 'page',
-      query: {
-        filter: state.filter,
-        sort: state.sort,
-        offset,
-        limit,
-        ...(state.captionKind ? { captionKind: state.captionKind } : {}),
-        ...(state.ids ? { ids: state.ids } : {}),
-      },
-    }),
+  fetch: (offset, limit) => request({ kind: 'page', query: { ...scope(), offset, limit } }),
+  scoreTitle: (item) => scoreTitle(item),
   onOpen: (item) => void showNeighbours(item),
   onFocus: (item) => showDetails(item),
   onKey: (key) => {
@@ -135,13 +142,12 @@ function buildToolbar(s: Summary): void {
     state.sort = v as Sort;
     void reload();
   });
-  const search = el('vscode-textfield' as 'input') as HTMLInputElement;
-  search.setAttribute('placeholder', 'Search images by text…');
-  search.setAttribute('aria-label', 'Search images by text');
-  search.className = 'search';
-  search.addEventListener('keydown', (e) => {
-    if (e.key === 'Enter' && search.value.trim()) void runSearch(search.value.trim());
-  });
+  const search = textField(
+    'Search images by text',
+    'Search images by text…',
+    'search',
+    (text) => void runSearch(text),
+  );
   const group = el('div', 'toolbar-group');
   group.append(selectionSelect, filterSelect, kindSelect, sortSelect, search);
   toolbarRight.textContent = '';
@@ -223,11 +229,14 @@ function showDetails(item: GridItem | undefined): void {
   img.alt = item.problem ?? item.key;
   const rows: Array<[string, string]> = [
     ['key', item.key],
-    ['score', formatScore(item.score) || '—'],
+    ['label', item.label ?? '—'],
+    [summary?.score?.name ?? 'score', formatScore(item.score) || '—'],
     ['pick', item.rank === null ? 'not picked' : `#${item.rank + 1}`],
     ['review', item.review ?? '—'],
+    ['tags', item.tags.join(', ') || '—'],
     ['caption kind', item.captionKind ?? '—'],
   ];
+  if (item.similarity !== undefined) rows.push(['search similarity', item.similarity.toFixed(3)]);
   if (item.problem) rows.push(['problem', item.problem]);
   const table = el('dl', 'facts');
   for (const [k, v] of rows) table.append(el('dt', undefined, k), el('dd', undefined, v));
@@ -278,14 +287,130 @@ async function openById(id: number): Promise<void> {
   await showNeighbours(item);
 }
 
+/** Show a free-text search's hits in the grid, best first, as a filter like any other. */
 async function runSearch(text: string): Promise<void> {
+  state.search = { text, k: SEARCH_K };
+  state.sort = 'relevance';
+  delete state.ids;
+  if (summary) buildToolbar(summary);
+  filterBar.render();
   setStatus(`searching for “${text}”…`);
+  await reload();
+}
+
+/** The tooltip of a card's score: which score it is and what it means. */
+function scoreTitle(item: GridItem): string {
+  const parts: string[] = [];
+  const s = summary?.score;
+  if (item.score !== null)
+    parts.push(
+      s
+        ? `${s.name} ${formatScore(item.score)} (${s.method}): ${s.meaning}`
+        : `score ${formatScore(item.score)}`,
+    );
+  if (item.rank !== null) parts.push(`#${item.rank + 1}: picked ${ordinal(item.rank + 1)} by the method`);
+  if (item.similarity !== undefined) parts.push(`search similarity ${item.similarity.toFixed(3)}`);
+  return parts.join('\n');
+}
+
+function ordinal(n: number): string {
+  const suffix = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' }[n % 10] ?? 'th');
+  return `${n}${suffix}`;
+}
+
+function showLegend(s: Summary): void {
+  legend.textContent = '';
+  if (!s.score) {
+    legend.hidden = true;
+    return;
+  }
+  legend.hidden = false;
+  legend.append(
+    el('strong', undefined, `Score under each card: ${s.score.name}`),
+    el('span', undefined, ` (${s.score.method}) — ${s.score.meaning}. #n = pick order.`),
+  );
+  legend.title = `${s.score.name}: ${s.score.meaning}`;
+}
+
+async function tagSamples(tag: string, target: 'marked' | 'all', remove: boolean): Promise<void> {
+  const ids = grid.markedIds();
+  if (target === 'marked' && !ids.length)
+    return setStatus('mark samples first (click, ctrl/shift-click, space)');
   try {
-    const hits = await request({ kind: 'search', text, k: 48 });
-    showList(`Images for “${text}”`, hits);
-    setStatus();
+    const changed = await request({
+      kind: 'tag',
+      target: target === 'marked' ? { ids } : { scope: scope() },
+      tags: [tag],
+      remove,
+    });
+    filterBar.update({ tags: await request({ kind: 'tags' }) });
+    await grid.refresh();
+    setStatus(`${changed} sample${changed === 1 ? '' : 's'} ${remove ? 'untagged' : 'tagged'} “${tag}”`);
   } catch (err) {
-    setStatus(`search: ${(err as Error).message}`);
+    setStatus(`tag: ${(err as Error).message}`);
+  }
+}
+
+async function saveView(name: string): Promise<void> {
+  try {
+    const views = await request({ kind: 'saveView', name, query: scope() });
+    filterBar.update({ views, opened: name });
+    setStatus(`view “${name}” saved`);
+  } catch (err) {
+    setStatus(`save view: ${(err as Error).message}`);
+  }
+}
+
+async function openView(name: string): Promise<void> {
+  try {
+    const opened = await request({ kind: 'openView', name });
+    summary = opened.summary;
+    applyView(opened.view);
+    buildToolbar(opened.summary);
+    showLegend(opened.summary);
+    filterBar.update({ opened: name });
+    mapLoaded = false;
+    await reload();
+    setStatus(`view “${name}”`);
+  } catch (err) {
+    setStatus(`open view: ${(err as Error).message}`);
+  }
+}
+
+function applyView(view: SavedView): void {
+  const q = view.query;
+  state.filter = q.filter;
+  state.sort = q.sort;
+  state.where = q.where ? [...q.where] : [];
+  state.tags = q.tags ? [...q.tags] : [];
+  if (q.captionKind) state.captionKind = q.captionKind;
+  else delete state.captionKind;
+  if (q.ids) state.ids = q.ids;
+  else delete state.ids;
+  if (q.search) state.search = q.search;
+  else delete state.search;
+}
+
+async function deleteView(name: string): Promise<void> {
+  try {
+    filterBar.update({ views: await request({ kind: 'deleteView', name }), opened: '' });
+    setStatus(`view “${name}” deleted`);
+  } catch (err) {
+    setStatus(`delete view: ${(err as Error).message}`);
+  }
+}
+
+/** Fields, tags and saved views for the filter bar (after init and whenever the workspace changed). */
+async function loadFilterBar(): Promise<void> {
+  try {
+    const [fields, tags, views] = await Promise.all([
+      request({ kind: 'fields' }),
+      request({ kind: 'tags' }),
+      request({ kind: 'views' }),
+    ]);
+    filterBar.update({ fields, tags, views });
+  } catch (err) {
+    setStatus(`filters: ${(err as Error).message}`);
   }
 }
 
@@ -301,6 +426,7 @@ async function review(decision: 'accept' | 'reject' | null): Promise<void> {
 
 async function changeSelection(name: string | null): Promise<void> {
   summary = await request({ kind: 'useSelection', name });
+  showLegend(summary);
   mapLoaded = false;
   await reload();
 }
@@ -317,7 +443,12 @@ async function loadMap(): Promise<void> {
 }
 
 async function loadHistogram(): Promise<void> {
-  renderHistogram(histogram, await request({ kind: 'histogram', bins: 30 }), summary?.method ?? null);
+  renderHistogram(
+    histogram,
+    await request({ kind: 'histogram', bins: 30 }),
+    summary?.method ?? null,
+    summary?.score ?? null,
+  );
 }
 
 function setStatus(message?: string): void {
@@ -330,6 +461,8 @@ function setStatus(message?: string): void {
       : 'no selection',
     `${s.reviews.accept} accepted, ${s.reviews.reject} rejected by hand`,
     state.ids ? `map filter: ${state.ids.length} points` : '',
+    state.where.length ? `${state.where.length} field filter${state.where.length === 1 ? '' : 's'}` : '',
+    state.search ? `search “${state.search.text}”, best ${state.search.k}` : '',
     message ?? '',
   ].filter(Boolean);
   status.textContent = parts.join(' · ');
@@ -347,13 +480,21 @@ function saveState(): void {
     sort: state.sort,
     scrollTop: grid.element.scrollTop,
     ...(state.captionKind ? { captionKind: state.captionKind } : {}),
+    ...(state.where.length ? { where: state.where } : {}),
+    ...(state.tags.length ? { tags: state.tags } : {}),
+    ...(state.search ? { search: state.search } : {}),
   });
 }
 
 async function reload(scrollTop = 0): Promise<void> {
   saveState();
-  await grid.reset(scrollTop);
-  setStatus();
+  filterBar.render();
+  try {
+    await grid.reset(scrollTop);
+    setStatus();
+  } catch (err) {
+    setStatus(`grid: ${(err as Error).message}`);
+  }
   if (tabs.getAttribute('selected-index') === '2') await loadHistogram();
 }
 
@@ -363,6 +504,8 @@ listen((m) => {
     case 'changed':
       summary = m.summary;
       buildToolbar(m.summary);
+      showLegend(m.summary);
+      void loadFilterBar();
       mapLoaded = false;
       void reload(m.type === 'init' ? state.scrollTop : 0);
       break;

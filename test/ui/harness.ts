@@ -8,7 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { answer } from '../../extension/dispatch.js';
+import { answer, panelSummary } from '../../extension/dispatch.js';
 import type { HostCommand, ToHost, ToPage } from '../../extension/protocol.js';
 import { panelDocument } from '../../extension/shell.js';
 import type { CurationView } from '../../src/curate/api.js';
@@ -67,7 +67,7 @@ export async function openPanelPage(
   await page.exposeBinding('__toHost', async (_source, message: ToHost) => {
     switch (message.type) {
       case 'ready':
-        await post({ type: 'init', summary: await view.summary() });
+        await post({ type: 'init', summary: await panelSummary(view) });
         return;
       case 'command':
         commands.push(message.command);

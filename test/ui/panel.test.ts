@@ -31,6 +31,21 @@ afterAll(async () => {
 });
 
 const status = () => panel.page.locator('.status').innerText();
+const statusStartsWith = (prefix: string) =>
+  panel.page.waitForFunction((p) => document.querySelector('.status')?.textContent?.startsWith(p), prefix);
+
+/** Ids of the loaded cells in grid order (cells are recycled, so DOM order is not grid order). */
+function gridOrder(): Promise<number[]> {
+  return panel.page.locator('.cell:not([hidden]):not(.loading)').evaluateAll((els) =>
+    els
+      .map((e) => {
+        const m = /translate\((\d+)px, (\d+)px\)/.exec((e as HTMLElement).style.transform)!;
+        return { id: Number((e as HTMLElement).dataset.id), x: Number(m[1]), y: Number(m[2]) };
+      })
+      .sort((a, b) => a.y - b.y || a.x - b.x)
+      .map((c) => c.id),
+  );
+}
 const cells = () => panel.page.locator('.cell:not([hidden])');
 
 async function chooseOption(label: string, optionText: string): Promise<void> {
@@ -96,16 +111,24 @@ describe('curation panel page (headless Chromium, real workspace)', () => {
     expect((await view.page({ filter: 'rejected' })).total).toBe(0);
   });
 
-  it('free-text search lists images ranked by the index', async () => {
+  it('free-text search shows its hits in the grid, ranked by the index, as a removable filter', async () => {
     const { page } = panel;
+    const hits = (await view.search('a photo of a truck', 48)).map((h) => h.id);
     const field = page.locator('vscode-textfield.search input');
     await field.fill('a photo of a truck');
     await field.press('Enter');
-    await page.waitForFunction(() => document.querySelector('.results h3')?.textContent?.includes('truck'));
-    const ids = await page
-      .locator('.results .mini')
-      .evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.id)));
-    expect(ids).toEqual((await view.search('a photo of a truck', 48)).map((h) => h.id));
+    await page.waitForFunction(
+      (n) => document.querySelector('.status')?.textContent?.startsWith(`${n} of 240`),
+      hits.length,
+    );
+    await page.waitForTimeout(300);
+    const shown = await gridOrder();
+    expect(shown.length).toBeGreaterThan(10);
+    expect(shown).toEqual(hits.slice(0, shown.length));
+    expect(await page.locator('.chip', { hasText: 'search: “a photo of a truck”' }).count()).toBe(1);
+    await page.screenshot({ path: path.join(SHOTS, 'search-grid.png') });
+    await page.locator('.chip', { hasText: 'search:' }).locator('.chip-remove').click();
+    await page.waitForFunction(() => document.querySelector('.status')?.textContent?.startsWith('240 of'));
   });
 
   it('map: draws the UMAP points, a drag filters the grid to the points inside', async () => {
@@ -157,6 +180,82 @@ describe('curation panel page (headless Chromium, real workspace)', () => {
       ws.stored.sampleIds.length,
     );
     await page.screenshot({ path: path.join(SHOTS, 'histogram.png') });
+  });
+
+  it('cards show the class label, and the score is explained (legend and tooltip)', async () => {
+    const { page } = panel;
+    const labels = await page.locator('.cell:not([hidden]):not(.loading) .label-badge').allInnerTexts();
+    const { items } = await view.page({ limit: 5 });
+    for (const item of items) {
+      expect(item.label).not.toBeNull();
+      expect(await page.locator(`.cell[data-id="${item.id}"] .label-badge`).innerText()).toBe(item.label);
+    }
+    expect(labels.length).toBeGreaterThan(10);
+    expect(await page.locator('.score-legend').innerText()).toContain('Score under each card: CLIP score');
+    const title = await page.locator(`.cell[data-id="${items[0]!.id}"] .meta`).getAttribute('title');
+    expect(title).toContain('CLIP score');
+    expect(title).toContain('cosine similarity of the image and caption embeddings');
+  });
+
+  it('filter bar: a metadata filter, bulk tagging of its result, the tag filter, a saved view, tagging marked samples', async () => {
+    const { page } = panel;
+    const where = [{ field: 'metadata.label', op: '=' as const, value: 'bird' }];
+    const birds = (await view.page({ where, limit: 1 })).total;
+    expect(birds).toBeGreaterThan(0);
+    expect(birds).toBeLessThan(240);
+    // The field select starts on metadata.label and the operator on =.
+    const value = page.locator('vscode-textfield.filter-value input');
+    await value.fill('bird');
+    await value.press('Enter');
+    await statusStartsWith(`${birds} of 240`);
+    expect(await page.locator('.chip', { hasText: 'metadata.label = bird' }).count()).toBe(1);
+    await page.waitForTimeout(300);
+    const labels = await page.locator('.cell:not([hidden]):not(.loading) .label-badge').allInnerTexts();
+    expect(labels.length).toBe(Math.min(birds, labels.length));
+    expect(new Set(labels)).toEqual(new Set(['bird']));
+
+    // Tag every sample the grid shows (all pages), then filter by the tag alone.
+    await page.locator('vscode-textfield.tag-name input').fill('birdy');
+    await page.locator('vscode-button', { hasText: 'Tag all shown' }).click();
+    await page.waitForFunction(
+      (n) => document.querySelector('.status')?.textContent?.includes(`${n} samples tagged “birdy”`),
+      birds,
+    );
+    expect((await view.page({ tags: ['birdy'], limit: 240 })).items.map((i) => i.id)).toEqual(
+      (await view.page({ where, limit: 240 })).items.map((i) => i.id),
+    );
+    await page.waitForSelector('.cell:not([hidden]) .tag-badge:not([hidden])');
+    await page.locator('.chip', { hasText: 'metadata.label = bird' }).locator('.chip-remove').click();
+    await statusStartsWith('240 of');
+    await chooseOption('Tag filter', `Tag: birdy (${birds})`);
+    await statusStartsWith(`${birds} of 240`);
+
+    // Save the view, clear the filter, reopen the view.
+    await page.locator('vscode-textfield.view-name input').fill('birds');
+    await page.locator('vscode-button', { hasText: 'Save view' }).click();
+    await page.waitForFunction(() =>
+      document.querySelector('.status')?.textContent?.includes('view “birds” saved'),
+    );
+    await page.locator('.chip', { hasText: 'tag: birdy' }).locator('.chip-remove').click();
+    await statusStartsWith('240 of');
+    await chooseOption('Saved views', 'View: birds');
+    await statusStartsWith(`${birds} of 240`);
+    expect(await page.locator('.chip', { hasText: 'tag: birdy' }).count()).toBe(1);
+    await page.screenshot({ path: path.join(SHOTS, 'filters-tags.png') });
+    await page.locator('.chip', { hasText: 'tag: birdy' }).locator('.chip-remove').click();
+    await statusStartsWith('240 of');
+
+    // Mark two cells (ctrl-click each) and tag just those.
+    const [first, second] = (await view.page({ limit: 2 })).items.map((i) => i.id);
+    await page.locator(`.cell[data-id="${first}"]`).click({ modifiers: ['Control'] });
+    await page.locator(`.cell[data-id="${second}"]`).click({ modifiers: ['Control'] });
+    await page.locator('vscode-textfield.tag-name input').fill('pair');
+    await page.getByRole('button', { name: 'Tag marked', exact: true }).click();
+    await page.waitForFunction(() =>
+      document.querySelector('.status')?.textContent?.includes('2 samples tagged'),
+    );
+    expect((await view.page({ tags: ['pair'] })).items.map((i) => i.id)).toEqual([first, second]);
+    await page.waitForSelector(`.cell[data-id="${first}"] .tag-badge:not([hidden])`);
   });
 
   it('the export button asks the host for the export command; no console errors or CSP violations', async () => {
