@@ -9,8 +9,21 @@ import type { Encoder } from '../embed/encoders/types.js';
 import { Catalog } from './catalog.js';
 import { offlineEncoderFor } from './offline.js';
 
-export { Catalog, CATALOG_FILE, type CatalogSummary, type IssueCount } from './catalog.js';
-export { addDataset, type AddDatasetOptions, type IngestProgress, type IngestReport } from './ingest.js';
+export {
+  Catalog,
+  CATALOG_FILE,
+  WorkspaceBusyError,
+  type CatalogSummary,
+  type IssueCount,
+} from './catalog.js';
+export {
+  addDataset,
+  exactDuplicatesOf,
+  type AddDatasetOptions,
+  type ExactDuplicates,
+  type IngestProgress,
+  type IngestReport,
+} from './ingest.js';
 export { DatasetError, ISSUE_KINDS, type IssueKind } from '../embed/readers/types.js';
 export {
   embedCatalog,
@@ -37,6 +50,7 @@ export {
   selectSubset,
   compareMethods,
   compareAtBudgets,
+  defaultCompareRun,
   saveComparison,
   comparisonFile,
   defaultSelectionName,
@@ -159,3 +173,24 @@ export {
 export { embeddingMap, type EmbeddingMap } from './embeddingMap.js';
 export { thumbnailsFor, THUMBNAIL_SIZE } from './thumbnails.js';
 export { describeMethods, type MethodDescription } from '../select/registry.js';
+export {
+  listFields,
+  parseFilter,
+  FILTER_OPS,
+  FilterInputError,
+  type FieldFilter,
+  type FilterField,
+  type FilterOp,
+} from './fieldFilters.js';
+export { SampleTags, changeTags, TagInputError, TAGS_FILE, type TagCount } from './tags.js';
+export {
+  listSavedViews,
+  loadSavedView,
+  saveView,
+  deleteSavedView,
+  SavedViewError,
+  VIEWS_FILE,
+  type SavedView,
+  type SavedViewQuery,
+} from './savedViews.js';
+export { scoreLegend, type ScoreLegend } from './scoreLegend.js';

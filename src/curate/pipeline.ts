@@ -3,7 +3,9 @@
  * VS Code extension: load the workspace's embeddings once, run registry selectors through the contract,
  * save each result as a stored selection, and score methods against each other.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { seededRandom } from '../embed/backends/random.js';
 import {
@@ -11,6 +13,7 @@ import {
   resolveBudget,
   runSelector,
   SelectionInputError,
+  type SampleFacts,
   type SelectInput,
 } from '../select/contract.js';
 import { gather } from '../select/kernels/similarity.js';
@@ -18,7 +21,13 @@ import { linearProbe } from '../select/proxy/probe.js';
 import { getSelector } from '../select/registry.js';
 import type { Catalog } from './catalog.js';
 import { loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
-import { saveSelection, type StoredSelection } from './selections.js';
+import {
+  loadSelection,
+  saveSelection,
+  selectionDir,
+  type SelectionOrigin,
+  type StoredSelection,
+} from './selections.js';
 
 export interface EmbeddingOptions {
   /** Metadata field holding an integer class (e.g. `label_index`); used as labels by per-class methods. */
@@ -29,10 +38,12 @@ export interface EmbeddingOptions {
 
 export interface SelectRequest extends EmbeddingOptions {
   method: string;
-  /** "500", "10%" or "0.1". */
-  budget: string;
-  /** Saved under this name (default: `<method>-<budget>`). */
+  /** "500", "10%" or "0.1"; optional for filters, which keep everything that passes. */
+  budget?: string;
+  /** Saved under this name (default: `<method>-<budget>`, or `<method>` for a filter without a budget). */
   name?: string;
+  /** Select within an earlier selection's picks (its name) instead of the whole pool. */
+  from?: string;
   params?: Record<string, unknown>;
   seed?: number;
   signal?: AbortSignal;
@@ -52,10 +63,68 @@ export async function selectSubset(
   embeddings?: WorkspaceEmbeddings,
 ): Promise<StoredSelection> {
   // Bad input is reported before the (possibly large) embeddings are read.
-  getSelector(request.method);
-  parseBudget(request.budget);
+  budgetOf(request);
+  const earlier = request.from === undefined ? undefined : await loadSelection(workspace, request.from);
   const e = embeddings ?? (await loadEmbeddings(catalog, workspace, embeddingOptions(request)));
-  return runAndSave(catalog, workspace, e, e.ids, request, e.encoder, e.excluded);
+  if (!earlier) return runAndSave(catalog, workspace, e, e.ids, request, e.encoder, e.excluded);
+  // Chaining: the pool is the earlier selection's picks that are still in the embedded pool, in pool
+  // order; a budget given as a share is a share of them.
+  const picked = new Set(earlier.sampleIds.map(String));
+  const rows: number[] = [];
+  e.ids.forEach((id, i) => {
+    if (picked.has(String(id))) rows.push(i);
+  });
+  const gone = picked.size - rows.length;
+  if (rows.length === 0)
+    throw new SelectionInputError(
+      `none of the ${picked.size} picks of selection '${earlier.name}' is in the embedded pool now`,
+    );
+  const from = { selection: earlier.name, method: earlier.method, pool: rows.length, missing: gone };
+  const excluded = e.excluded.filter((x) => picked.has(String(x.id)));
+  return runAndSave(
+    catalog,
+    workspace,
+    restrict(e, rows),
+    BigInt64Array.from(rows, (i) => e.ids[i]!),
+    request,
+    e.encoder,
+    excluded,
+    from,
+  );
+}
+
+/** The budget text of a request: a filter may leave it out (= keep everything that passes). */
+function budgetOf(request: SelectRequest): { text: string; budget: ReturnType<typeof parseBudget> } {
+  const selector = getSelector(request.method);
+  const text = request.budget ?? (selector.kind === 'filter' ? '100%' : undefined);
+  if (text === undefined)
+    throw new SelectionInputError(
+      `${request.method} needs a budget (a count such as 500, or a share such as 10%)`,
+    );
+  return { text, budget: parseBudget(text) };
+}
+
+/** Captions, image sizes and content hashes of the pool rows, from the catalog (for the filters). */
+async function sampleFacts(catalog: Catalog, ids: BigInt64Array): Promise<SampleFacts> {
+  const rows = await catalog.rows<{
+    id: bigint;
+    caption: string;
+    width: number;
+    height: number;
+    hash: string | null;
+  }>('SELECT id, caption, width, height, content_hash AS hash FROM samples');
+  const byId = new Map(rows.map((r) => [BigInt(r.id), r]));
+  const at = (id: bigint) => {
+    const r = byId.get(id);
+    if (!r) throw new Error(`sample ${id} is embedded but not in the catalog`);
+    return r;
+  };
+  return {
+    captions: Array.from(ids, (id) => at(id).caption),
+    width: Int32Array.from(ids, (id) => at(id).width),
+    height: Int32Array.from(ids, (id) => at(id).height),
+    contentHash: Array.from(ids, (id) => at(id).hash),
+  };
 }
 
 async function runAndSave(
@@ -66,12 +135,22 @@ async function runAndSave(
   request: SelectRequest,
   encoder: WorkspaceEmbeddings['encoder'],
   excluded: WorkspaceEmbeddings['excluded'] = [],
+  from?: SelectedFrom,
+  origin?: SelectionOrigin,
 ): Promise<StoredSelection> {
   const selector = getSelector(request.method);
-  const budget = parseBudget(request.budget);
+  const { text: budgetText, budget } = budgetOf(request);
   const seed = request.seed ?? 0;
   const started = performance.now();
-  const selection = await runSelector(selector, input, budget, request.params ?? {}, {
+  // The filters read catalog facts (captions, sizes, hashes) and eval-dedup checks the encoder.
+  const withFacts: SelectInput = {
+    ...input,
+    encoder,
+    ...(selector.needs.includes('samples') && !input.samples
+      ? { samples: await sampleFacts(catalog, poolIds) }
+      : {}),
+  };
+  const selection = await runSelector(selector, withFacts, budget, request.params ?? {}, {
     seed,
     ...(request.signal ? { signal: request.signal } : {}),
     ...(request.progress ? { progress: request.progress } : {}),
@@ -82,22 +161,41 @@ async function runAndSave(
     request.params ?? {},
   );
   return saveSelection(catalog, workspace, {
-    name: request.name ?? defaultSelectionName(request.method, request.budget),
+    name:
+      request.name ??
+      (request.budget === undefined ? request.method : defaultSelectionName(request.method, request.budget)),
     method: request.method,
     params,
     seed,
-    budget: { requested: request.budget, count: resolveBudget(budget, input.n) },
+    budget: { requested: budgetText, count: resolveBudget(budget, input.n) },
     selection,
     poolIds,
     encoder,
     seconds,
     excluded: excluded.map(({ key, reason }) => ({ key, reason })),
+    ...(from ? { from } : {}),
+    ...(origin ? { origin } : {}),
   });
+}
+
+/** The earlier selection a chained selection ran within (`SelectRequest.from`). */
+export interface SelectedFrom {
+  selection: string;
+  method: string;
+  /** Its picks that were in the pool, i.e. the chained selection's pool size. */
+  pool: number;
+  /** Its picks no longer in the embedded pool (left out). */
+  missing: number;
 }
 
 export interface CompareRequest extends EmbeddingOptions {
   methods: string[];
   budget: string;
+  /**
+   * Name of the compare run (default `compare-<budget>`): its selections are saved as
+   * `<run>/<method>-<budget>` and its table as `<workspace>/compare/<run>/<budget>.json`.
+   */
+  run?: string;
   seed?: number;
   /** Share of the pool held out to evaluate the linear probe (only with labels). */
   heldOut?: number;
@@ -127,11 +225,53 @@ export interface CompareRow {
 export interface Comparison {
   /** The budget as requested ("10%", "500"). */
   budget: string;
+  /** The compare run it belongs to (absent in comparisons saved before runs were named). */
+  run?: string;
   rows: CompareRow[];
   pool: number;
   heldOut: number;
+  /** Which samples the methods picked from: comparisons of different pools cannot share a report. */
+  poolInfo?: ComparePool;
   /** The probe on the whole selection pool, and the pool's own rates: the reference row. */
   reference: Omit<CompareRow, 'method' | 'selection' | 'budget' | 'kept' | 'seconds'>;
+}
+
+export interface ComparePool {
+  /** Hash of the pool's sample ids, the held-out ids and the encoder fingerprint. */
+  fingerprint: string;
+  /** "the training split: 192 of 240 samples (48 held out for the probe)" or "all 240 embedded samples". */
+  description: string;
+  samples: number;
+  heldOut: number;
+  heldOutShare: number | null;
+  seed: number;
+  labelField: string | null;
+  encoder: string;
+}
+
+function describePool(
+  ids: ArrayLike<bigint>,
+  heldOutIds: ArrayLike<bigint>,
+  total: number,
+  request: CompareRequest,
+  encoder: string,
+): ComparePool {
+  const hash = createHash('sha256').update(`encoder\0${encoder}\n`);
+  for (const id of Array.from(ids).sort()) hash.update(`p${String(id)}\n`);
+  for (const id of Array.from(heldOutIds).sort()) hash.update(`t${String(id)}\n`);
+  const heldOut = heldOutIds.length;
+  return {
+    fingerprint: hash.digest('hex').slice(0, 16),
+    description: heldOut
+      ? `the training split: ${ids.length} of ${total} samples (${heldOut} held out for the probe)`
+      : `all ${total} embedded samples`,
+    samples: ids.length,
+    heldOut,
+    heldOutShare: heldOut ? (request.heldOut ?? 0.2) : null,
+    seed: request.seed ?? 0,
+    labelField: request.labelField ?? null,
+    encoder,
+  };
 }
 
 /**
@@ -180,11 +320,20 @@ export async function compareMethods(
   });
   const everyone = Array.from({ length: pool.n }, (_, i) => i);
   const reference = await score(everyone);
+  const run = request.run ?? defaultCompareRun([request.budget]);
+  const poolInfo = describePool(
+    pool.ids,
+    test.map((i) => e.ids[i]!),
+    e.n,
+    request,
+    e.encoder.fingerprint,
+  );
+  const origin: SelectionOrigin = { compareRun: run, pool: poolInfo.description };
   const rows: CompareRow[] = [];
   for (const [t, method] of request.methods.entries()) {
     request.signal?.throwIfAborted();
     request.onMethod?.(method, t, request.methods.length);
-    const name = `compare-${defaultSelectionName(method, request.budget)}`;
+    const name = `${run}/${defaultSelectionName(method, request.budget)}`;
     try {
       const stored = await runAndSave(
         catalog,
@@ -200,6 +349,9 @@ export async function compareMethods(
           ...(request.signal ? { signal: request.signal } : {}),
         },
         e.encoder,
+        [],
+        undefined,
+        origin,
       );
       const position = new Map(Array.from(pool.ids, (id, i) => [Number(id), i]));
       const picks = stored.sampleIds.map((id) => position.get(id)!);
@@ -230,11 +382,13 @@ export async function compareMethods(
     }
   }
   request.onMethod?.('', request.methods.length, request.methods.length);
-  return { budget: request.budget, rows, pool: pool.n, heldOut: test.length, reference };
+  return { budget: request.budget, run, rows, pool: pool.n, heldOut: test.length, poolInfo, reference };
 }
 
 export interface CompareBudgetsRequest extends Omit<CompareRequest, 'budget' | 'onMethod'> {
   budgets: string[];
+  /** Replace a compare run of the same name (its comparisons and selections); without it, that is an error. */
+  overwrite?: boolean;
   /** Methods done over all budgets. */
   onMethod?: (method: string, budget: string, done: number, total: number) => void;
 }
@@ -250,17 +404,20 @@ export async function compareAtBudgets(
 ): Promise<Comparison[]> {
   if (request.budgets.length === 0) throw new SelectionInputError('compare needs at least one budget');
   for (const b of request.budgets) parseBudget(b);
+  const run = request.run ?? defaultCompareRun(request.budgets);
+  await prepareCompareRun(workspace, run, request.overwrite ?? false);
   const e = await loadEmbeddings(catalog, workspace, embeddingOptions(request));
   const total = request.budgets.length * request.methods.length;
   const out: Comparison[] = [];
   for (const [k, budget] of request.budgets.entries()) {
-    const { budgets: _budgets, onMethod, ...rest } = request;
+    const { budgets: _budgets, onMethod, overwrite: _overwrite, ...rest } = request;
     out.push(
       await compareMethods(
         catalog,
         workspace,
         {
           ...rest,
+          run,
           budget,
           ...(onMethod
             ? {
@@ -276,16 +433,95 @@ export async function compareAtBudgets(
   return out;
 }
 
-/** Where `compare` keeps a comparison: `<workspace>/compare/compare-<budget>.json`. */
-export function comparisonFile(workspace: string, budget: string): string {
-  return path.join(path.resolve(workspace), 'compare', `compare-${budget.trim().replace('%', 'pct')}.json`);
+const budgetSlug = (budget: string) => budget.trim().replace('%', 'pct');
+
+/** Default compare run name: the budgets, file-name safe ("compare-10pct", "compare-5pct-10pct"). */
+export function defaultCompareRun(budgets: string[]): string {
+  return `compare-${budgets.map(budgetSlug).join('-')}`;
+}
+
+export function comparisonsDir(workspace: string): string {
+  return path.join(path.resolve(workspace), 'compare');
+}
+
+/** Where `compare` keeps a comparison: `<workspace>/compare/<run>/<budget>.json`. */
+export function comparisonFile(workspace: string, run: string, budget: string): string {
+  checkRunName(workspace, run);
+  return path.join(comparisonsDir(workspace), run, `${budgetSlug(budget)}.json`);
+}
+
+/** A run names a folder of selections and one of comparisons: a selection name without '/'. */
+function checkRunName(workspace: string, run: string): void {
+  if (run.includes('/')) throw new SelectionInputError(`compare run name '${run}' must not contain '/'`);
+  selectionDir(workspace, run);
 }
 
 export async function saveComparison(workspace: string, c: Comparison, file?: string): Promise<string> {
-  const target = file ?? comparisonFile(workspace, c.budget);
+  const target = file ?? comparisonFile(workspace, c.run ?? defaultCompareRun([c.budget]), c.budget);
   await mkdir(path.dirname(target), { recursive: true });
   await writeFile(target, JSON.stringify(c, null, 1));
   return target;
+}
+
+/**
+ * A compare run's name must be free: no earlier run of that name (unless `overwrite`, which removes the
+ * earlier run's comparisons and selections first, so nothing of the two runs is mixed), and no
+ * selection saved under it by `curate select`.
+ */
+export async function prepareCompareRun(workspace: string, run: string, overwrite: boolean): Promise<void> {
+  checkRunName(workspace, run);
+  const selections = selectionDir(workspace, run);
+  if (existsSync(path.join(selections, 'selection.json')))
+    throw new SelectionInputError(
+      `compare run name '${run}' is taken by a selection saved with curate select (${selections}): pass another --name`,
+    );
+  const tables = path.join(comparisonsDir(workspace), run);
+  const earlier = [tables, selections].filter((p) => existsSync(p));
+  if (earlier.length === 0) return;
+  if (!overwrite)
+    throw new SelectionInputError(
+      `compare run '${run}' exists (${earlier.join(', ')}): pass --name <other> for a new run, ` +
+        'or --overwrite to replace it',
+    );
+  for (const dir of earlier) {
+    const aside = `${dir}.tmp-rm-${randomBytes(4).toString('hex')}`;
+    await rename(dir, aside);
+    await rm(aside, { recursive: true, force: true });
+  }
+}
+
+/** A saved comparison, or a SelectionInputError naming the file and what is wrong. */
+export async function readComparisonFile(file: string): Promise<Comparison> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new SelectionInputError(`no comparison ${file} (run curate compare)`);
+  }
+  try {
+    const c = JSON.parse(text) as Comparison;
+    if (typeof c?.budget !== 'string' || !Array.isArray(c.rows)) throw new Error('no budget or rows');
+    return c;
+  } catch (err) {
+    throw new SelectionInputError(
+      `comparison ${file} is damaged (${(err as Error).message}): run curate compare again`,
+    );
+  }
+}
+
+/** The saved compare runs and their comparison files, by run name. */
+export async function listCompareRuns(workspace: string): Promise<Map<string, string[]>> {
+  const dir = comparisonsDir(workspace);
+  const runs = new Map<string, string[]>();
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory() || entry.name.includes('.tmp-')) continue;
+    const files = (await readdir(path.join(dir, entry.name)).catch(() => [] as string[]))
+      .filter((f) => f.endsWith('.json'))
+      .sort()
+      .map((f) => path.join(dir, entry.name, f));
+    if (files.length) runs.set(entry.name, files);
+  }
+  return new Map([...runs].sort(([a], [b]) => a.localeCompare(b)));
 }
 
 function embeddingOptions(o: EmbeddingOptions): { labelField?: string; views?: string } {

@@ -5,7 +5,7 @@
  *                undecodable while embedding, and the index built from them   → `curate embed`
  *   index        index/                                                          → `curate index`
  *   encoder      encoders/offline/ (the offline encoder's fit)                   → `curate embed` fits it
- *   selections   selections/                                                     → `curate select`
+ *   selections   selections/, compare/                                           → `curate select`, `compare`
  *   all          all of the above
  */
 import { existsSync } from 'node:fs';
@@ -73,7 +73,11 @@ export async function resetWorkspace(
     await removeSiblings(dir);
     await remove(dir);
   }
-  if (targets.has('selections')) await remove(selectionsDir(ws));
+  if (targets.has('selections')) {
+    // A compare run's tables name its selections: they go together.
+    await remove(selectionsDir(ws));
+    await remove(path.join(ws, 'compare'));
+  }
   if (targets.has('embeddings')) {
     await catalog.transaction(async () => {
       for (const [table, where] of [

@@ -32,7 +32,8 @@ export interface RunReportRequest {
   /** Folder name under `<workspace>/reports/` (letters, digits, `.`, `_`, `-`). */
   name: string;
   title?: string;
-  comparisons?: Comparison[];
+  /** Comparisons of one pool (an error otherwise); `source` names the file each was read from, for messages. */
+  comparisons?: Array<Comparison & { source?: string }>;
   /** Saved selections to show (histograms, grids, provenance); default: those of the first comparison. */
   selections?: string[];
   /** Selected and rejected thumbnails per selection (default 8 each). */
@@ -95,6 +96,7 @@ export async function writeRunReport(
 ): Promise<RunReport> {
   const dir = reportDir(workspace, request.name);
   const comparisons = request.comparisons ?? [];
+  assertOnePool(comparisons);
   const names =
     request.selections ?? comparisons[0]?.rows.filter((r) => !r.error).map((r) => r.selection) ?? [];
   const selections: StoredSelection[] = [];
@@ -125,6 +127,7 @@ export async function writeRunReport(
     },
     metrics: COMPARE_METRICS,
     compare: compareRows(comparisons),
+    ...(comparisons[0]?.poolInfo ? { comparePool: comparisons[0].poolInfo.description } : {}),
     histograms: await histograms(workspace, selections),
     grids: grids.grids,
     provenance: selections.map((s) => ({
@@ -140,6 +143,32 @@ export async function writeRunReport(
   };
   const result = await writeReport(dir, data);
   return { ...result, dir, missingImages: grids.missing };
+}
+
+/**
+ * The table and curves compare methods on one pool: comparisons whose methods picked from different
+ * samples (another held-out split, seed, label field, encoder or catalog) cannot share a report.
+ */
+export function assertOnePool(comparisons: Array<Comparison & { source?: string }>): void {
+  if (comparisons.length < 2) return;
+  const where = (c: Comparison & { source?: string }) => c.source ?? `${c.run ?? 'compare'} at ${c.budget}`;
+  const pools = new Map<string, Array<Comparison & { source?: string }>>();
+  for (const c of comparisons) {
+    const key = c.poolInfo?.fingerprint ?? `unrecorded: ${where(c)}`;
+    pools.set(key, [...(pools.get(key) ?? []), c]);
+  }
+  if (pools.size === 1) return;
+  const groups = [...pools.entries()].map(([key, list]) => {
+    const first = list[0]!;
+    const pool = first.poolInfo
+      ? `pool ${key} (${first.poolInfo.description})`
+      : 'a pool that was not recorded (saved by an older compare)';
+    return `${list.map(where).join(', ')}: ${pool}`;
+  });
+  throw new SelectionInputError(
+    `these comparisons were run on different pools and cannot share one report: ${groups.join('; ')}. ` +
+      'Write one report per compare run (curate report --compare <run>).',
+  );
 }
 
 /** Table rows and curve points: every method at every budget, and the whole pool once as reference. */

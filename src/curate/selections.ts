@@ -29,6 +29,8 @@ export interface Provenance {
   seconds: number;
   /** Samples left out of the pool because their embeddings were not finite (named, never used). */
   excluded?: Array<{ key: string; reason: string }>;
+  /** For a chained selection: the earlier selection whose picks were its pool. */
+  from?: { selection: string; method: string; pool: number; missing: number };
 }
 
 export interface StoredSelection {
@@ -47,20 +49,38 @@ export interface StoredSelection {
   files: { scores?: string; schedule?: string };
   trace: TraceEvent[];
   provenance: Provenance;
+  /** Set for the selections `curate compare` saves: which run, and which part of the pool it picked from. */
+  origin?: SelectionOrigin;
+}
+
+export interface SelectionOrigin {
+  /** The compare run (its selections are saved as `<run>/<method>-<budget>`). */
+  compareRun: string;
+  /** "the training split: 192 of 240 samples (48 held out for the probe)". */
+  pool: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
+/** `compare` saves its selections as `<run>/<method>-<budget>`: one level of namespace, nothing deeper. */
+const NAMESPACED = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}\/[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
 
 export function selectionsDir(workspace: string): string {
   return path.join(path.resolve(workspace), 'selections');
 }
 
 export function selectionDir(workspace: string, name: string): string {
-  if (!NAME.test(name))
+  if (!NAME.test(name) && !NAMESPACED.test(name))
     throw new SelectionInputError(
       `selection name '${name}' must be letters, digits, '.', '_' or '-' (at most 100)`,
     );
-  return path.join(selectionsDir(workspace), name);
+  return path.join(selectionsDir(workspace), ...name.split('/'));
+}
+
+/** A selection folder that holds other selections (a compare run's), not one of its own. */
+function isNamespace(dir: string): boolean {
+  return (
+    existsSync(dir) && !existsSync(path.join(dir, 'selection.json')) && !path.basename(dir).includes('.tmp-')
+  );
 }
 
 export async function toolVersion(): Promise<{ name: string; version: string }> {
@@ -114,16 +134,20 @@ export interface SaveSelectionInput {
   encoder: { name: string; fingerprint: string };
   seconds: number;
   excluded?: Array<{ key: string; reason: string }>;
+  origin?: SelectionOrigin;
+  from?: Provenance['from'];
 }
 
 /** Staging (`<name>.tmp-<random>`) and set-aside (`<name>.tmp-old-<random>`) folders of a selection. */
 async function leftovers(workspace: string, name: string): Promise<{ staging: string[]; old: string[] }> {
-  const parent = selectionsDir(workspace);
+  const dir = selectionDir(workspace, name);
+  const parent = path.dirname(dir);
+  const base = path.basename(dir);
   const names = await readdir(parent).catch(() => [] as string[]);
-  const mine = names.filter((n) => n.startsWith(`${name}.tmp-`)).map((n) => path.join(parent, n));
+  const mine = names.filter((n) => n.startsWith(`${base}.tmp-`)).map((n) => path.join(parent, n));
   return {
-    staging: mine.filter((p) => !path.basename(p).startsWith(`${name}.tmp-old-`)),
-    old: mine.filter((p) => path.basename(p).startsWith(`${name}.tmp-old-`)),
+    staging: mine.filter((p) => !path.basename(p).startsWith(`${base}.tmp-old-`)),
+    old: mine.filter((p) => path.basename(p).startsWith(`${base}.tmp-old-`)),
   };
 }
 
@@ -162,6 +186,13 @@ export async function saveSelection(
   s: SaveSelectionInput,
 ): Promise<StoredSelection> {
   const dir = selectionDir(workspace, s.name);
+  // Replacing a compare run's folder with one selection would delete every selection of the run.
+  const namespace =
+    isNamespace(dir) && (await listSelections(workspace)).some((n) => n.startsWith(`${s.name}/`));
+  if (namespace)
+    throw new SelectionInputError(
+      `'${s.name}' is the name of a compare run whose selections are saved under ${dir}: choose another name`,
+    );
   await recoverSelection(workspace, s.name);
   const suffix = randomBytes(4).toString('hex');
   const tmp = `${dir}.tmp-${suffix}`;
@@ -220,6 +251,7 @@ async function stageAndSwap(
     ...(s.selection.stages ? { stages: Array.from(s.selection.stages) } : {}),
     files,
     trace: s.selection.trace,
+    ...(s.origin ? { origin: s.origin } : {}),
     provenance: {
       tool: await toolVersion(),
       dataset: await datasetFingerprint(catalog),
@@ -227,6 +259,7 @@ async function stageAndSwap(
       createdAt: new Date().toISOString(),
       seconds: s.seconds,
       ...(s.excluded?.length ? { excluded: s.excluded } : {}),
+      ...(s.from ? { from: s.from } : {}),
     },
   };
   // scores.npy is synced by NpyWriter.finish, schedule.jsonl above, selection.json by writeFileAtomic.
@@ -281,10 +314,85 @@ export async function loadScores(
   return (await readNpy(path.join(selectionDir(workspace, stored.name), stored.files.scores))).data;
 }
 
+/**
+ * Every saved selection's name: `<name>` for `curate select`, `<run>/<name>` for those of a compare run.
+ * A folder without selection.json and without selections inside is listed too (loading it says it is damaged).
+ */
 export async function listSelections(workspace: string): Promise<string[]> {
-  const entries = await readdir(selectionsDir(workspace), { withFileTypes: true }).catch(() => []);
-  return entries
-    .filter((e) => e.isDirectory() && !e.name.includes('.tmp-'))
-    .map((e) => e.name)
-    .sort();
+  const folders = async (dir: string) =>
+    (await readdir(dir, { withFileTypes: true }).catch(() => []))
+      .filter((e) => e.isDirectory() && !e.name.includes('.tmp-'))
+      .map((e) => e.name);
+  const names: string[] = [];
+  for (const top of await folders(selectionsDir(workspace))) {
+    const dir = path.join(selectionsDir(workspace), top);
+    const inner = existsSync(path.join(dir, 'selection.json'))
+      ? []
+      : (await folders(dir)).filter((n) => existsSync(path.join(dir, n, 'selection.json')));
+    if (inner.length) names.push(...inner.map((n) => `${top}/${n}`));
+    else names.push(top);
+  }
+  return names.sort();
+}
+
+/** One line of `curate selections list` / `curate status`. */
+export interface SelectionInfo {
+  name: string;
+  method: string;
+  budget: string;
+  size: number;
+  pool: number;
+  createdAt?: string;
+  /** Where the picks came from when that is not the whole workspace (a compare run's training split). */
+  note?: string;
+}
+
+/** What every saved selection is, from its selection.json; a damaged one is listed as such. */
+export async function listSelectionInfo(workspace: string): Promise<SelectionInfo[]> {
+  const out: SelectionInfo[] = [];
+  for (const name of await listSelections(workspace)) {
+    try {
+      const s = await loadSelection(workspace, name);
+      out.push({
+        name,
+        method: s.method,
+        budget: s.budget?.requested ?? '?',
+        size: s.sampleIds.length,
+        pool: s.pool ?? s.poolIds.length,
+        ...(s.provenance?.createdAt ? { createdAt: s.provenance.createdAt } : {}),
+        ...(s.origin ? { note: `compare run ${s.origin.compareRun}: ${s.origin.pool}` } : {}),
+      });
+    } catch (err) {
+      out.push({ name, method: '?', budget: '?', size: 0, pool: 0, note: (err as Error).message });
+    }
+  }
+  return out;
+}
+
+/**
+ * Remove saved selections (or a compare run's folder of them). Every name is checked first: an unknown
+ * one removes nothing. Each folder is renamed aside in one step, then deleted, so a selection is never
+ * seen half-removed. Returns the folders removed.
+ */
+export async function removeSelections(workspace: string, names: string[]): Promise<string[]> {
+  const known = await listSelections(workspace);
+  const runs = new Set(known.filter((n) => n.includes('/')).map((n) => n.split('/')[0]!));
+  const unknown = names.filter((n) => !known.includes(n) && !runs.has(n));
+  if (unknown.length)
+    throw new SelectionInputError(
+      `no selection ${unknown.map((n) => `'${n}'`).join(', ')} in ${selectionsDir(workspace)}` +
+        (known.length ? ` (saved: ${known.join(', ')})` : ' (none saved)'),
+    );
+  const removed: string[] = [];
+  for (const name of new Set(names)) {
+    const dir = selectionDir(workspace, name);
+    if (!existsSync(dir)) continue; // already gone with its compare run, named before it
+    // Not `.tmp-old-`: a save of the same name later would bring that back as an interrupted replace.
+    const aside = `${dir}.tmp-rm-${randomBytes(4).toString('hex')}`;
+    await rename(dir, aside);
+    await syncDir(path.dirname(dir));
+    await rm(aside, { recursive: true, force: true });
+    removed.push(dir);
+  }
+  return removed;
 }

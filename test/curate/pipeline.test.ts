@@ -72,7 +72,7 @@ describe('pipeline: select and compare on a workspace', () => {
     expect(row('clip-score').meanClipScore).toBeGreaterThan(c.reference.meanClipScore);
     expect(c.reference.badCaptions).toBeGreaterThan(0);
     expect(await listSelections(workspace)).toEqual(
-      expect.arrayContaining(['compare-random-25pct', 'compare-craig-25pct']),
+      expect.arrayContaining(['compare-25pct/random-25pct', 'compare-25pct/craig-25pct']),
     );
   });
 

@@ -212,7 +212,7 @@ describe('methods and label fields are checked before any work', () => {
     );
     expect(run.out).toBe('');
     expect(existsSync(path.join(embedded, 'compare'))).toBe(false);
-    expect(existsSync(path.join(embedded, 'selections/compare-random-10'))).toBe(false);
+    expect(existsSync(path.join(embedded, 'selections/compare-10'))).toBe(false);
   });
 
   it('several unknown methods are all named; an empty list is refused', async () => {

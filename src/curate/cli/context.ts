@@ -5,7 +5,14 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { DEFAULT_WORKSPACE, embeddingsDir, openWorkspace, WorkspaceIndex, type Catalog } from '../api.js';
+import {
+  CATALOG_FILE,
+  DEFAULT_WORKSPACE,
+  embeddingsDir,
+  openWorkspace,
+  WorkspaceIndex,
+  type Catalog,
+} from '../api.js';
 import { UsageError } from './options.js';
 
 interface GlobalOptions {
@@ -16,12 +23,18 @@ export function workspaceOf(cmd: Command, fallback = DEFAULT_WORKSPACE): string 
   return cmd.optsWithGlobals<GlobalOptions>().workspace ?? fallback;
 }
 
+/**
+ * Open the workspace's catalog for `work`. Only `init` and `demo` (`create`) make a new workspace; every
+ * other command on a folder without a catalog says to run `curate init`, and creates nothing.
+ */
 export async function withCatalog<T>(
   workspace: string,
   work: (catalog: Catalog) => Promise<T>,
-  options: { readOnly?: boolean } = {},
+  options: { readOnly?: boolean; create?: boolean } = {},
 ): Promise<T> {
-  const catalog = await openWorkspace(workspace, options);
+  if (!options.create && !existsSync(path.join(workspace, CATALOG_FILE)))
+    throw new UsageError(`no catalog in ${workspace}: run \`curate init\` first`);
+  const catalog = await openWorkspace(workspace, options.readOnly ? { readOnly: true } : {});
   try {
     return await work(catalog);
   } finally {

@@ -5,7 +5,7 @@
  * tables and the report show what each method keeps.
  */
 import path from 'node:path';
-import { registry } from '../../select/registry.js';
+import { selectionMethods } from '../../select/registry.js';
 import { WorkspaceIndex, writeRunReport, type Catalog, type Comparison } from '../api.js';
 import { exportWithProgress, formatExport } from './exportCommands.js';
 import { warn } from './escape.js';
@@ -36,8 +36,11 @@ export async function runDemoPipeline(
   out(`image index of ${index.ids.length} samples → ${WorkspaceIndex.dir(workspace)}\n\n`);
 
   const comparisons = await compareWithProgress(catalog, workspace, out, {
-    methods: [...registry.keys()],
+    methods: selectionMethods(),
     budgets,
+    // The demo owns this run: a second demo replaces its own comparisons and selections.
+    run: 'demo',
+    overwrite: true,
     labelField: DEMO_LABEL_FIELD,
     ...(signal ? { signal } : {}),
   });

@@ -2,11 +2,9 @@
  * `curate export | report`: write a saved selection out as shards / manifests / keys, and the HTML run
  * report from saved comparisons and selections. The work is done by the API (export/, runReport.ts).
  */
-import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { Option, type Command } from 'commander';
-import cliProgress from 'cli-progress';
 import {
-  comparisonFile,
   ExportInputError,
   EXPORT_FORMATS,
   exportSelection,
@@ -17,9 +15,11 @@ import {
   type ExportReport,
 } from '../api.js';
 import { SelectionInputError } from '../../select/contract.js';
+import { comparisonFile, listCompareRuns, readComparisonFile } from '../pipeline.js';
 import { interruptible, withCatalog, workspaceOf } from './context.js';
 import { printable, warn } from './escape.js';
 import { integerOption, LIMITS } from './options.js';
+import { countBar, type ProgressLine } from './progress.js';
 
 export function registerExportCommands(program: Command, out: (text: string) => void): void {
   program
@@ -57,35 +57,24 @@ export function registerExportCommands(program: Command, out: (text: string) => 
 
   program
     .command('report')
-    .description('write the HTML report from saved comparisons (curate compare) and selections')
-    .option('--budget <n|p%,…>', 'comparisons to include, by budget (saved by curate compare)')
+    .description('write the HTML report from saved compare runs (curate compare) and selections')
+    .option('--compare <run,…>', 'compare runs to include (see curate status; several must share one pool)')
+    .option('--budget <n|p%,…>', 'only these budgets of the runs (alone: the one run that has them)')
     .option('--selections <a,b,…>', 'selections to show (default: those of the first comparison)')
     .option('--name <name>', 'report folder under <workspace>/reports/', 'report')
     .option('--title <text>', 'page title')
     .action(
-      async (o: { budget?: string; selections?: string; name: string; title?: string }, cmd: Command) => {
+      async (
+        o: { compare?: string; budget?: string; selections?: string; name: string; title?: string },
+        cmd: Command,
+      ) => {
         const workspace = workspaceOf(cmd);
-        const comparisons: Comparison[] = [];
-        for (const budget of o.budget?.split(',').map((b) => b.trim()) ?? []) {
-          const file = comparisonFile(workspace, budget);
-          const text = await readFile(file, 'utf8').catch(() => {
-            throw new SelectionInputError(
-              `no comparison at ${budget}: ${file} is missing (run curate compare)`,
-            );
-          });
-          let saved: Omit<Comparison, 'budget'>;
-          try {
-            saved = JSON.parse(text) as Omit<Comparison, 'budget'>;
-          } catch (err) {
-            throw new SelectionInputError(
-              `comparison ${file} is damaged (${(err as Error).message}): run curate compare --budget ${budget} again`,
-            );
-          }
-          comparisons.push({ budget, ...saved });
-        }
-        const selections = o.selections?.split(',').map((s) => s.trim());
+        const comparisons = await savedComparisons(workspace, list(o.compare), list(o.budget));
+        const selections = list(o.selections);
         if (!comparisons.length && !selections?.length)
-          throw new SelectionInputError('report needs --budget (saved comparisons) or --selections');
+          throw new SelectionInputError(
+            'report needs --compare <run>, --budget (saved comparisons) or --selections',
+          );
         await withCatalog(workspace, async (catalog) => {
           const report = await interruptible((signal) =>
             writeRunReport(catalog, workspace, {
@@ -103,6 +92,55 @@ export function registerExportCommands(program: Command, out: (text: string) => 
     );
 }
 
+const list = (text: string | undefined) =>
+  text
+    ?.split(',')
+    .map((x) => x.trim())
+    .filter(Boolean);
+
+/**
+ * The comparisons a report asks for: every budget of the named compare runs (or only `budgets`); with
+ * budgets alone, the one run that has all of them (two such runs are ambiguous: an error naming them).
+ */
+async function savedComparisons(
+  workspace: string,
+  runs: string[] | undefined,
+  budgets: string[] | undefined,
+): Promise<Array<Comparison & { source: string }>> {
+  if (!runs?.length && !budgets?.length) return [];
+  const saved = await listCompareRuns(workspace);
+  const known = saved.size
+    ? `saved runs: ${[...saved.keys()].join(', ')}`
+    : 'none saved yet: run curate compare';
+  const fileOf = (run: string, budget: string) => comparisonFile(workspace, run, budget);
+  let chosen = runs ?? [];
+  if (!chosen.length) {
+    chosen = [...saved.entries()]
+      .filter(([run, files]) => budgets!.every((b) => files.includes(fileOf(run, b))))
+      .map(([run]) => run);
+    if (chosen.length === 0)
+      throw new SelectionInputError(`no compare run has budget ${budgets!.join(', ')} (${known})`);
+    if (chosen.length > 1)
+      throw new SelectionInputError(
+        `compare runs ${chosen.join(', ')} all have budget ${budgets!.join(', ')}: pick one with --compare <run>`,
+      );
+  }
+  const out: Array<Comparison & { source: string }> = [];
+  for (const run of chosen) {
+    const files = saved.get(run);
+    if (!files) throw new SelectionInputError(`no compare run '${run}' in ${workspace} (${known})`);
+    const wanted = budgets ? budgets.map((b) => fileOf(run, b)) : files;
+    for (const file of wanted) {
+      if (!files.includes(file))
+        throw new SelectionInputError(
+          `compare run '${run}' has no comparison ${path.basename(file)} (${file})`,
+        );
+      out.push({ ...(await readComparisonFile(file)), source: file });
+    }
+  }
+  return out;
+}
+
 /** {@link exportSelection} with a bar per phase (reading archives, writing files). */
 export async function exportWithProgress(
   catalog: Catalog,
@@ -110,35 +148,32 @@ export async function exportWithProgress(
   selection: string,
   options: Parameters<typeof exportSelection>[3],
 ): Promise<ExportReport> {
-  const bar = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: ' export {phase} [{bar}] {value}/{total} samples | ETA {eta_formatted}',
-      hideCursor: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  let bar: ProgressLine | undefined;
   let phase = '';
   try {
     return await exportSelection(catalog, workspace, selection, {
       ...options,
       onProgress: (done, total, now) => {
         if (now !== phase) {
-          if (phase) bar.stop();
+          bar?.stop();
           phase = now;
-          bar.start(total, done, { phase: now === 'collect' ? 'read' : 'write' });
-        } else bar.update(done);
+          bar = countBar(`export ${now === 'collect' ? 'read' : 'write'}`, 'samples');
+          bar.start(total, done);
+        } else bar?.update(done);
       },
     });
   } finally {
-    if (phase) bar.stop();
+    bar?.stop();
   }
 }
 
 export function formatExport(r: ExportReport): string {
   const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;
   const lines = [
-    `exported ${r.samples} of ${r.picks} picks of '${r.selection}' as ${r.format} in ${r.seconds.toFixed(1)} s → ${r.out}`,
+    r.schedule
+      ? `exported ${r.samples} samples of dynamic selection '${r.selection}' (${r.picks} static picks + schedule keys) as ${r.format} in ${r.seconds.toFixed(1)} s → ${r.out}`
+      : `exported ${r.samples} of ${r.picks} picks of '${r.selection}' as ${r.format} in ${r.seconds.toFixed(1)} s → ${r.out}`,
+    ...(r.schedule ? [`  ${r.schedule.summary}`] : []),
     ...r.files.map(
       (f) => `  ${f.name}  ${mib(f.bytes)}${f.samples !== undefined ? `  ${f.samples} samples` : ''}`,
     ),

@@ -26,8 +26,10 @@ import {
   EncoderLoadError,
   WorkspaceStateError,
   WriteError,
+  PACKAGE_ROOT,
 } from '../api.js';
 import { registerResetCommand } from './resetCommand.js';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SelectionInputError } from '../../select/contract.js';
 import { ConfigError } from '../config.js';
@@ -40,6 +42,16 @@ import { registerExportCommands } from './exportCommands.js';
 import { registerReviewCommands } from './reviewCommands.js';
 import { registerSelectCommands } from './selectCommands.js';
 import { formatIngestReport, formatSummary } from './report.js';
+import { registerSelectionsCommand } from './selectionsCommand.js';
+import { registerTagCommand } from './tagCommand.js';
+import { formatStatus } from './status.js';
+import { formatDuration } from './progress.js';
+
+/** name and version of the installed package (package.json at the package root). */
+const PACKAGE = JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as {
+  name: string;
+  version: string;
+};
 
 export const EXIT = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
 
@@ -58,6 +70,7 @@ export function buildProgram(out: (text: string) => void): Command {
       '-w, --workspace <dir>',
       `workspace folder (default: ${DEFAULT_WORKSPACE}; for demo: ${DEMO_WORKSPACE})`,
     )
+    .version(`${PACKAGE.name} ${PACKAGE.version}`, '-V, --version', 'print the name and version')
     .exitOverride()
     .configureOutput({
       writeOut: out,
@@ -83,22 +96,26 @@ export function buildProgram(out: (text: string) => void): Command {
         ...(opts.captionColumn ? { caption: opts.captionColumn } : {}),
         ...(opts.keyColumn ? { key: opts.keyColumn } : {}),
       };
-      await withCatalog(workspace, async (catalog) => {
-        // One unusable dataset must not stop the others: report it, go on, and exit 2 at the end.
-        const failed: string[] = [];
-        for (const spec of specs) {
-          try {
-            await ingestWithBar(catalog, spec, { columns }, out);
-          } catch (err) {
-            if (!(err instanceof DatasetError)) throw err;
-            warn(err.message);
-            failed.push(spec);
+      await withCatalog(
+        workspace,
+        async (catalog) => {
+          // One unusable dataset must not stop the others: report it, go on, and exit 2 at the end.
+          const failed: string[] = [];
+          for (const spec of specs) {
+            try {
+              await ingestWithBar(catalog, spec, { columns }, out);
+            } catch (err) {
+              if (!(err instanceof DatasetError)) throw err;
+              warn(err.message);
+              failed.push(spec);
+            }
           }
-        }
-        out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n`);
-        if (failed.length)
-          throw new DatasetError(`${failed.length} of ${specs.length} dataset(s) gave no usable samples`);
-      });
+          out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n`);
+          if (failed.length)
+            throw new DatasetError(`${failed.length} of ${specs.length} dataset(s) gave no usable samples`);
+        },
+        { create: true },
+      );
     });
 
   program
@@ -136,11 +153,13 @@ export function buildProgram(out: (text: string) => void): Command {
 
   program
     .command('status')
-    .description('summarise the workspace catalog: datasets, samples, issues by kind')
+    .description(
+      'summarise the workspace: datasets, samples, issues, embeddings, encoder, index, selections, comparisons, reports',
+    )
     .action(async (_opts: object, cmd: Command) => {
       const workspace = workspaceOf(cmd);
       // Read-only: works on a full or read-only disk, and never creates a workspace that is not there.
-      await withCatalog(workspace, async (catalog) => out(formatSummary(await catalog.summary()) + '\n'), {
+      await withCatalog(workspace, async (catalog) => out((await formatStatus(catalog, workspace)) + '\n'), {
         readOnly: true,
       });
     });
@@ -170,9 +189,11 @@ export function buildProgram(out: (text: string) => void): Command {
     });
 
   registerSelectCommands(program, out);
+  registerSelectionsCommand(program, out);
 
   registerExportCommands(program, out);
   registerReviewCommands(program, out);
+  registerTagCommand(program, out);
   registerResetCommand(program, out);
 
   program
@@ -189,32 +210,36 @@ export function buildProgram(out: (text: string) => void): Command {
     .action(async (o: { encoder: string; budgets: string }, cmd: Command) => {
       const workspace = workspaceOf(cmd, DEMO_WORKSPACE);
       out(`clipcurate demo: reading the bundled sample ${DEMO_DATASET}\n`);
-      await withCatalog(workspace, async (catalog) => {
-        await ingestWithBar(catalog, DEMO_DATASET, {}, out);
-        out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n\n`);
-        const auto = o.encoder === 'auto';
-        const embedded = await embedWithBar(catalog, workspace, {
-          encoder: auto ? DEMO_CLIP_MODEL : o.encoder,
-          device: 'auto',
-          batchSize: 64,
-          ...(auto
-            ? {
-                allowRemote: false,
-                fallbackNote: `no CLIP model in the local cache (${DEMO_CLIP_MODEL}); pass --encoder ${DEMO_CLIP_MODEL} to download it, or --encoder <folder>`,
-              }
-            : {}),
-        });
-        out(formatEmbedReport(embedded) + '\n');
-        await interruptible((signal) =>
-          runDemoPipeline(
-            catalog,
-            workspace,
-            out,
-            o.budgets.split(',').map((b) => b.trim()),
-            signal,
-          ),
-        );
-      });
+      await withCatalog(
+        workspace,
+        async (catalog) => {
+          await ingestWithBar(catalog, DEMO_DATASET, {}, out);
+          out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n\n`);
+          const auto = o.encoder === 'auto';
+          const embedded = await embedWithBar(catalog, workspace, {
+            encoder: auto ? DEMO_CLIP_MODEL : o.encoder,
+            device: 'auto',
+            batchSize: 64,
+            ...(auto
+              ? {
+                  allowRemote: false,
+                  fallbackNote: `no CLIP model in the local cache (${DEMO_CLIP_MODEL}); pass --encoder ${DEMO_CLIP_MODEL} to download it, or --encoder <folder>`,
+                }
+              : {}),
+          });
+          out(formatEmbedReport(embedded) + '\n');
+          await interruptible((signal) =>
+            runDemoPipeline(
+              catalog,
+              workspace,
+              out,
+              o.budgets.split(',').map((b) => b.trim()),
+              signal,
+            ),
+          );
+        },
+        { create: true },
+      );
     });
 
   return program;
@@ -238,14 +263,19 @@ async function embedWithBar(
   catalog: Catalog,
   workspace: string,
   opts: EmbedCliOptions,
-): Promise<EmbedReport> {
+): Promise<EmbedReport & { encoderSeconds: number; fitted: boolean }> {
+  const t0 = performance.now();
+  let fitted = false;
   const encoder = await resolveEncoder(catalog, workspace, opts.encoder, {
     device: opts.device,
     ...(opts.dtype ? { dtype: opts.dtype } : {}),
     ...(opts.threads ? { intraOpThreads: opts.threads } : {}),
     ...(opts.refit ? { refit: true } : {}),
     ...(opts.allowRemote === false ? { allowRemote: false } : {}),
-    onStage: (stage) => process.stderr.write(`  fitting the offline encoder: ${stage}\n`),
+    onStage: (stage) => {
+      fitted = true;
+      process.stderr.write(`  fitting the offline encoder: ${stage}\n`);
+    },
     // Only the demo's `auto` may fall back to the offline encoder; a named model that fails is an error.
     ...(opts.fallbackNote ? { fallbackToOffline: () => warn(`warning: ${opts.fallbackNote}`) } : {}),
   });
@@ -255,9 +285,10 @@ async function embedWithBar(
     );
   }
   if (encoder.providerNote) warn(encoder.providerNote);
+  const encoderSeconds = (performance.now() - t0) / 1000;
   const bar = embedBar('embed');
   try {
-    return await interruptible((signal) =>
+    const report = await interruptible((signal) =>
       embedCatalog(catalog, path.resolve(workspace), encoder, {
         batchSize: opts.batchSize,
         ...(opts.storeDtype ? { dtype: opts.storeDtype } : {}),
@@ -265,19 +296,23 @@ async function embedWithBar(
         onProgress: bar.update,
       }),
     );
+    return { ...report, encoderSeconds, fitted };
   } finally {
     bar.stop();
     await encoder.dispose();
   }
 }
 
-function formatEmbedReport(r: EmbedReport): string {
+/** The embed summary: the encoder's fit (or load) time is shown apart from, and added to, the embedding time. */
+function formatEmbedReport(r: EmbedReport & { encoderSeconds: number; fitted: boolean }): string {
   const rate = r.samplesEmbedded
     ? `, ${Math.round(r.samplesPerSecond).toLocaleString('en-US')} samples/s`
     : '';
+  const total = r.encoderSeconds + r.seconds;
   return (
     `embedded ${r.samplesEmbedded.toLocaleString('en-US')} samples with ${r.encoder} (${r.fingerprint}) ` +
-    `in ${r.seconds.toFixed(1)} s${rate}; shards: ${r.partsEmbedded} written, ${r.partsUnchanged} already done` +
+    `in ${r.seconds.toFixed(1)} s${rate}, after ${r.encoderSeconds.toFixed(1)} s ${r.fitted ? 'fitting' : 'loading'} the encoder ` +
+    `(total ${formatDuration(total)}); shards: ${r.partsEmbedded} written, ${r.partsUnchanged} already done` +
     (r.undecodable
       ? `; ${r.undecodable} images could not be decoded (see curate issues --kind undecodable-image)`
       : '') +

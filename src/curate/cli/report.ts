@@ -11,6 +11,12 @@ export function formatIngestReport(r: IngestReport): string {
     `dataset '${p(r.dataset.name)}' (${r.dataset.format}): ${n(r.samples)} samples; parts: ${parts.join(', ')}; ` +
       `read ${n(r.samplesRead)} samples in ${r.seconds.toFixed(1)} s${rate}`,
   ];
+  const dup = r.exactDuplicates;
+  if (dup.copies > 0)
+    lines.push(
+      `  ${n(dup.copies)} image${dup.copies === 1 ? ' is a byte-identical copy' : 's are byte-identical copies'} ` +
+        `of others (${n(dup.groups)} group${dup.groups === 1 ? '' : 's'}); selection method exact-dedup keeps one of each`,
+    );
   lines.push(formatIssueTable(r.issues));
   return lines.join('\n');
 }

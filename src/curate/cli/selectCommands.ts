@@ -5,7 +5,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Option, type Command } from 'commander';
-import cliProgress from 'cli-progress';
 import {
   compareAtBudgets,
   loadConfig,
@@ -22,8 +21,10 @@ import {
   type CurateConfig,
   type Space,
 } from '../api.js';
-import { describeMethods, getSelector, registry } from '../../select/registry.js';
+import { describeMethods, getSelector, registry, selectionMethods } from '../../select/registry.js';
 import { parseBudget, SelectionInputError } from '../../select/contract.js';
+import { METHODS_INDEX_DOC } from '../../select/methodDocs.js';
+import { PACKAGE_ROOT } from '../../embed/env.js';
 import {
   interruptible,
   requireEmbeddings,
@@ -34,7 +35,9 @@ import {
 } from './context.js';
 import { printable, warn } from './escape.js';
 import { describeExcluded } from '../embeddings.js';
+import { defaultCompareRun } from '../pipeline.js';
 import { fractionOption, integerOption, LIMITS, seedOption, UsageError } from './options.js';
+import { countBar, progressLine } from './progress.js';
 
 interface SharedSelectOptions {
   config?: string;
@@ -84,17 +87,6 @@ function embeddingChoice(o: SharedSelectOptions, config: CurateConfig) {
   };
 }
 
-function bar(label: string) {
-  return new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: ` ${label} [{bar}] {percentage}% | {value}/{total} {unit} | ETA {eta_formatted}`,
-      hideCursor: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
-}
-
 export function registerSelectCommands(program: Command, out: (text: string) => void): void {
   program
     .command('index')
@@ -108,7 +100,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       const workspace = workspaceOf(cmd);
       await withCatalog(workspace, async (catalog) => {
         await requireEmbeddings(catalog, workspace);
-        const progress = bar('index');
+        const progress = countBar(`index ${o.space}`, 'vectors');
         let started = false;
         const t0 = performance.now();
         // The build itself runs to its end (native code); a Ctrl-C during it still exits 130.
@@ -118,7 +110,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
               m: o.m,
               efConstruction: o.efConstruction,
               onProgress: (done, total) => {
-                if (!started) progress.start(total, 0, { unit: 'vectors' });
+                if (!started) progress.start(total, 0);
                 started = true;
                 progress.update(done);
               },
@@ -128,8 +120,15 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
           }
         });
         out(
-          `${o.space} index of ${index.ids.length} samples in ${((performance.now() - t0) / 1000).toFixed(1)} s → ${WorkspaceIndex.dir(workspace)}\n`,
+          `${o.space} index of ${index.ids.length} samples in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
+            `(build ${(index.buildSeconds ?? 0).toFixed(1)} s, ${index.index.kind}) → ${WorkspaceIndex.dir(workspace)}\n`,
         );
+        // What neighbours and search are worth: recall@10 against exact search on sampled items.
+        if (index.recall)
+          out(
+            `recall@${index.recall.k} ${index.recall.recall.toFixed(2)} on ${index.recall.queries} sampled queries ` +
+              `(efSearch ${index.recall.efSearch}, against exact search)\n`,
+          );
       });
     });
 
@@ -140,38 +139,70 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       .option('--method <name>', `selection method (see curate methods)`)
       .option('--budget <n|p%>', 'subset size: a count (500) or a share of the pool (10%)')
       .option('--name <sel>', 'selection name (default: <method>-<budget>)')
+      .option('--from <sel>', "select within an earlier selection's picks (e.g. a filter's result)")
       .option('-p, --param <name=value>', 'method option, repeatable (values parse as JSON)', collect, []),
   ).action(
     async (
-      o: SharedSelectOptions & { method?: string; budget?: string; name?: string; param: string[] },
+      o: SharedSelectOptions & {
+        method?: string;
+        budget?: string;
+        name?: string;
+        from?: string;
+        param: string[];
+      },
       cmd,
     ) => {
       const workspace = workspaceOf(cmd);
       const config = await loadConfig(workspace, o.config);
       const method = o.method ?? config.select?.method;
       const budget = o.budget ?? config.select?.budget;
-      if (!method || !budget)
+      if (!method)
+        throw new SelectionInputError(
+          'select needs --method and --budget (or select.method/budget in the config)',
+        );
+      // Filters (caption-filter, exact-dedup, …) keep everything that passes: no budget needed.
+      if (!budget && getSelector(method).kind !== 'filter')
         throw new SelectionInputError(
           'select needs --method and --budget (or select.method/budget in the config)',
         );
       getSelector(method);
-      parseBudget(budget);
+      if (budget) parseBudget(budget);
       const params = { ...(config.select?.params ?? {}), ...parseParamPairs(o.param) };
       const name = o.name ?? config.select?.name;
+      if (name?.includes('/'))
+        throw new UsageError(
+          `selection name '${name}': names with '/' are kept for compare runs (<run>/<method>-<budget>)`,
+        );
       await withCatalog(workspace, async (catalog) => {
         await checkInputs(catalog, workspace, o, config);
         await interruptible(async (signal) => {
+          const steps = stepsBar(`select ${method}`);
           const stored = await selectSubset(catalog, workspace, {
+            progress: steps.update,
             method,
-            budget,
+            ...(budget ? { budget } : {}),
+            ...(o.from ? { from: o.from } : {}),
             params,
             signal,
             ...(name ? { name } : {}),
             ...embeddingChoice(o, config),
-          });
+          }).then(
+            (done) => (steps.stop(), done),
+            (err: unknown) => {
+              steps.stop(false);
+              throw err;
+            },
+          );
           out(
             `${stored.name}: ${stored.method} kept ${stored.sampleIds.length} of ${stored.pool} in ${stored.provenance.seconds.toFixed(1)} s → ${selectionDir(workspace, stored.name)}\n`,
           );
+          const from = stored.provenance.from;
+          if (from)
+            out(
+              `  from: the ${from.pool} picks of ${printable(from.selection)} (${from.method})` +
+                (from.missing ? `; ${from.missing} of its picks are no longer in the pool` : '') +
+                '\n',
+            );
           for (const t of stored.trace) out(`  ${t.stage}: ${printable(t.message)}\n`);
           const excluded = stored.provenance.excluded ?? [];
           if (excluded.length) warn(describeExcluded(excluded.map((x, i) => ({ id: BigInt(i), ...x }))));
@@ -184,11 +215,16 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
     program
       .command('compare')
       .description('run several methods at one or more budgets, score them side by side, write a report')
-      .option('--methods <a,b,c|all>', 'methods to compare', 'all')
+      .option('--methods <a,b,c|all>', 'methods to compare (all: every method but the filters)', 'all')
       .option('--budget <n|p%,…>', 'subset size for every method; several (5%,10%,20%) draw curves')
       .addOption(
         fractionOption('--held-out <share>', 'share of the pool held out for the linear probe (with labels)'),
       )
+      .option(
+        '--name <run>',
+        'name of this compare run: its selections are <run>/<method>-<budget> (default: compare-<budgets>)',
+      )
+      .option('--overwrite', 'replace an earlier compare run of the same name (without it: an error)')
       .option('--json <file>', 'also write the comparison (an array with several budgets) as JSON')
       .option('--no-report', 'skip the HTML report'),
   ).action(
@@ -197,6 +233,8 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         methods: string;
         budget?: string;
         heldOut?: number;
+        name?: string;
+        overwrite?: boolean;
         json?: string;
         report: boolean;
       },
@@ -208,7 +246,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       if (!budget) throw new SelectionInputError('compare needs --budget (or compare.budget in the config)');
       const methods =
         o.methods === 'all'
-          ? (config.compare?.methods ?? [...registry.keys()])
+          ? (config.compare?.methods ?? selectionMethods())
           : o.methods
               .split(',')
               .map((m) => m.trim())
@@ -217,12 +255,15 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       const budgets = budget.split(',').map((b) => b.trim());
       budgets.forEach((b) => parseBudget(b));
       const heldOut = o.heldOut ?? config.compare?.heldOut;
+      const run = o.name ?? defaultCompareRun(budgets);
       await withCatalog(workspace, async (catalog) => {
         await checkInputs(catalog, workspace, o, config);
         await interruptible(async (signal) => {
           const comparisons = await compareWithProgress(catalog, workspace, out, {
             methods,
             budgets,
+            run,
+            overwrite: o.overwrite ?? false,
             signal,
             ...(heldOut ? { heldOut } : {}),
             ...(config.compare?.params ? { params: config.compare.params } : {}),
@@ -237,8 +278,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
             out(`comparison written to ${o.json}\n`);
           }
           if (o.report) {
-            const name = `compare-${comparisons.map((c) => c.budget.replace('%', 'pct')).join('-')}`;
-            const report = await writeRunReport(catalog, workspace, { name, comparisons, signal });
+            const report = await writeRunReport(catalog, workspace, { name: run, comparisons, signal });
             out(`report: ${report.html}\n`);
           }
         });
@@ -277,13 +317,21 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
     .description('list the selection methods with their parameters and defaults')
     .option('--json', 'the full JSON schemas')
     .action((o: { json?: boolean }) => {
-      const methods = describeMethods();
+      // Docs paths become absolute: the docs/ folder ships inside the installed package.
+      const methods = describeMethods().map((m) => ({
+        ...m,
+        docs: m.docs && path.join(PACKAGE_ROOT, m.docs),
+      }));
       if (o.json) {
         out(JSON.stringify(methods, null, 1) + '\n');
         return;
       }
+      out(
+        `Each method's page (what it selects, equations, parameters, cost): ${path.join(PACKAGE_ROOT, METHODS_INDEX_DOC)}\n\n`,
+      );
       for (const m of methods) {
         out(`${m.name} — ${m.description}${m.needs.length ? ` (needs ${m.needs.join(', ')})` : ''}\n`);
+        out(`  docs: ${m.docs ?? '(none yet)'}\n`);
         const props = (
           m.params as { properties?: Record<string, { default?: unknown; description?: string }> }
         ).properties;
@@ -291,6 +339,26 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
           out(`    ${name} = ${JSON.stringify(p.default)}${p.description ? `  ${p.description}` : ''}\n`);
       }
     });
+}
+
+/** A method's own progress (steps of its main loop), when it reports any; started by the first report. */
+function stepsBar(label: string): {
+  update: (done: number, total: number) => void;
+  stop: (ok?: boolean) => void;
+} {
+  let bar: ReturnType<typeof countBar> | undefined;
+  return {
+    update(done, total) {
+      if (!bar) {
+        bar = countBar(label, 'steps');
+        bar.start(total, done);
+      } else bar.update(done);
+    },
+    stop(ok = true) {
+      bar?.stop(ok);
+      bar = undefined;
+    },
+  };
 }
 
 /** Every name in a method list must be in the registry: named, with the valid ones, before any work. */
@@ -317,14 +385,12 @@ export async function compareWithProgress(
   out: (text: string) => void,
   request: CompareBudgetsRequest,
 ): Promise<Comparison[]> {
-  const progress = new cliProgress.SingleBar(
-    {
-      stream: process.stderr,
-      format: ' compare [{bar}] {value}/{total} method runs | {budget} {method}',
-      hideCursor: true,
-    },
-    cliProgress.Presets.shades_classic,
-  );
+  const progress = progressLine({
+    label: 'compare',
+    unit: 'method runs',
+    format: ' compare [{bar}] {value}/{total} method runs | {budget} {method}',
+    details: (x) => (x.method ? `now ${x.method} at ${x.budget}` : ''),
+  });
   progress.start(request.methods.length * request.budgets.length, 0, { budget: '', method: '' });
   let comparisons: Comparison[];
   try {
@@ -335,6 +401,12 @@ export async function compareWithProgress(
   } finally {
     progress.stop();
   }
+  const first = comparisons[0];
+  if (first?.poolInfo)
+    out(
+      `compare run '${first.run}': every method picked from ${first.poolInfo.description}; ` +
+        `selections saved as ${first.run}/<method>-<budget>\n\n`,
+    );
   for (const c of comparisons) {
     out(formatComparison(c));
     out(`comparison saved to ${await saveComparison(workspace, c)}\n\n`);

@@ -40,7 +40,13 @@ export function renderPage(data: ReportData, parts: PageParts): string {
   const title = data.title ?? 'clipcurate report';
   const sections: Array<{ id: string; heading: string; body: string }> = [];
   if (data.compare.length)
-    sections.push({ id: 'compare', heading: 'Methods × budgets', body: compareTable(data, parts.colors) });
+    sections.push({
+      id: 'compare',
+      heading: 'Methods × budgets',
+      body:
+        (data.comparePool ? `<p>Every method picked from ${esc(data.comparePool)}.</p>\n` : '') +
+        compareTable(data, parts.colors),
+    });
   if (parts.curves.length)
     sections.push({ id: 'curves', heading: 'Metrics vs budget', body: plotGrid(parts.curves) });
   if (parts.histograms.length)

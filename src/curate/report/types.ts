@@ -21,6 +21,8 @@ export interface ReportData {
   metrics?: Record<string, MetricInfo>;
   /** One row per method × budget. Drives the comparison table and the metric-vs-budget curves. */
   compare: CompareRow[];
+  /** What the compared methods picked from ("the training split: 1,600 of 2,000 samples …"). */
+  comparePool?: string;
   /** Per method (or selection): score of every pool item, with the picks marked. */
   histograms: ScoreHistogram[];
   /** Per method (or selection): a few selected and rejected samples, shown as thumbnails. */

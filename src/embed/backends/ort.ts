@@ -17,7 +17,8 @@ const PROVIDERS: Record<Device, readonly string[]> = Object.freeze({
   cuda: ['cuda'],
 });
 
-export const CUDA_INSTALL_HINT = 'ONNXRUNTIME_NODE_INSTALL=cuda12 npm rebuild onnxruntime-node';
+export const CUDA_INSTALL_HINT =
+  'ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js';
 
 /** An explicit device that cannot be used (e.g. `--device cuda` without CUDA libraries). */
 export class DeviceUnavailableError extends Error {

@@ -35,6 +35,9 @@ const params = z.object({
     ),
 });
 
+/** The ε the trace measures a budget against: SemDeDup's near-duplicate threshold (cosine > 0.95). */
+const NEAR_DUPLICATE_EPSILON = 0.05;
+
 export const semdedup: Selector<z.infer<typeof params>> = {
   name: 'semdedup',
   description: 'semantic de-duplication: drop near-duplicates inside k-means clusters',
@@ -77,15 +80,26 @@ export const semdedup: Selector<z.infer<typeof params>> = {
       .slice(0, budget);
     kept.sort((a, b) => a - b);
     const removed = x.rows - kept.length;
-    return {
-      indices: Int32Array.from(kept),
-      scores: score,
-      trace: [
-        {
-          stage: 'dedup',
-          message: `${k} clusters; ${removed} of ${x.rows} removed${p.epsilon === undefined ? ' (ε calibrated to the budget)' : ` at ε = ${p.epsilon}`}`,
-        },
-      ],
-    };
+    const trace = [
+      {
+        stage: 'dedup',
+        message: `${k} clusters; ${removed} of ${x.rows} removed${p.epsilon === undefined ? ' (ε calibrated to the budget)' : ` at ε = ${p.epsilon}`}`,
+      },
+    ];
+    // A budget well below the pool makes the calibrated ε remove items that are not near-duplicates at
+    // all: say how many, against what a usual threshold finds, so "removed as duplicates" is not misread.
+    if (p.epsilon === undefined) {
+      const threshold = 1 - NEAR_DUPLICATE_EPSILON;
+      const found = score.reduce((n, m) => (m > threshold ? n + 1 : n), 0);
+      if (removed > found)
+        trace.push({
+          stage: 'warning',
+          message:
+            `the budget forces removing ${removed - found} non-duplicates beyond the ${found} found at ` +
+            `cosine > ${threshold} (ε = ${NEAR_DUPLICATE_EPSILON}); pass -p epsilon=${NEAR_DUPLICATE_EPSILON} ` +
+            'and a budget of 100% to remove only near-duplicates',
+        });
+    }
+    return { indices: Int32Array.from(kept), scores: score, trace };
   },
 };
