@@ -69,6 +69,9 @@ export interface WorkspaceIndexOptions extends IndexOptions {
   targetRecall?: number;
 }
 
+/** Pools up to this size are indexed on one thread, so a rebuild is byte-identical to the last. */
+export const REPRODUCIBLE_BUILD_ROWS = 20_000;
+
 /** The recall@10 `curate index` aims for when no efSearch is given: neighbours and search you can trust. */
 export const TARGET_RECALL = 0.95;
 /** Search breadth is not raised past this (query time grows about linearly with it). */
@@ -107,7 +110,14 @@ export class WorkspaceIndex {
     const precision = options.precision ?? 'f16';
     let efSearch = options.efSearch ?? INDEX_DEFAULTS.efSearch;
     const started = performance.now();
-    let index = UsearchIndex.build(vectors, { ...options, precision, efSearch }, options.onProgress);
+    // A one-thread build is byte-reproducible (a multi-threaded one inserts in a racy order): small
+    // pools, where it costs seconds, get reruns identical to the byte; large ones use every core.
+    const threads = options.threads ?? (vectors.rows <= REPRODUCIBLE_BUILD_ROWS ? 1 : undefined);
+    let index = UsearchIndex.build(
+      vectors,
+      { ...options, precision, efSearch, ...(threads ? { threads } : {}) },
+      options.onProgress,
+    );
     const buildSeconds = (performance.now() - started) / 1000;
     const dir = WorkspaceIndex.dir(workspace);
     await mkdir(dir, { recursive: true });

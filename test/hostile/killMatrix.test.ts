@@ -185,15 +185,19 @@ describe('kill -9 at every write point, then the same command again', () => {
     expect(new Set(SCENARIOS.map((s) => s.point))).toEqual(new Set(Object.keys(FAILPOINTS)));
   });
 
-  it.each(SCENARIOS)('$point ($step)', async ({ point, step, at }) => {
-    const ws = path.join(scratch, `kill-${point}`);
-    cpSync(before[step], ws, { recursive: true });
-    const args = STEP[step].args(ws);
-    const killed = await curate(ws, args, at ? `${point}#${at}` : point);
-    expect(killed.signal, `${step} should die at ${point}:\n${killed.stderr}`).toBe('SIGKILL');
-    mustSucceed(await curate(ws, args), `${step} after the kill`);
-    for (const written of STEP[step].writes)
-      expectSameFiles(path.join(ws, written), path.join(reference, written));
-    if (step === 'embed') expect(await embeddingRows(ws)).toEqual(await embeddingRows(reference));
-  });
+  it.each(SCENARIOS)(
+    '$point ($step)',
+    async ({ point, step, at }) => {
+      const ws = path.join(scratch, `kill-${point}`);
+      cpSync(before[step], ws, { recursive: true });
+      const args = STEP[step].args(ws);
+      const killed = await curate(ws, args, at ? `${point}#${at}` : point);
+      expect(killed.signal, `${step} should die at ${point}:\n${killed.stderr}`).toBe('SIGKILL');
+      mustSucceed(await curate(ws, args), `${step} after the kill`);
+      for (const written of STEP[step].writes)
+        expectSameFiles(path.join(ws, written), path.join(reference, written));
+      if (step === 'embed') expect(await embeddingRows(ws)).toEqual(await embeddingRows(reference));
+    },
+    240_000,
+  ); // an embed scenario runs the CLI twice, each fitting the offline encoder (~40 s on 2 busy cores)
 });

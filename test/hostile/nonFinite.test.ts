@@ -339,9 +339,9 @@ describe('abort', () => {
     pool = { n, dim, image };
   });
 
-  // Budgets that take several seconds here unaborted (herding ~1 ms a pick, k-center ~2.7 s for 19k).
+  // Budgets that take several seconds here unaborted (herding ~0.2 ms a pick, k-center ~2.7 s for 19k).
   it.each([
-    ['herding', 5000],
+    ['herding', 15_000],
     ['k-center', 19_000],
   ] as const)('%s stops within a second of an abort, with the signal’s reason', async (method, budget) => {
     const controller = new AbortController();
@@ -419,6 +419,6 @@ describe('abort', () => {
       return performance.now() - started;
     };
     await time(10); // warm the kernel session, so the run below times herding alone
-    expect(await time(5000)).toBeGreaterThan(1500);
+    expect(await time(15_000)).toBeGreaterThan(1500);
   });
 });
