@@ -16,13 +16,12 @@
  * - Every failure saves a screenshot, the code-server output and the extension host logs under
  *   test-output/vscode/, and its message says where they are.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { chromium, type BrowserContext, type FrameLocator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { addDataset, Catalog, embedCatalog, resolveEncoder, selectSubset } from '../../src/curate/api.js';
 import { MINI, tempDir } from '../helpers.js';
 
 /**
@@ -176,34 +175,41 @@ function uiTest(name: string, limit: number, body: () => Promise<void>): void {
   it(name, () => withArtefacts(name, limit, body), limit + 60_000);
 }
 
-/** The fixture dataset read into `ws` (and, with `select`, embedded and one selection made). */
+/**
+ * The fixture dataset read into `ws` (and, with `select`, embedded and one selection made), by the real
+ * CLI in a child process: done in this process, the encoder fit blocked vitest's worker long enough for
+ * its RPC to time out ("Timeout calling onTaskUpdate") on a loaded machine.
+ */
 async function prepareWorkspace(ws: string, select: boolean): Promise<void> {
   const dir = path.join(folder, ws);
-  const catalog = await Catalog.open(dir);
-  try {
-    await addDataset(catalog, 'data/mini-{000..002}.tar', { cwd: folder });
-    if (!select) return;
-    const encoder = await resolveEncoder(catalog, dir, 'default');
-    try {
-      await embedCatalog(catalog, dir, encoder);
-    } finally {
-      await encoder.dispose();
-    }
-    await selectSubset(catalog, dir, { method: 'clip-score', budget: '25%' });
-  } finally {
-    catalog.close();
+  const steps = [['init', path.join(folder, 'data/mini-{000..002}.tar')]];
+  if (select) steps.push(['embed'], ['select', '--method', 'clip-score', '--budget', '25%']);
+  for (const step of steps) {
+    const run = await cli('-w', dir, ...step);
+    if (run.code !== 0)
+      throw new Error(`curate ${step.join(' ')} in ${dir} exited ${run.code}:\n${run.output}`);
   }
 }
 
+/** Run a program without blocking this worker (a synchronous spawn starves vitest's RPC); stdout back. */
+async function runAsync(
+  file: string,
+  args: string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+) {
+  const child = spawn(file, args, { ...options, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await new Promise<number>((resolve) => child.on('close', (c) => resolve(c ?? -1)));
+  if (code !== 0) throw new Error(`${file} ${args.join(' ')} exited ${code}:\n${stderr}${stdout}`);
+  return stdout;
+}
+
 beforeAll(async () => {
-  const codeServer = execFileSync('bash', [path.join(ROOT, 'scripts/vscode-tools.sh')], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'inherit'],
-  }).trim();
-  execFileSync(process.execPath, [path.join(ROOT, 'scripts/package-vsix.mjs')], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
+  const codeServer = (await runAsync('bash', [path.join(ROOT, 'scripts/vscode-tools.sh')])).trim();
+  await runAsync(process.execPath, [path.join(ROOT, 'scripts/package-vsix.mjs')], { cwd: ROOT });
   const pkg = JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
   const vsix = path.join(ROOT, 'build', `clipcurate-${process.platform}-${process.arch}-${pkg.version}.vsix`);
   mkdirSync(SHOTS, { recursive: true });
@@ -229,10 +235,10 @@ beforeAll(async () => {
       'workbench.colorTheme': 'Default Dark Modern',
     }),
   );
-  execFileSync(
+  await runAsync(
     codeServer,
     ['--user-data-dir', userData, '--extensions-dir', extensions, '--install-extension', vsix],
-    { env, stdio: 'inherit' },
+    { env },
   );
 
   folder = path.join(home, 'project');
