@@ -2,34 +2,9 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
 import { HnswIndex } from '../../src/select/index/hnsw.js';
-import { topKInnerProduct, type Matrix } from '../../src/select/kernels/similarity.js';
+import { topKInnerProduct } from '../../src/select/kernels/similarity.js';
 import { tempDir } from '../helpers.js';
-
-function unitRows(n: number, d: number, seed: number): Matrix {
-  const normal = gaussian(seededRandom(seed));
-  const data = Float32Array.from({ length: n * d }, normal);
-  for (let i = 0; i < n; i++) {
-    const r = data.subarray(i * d, (i + 1) * d);
-    const s = Math.hypot(...r);
-    for (let k = 0; k < d; k++) r[k]! /= s;
-  }
-  return { rows: n, cols: d, data };
-}
-
-function bruteTopK(m: Matrix, i: number, k: number): number[] {
-  const d = m.cols;
-  const scores: Array<[number, number]> = [];
-  for (let j = 0; j < m.rows; j++) {
-    if (j === i) continue;
-    let s = 0;
-    for (let t = 0; t < d; t++) s += m.data[i * d + t]! * m.data[j * d + t]!;
-    scores.push([s, j]);
-  }
-  return scores
-    .sort((a, b) => b[0] - a[0] || a[1] - b[1])
-    .slice(0, k)
-    .map(([, j]) => j);
-}
+import { bruteTopK, unitRows } from '../support/vectors.js';
 
 describe('blocked top-k kernel', () => {
   it('matches brute force, across several tiles, excluding each item itself', async () => {
