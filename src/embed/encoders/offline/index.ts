@@ -164,11 +164,13 @@ export class OfflineEncoder implements Encoder {
     // Each image is decoded on its own: one that cannot be (bad CRC, pixel bomb) is left out and named,
     // and the fit goes on with the others.
     const drain = async () => {
-      const decoded = await Promise.all(
-        window.map((p) =>
-          decodeSmall(p.bytes).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
-        ),
-      );
+      const attempt = (bytes: Buffer) =>
+        decodeSmall(bytes).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+      const decoded = await Promise.all(window.map((p) => attempt(p.bytes)));
+      // libvips keeps one error buffer for the process: a failure among concurrent decodes can come back
+      // as "Unknown error". Decoding the failed image again on its own gives its real reason.
+      for (const [i, d] of decoded.entries())
+        if (d instanceof Error) decoded[i] = await attempt(window[i]!.bytes);
       decoded.forEach((d, i) => {
         const pair = window[i]!;
         if (d instanceof Error) {
