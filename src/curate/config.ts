@@ -18,6 +18,8 @@ export const curateConfigSchema = z
     labelField: z.string().optional(),
     /** Augmented-view variant to attach (SAS). */
     views: z.string().optional(),
+    /** Class names for zero-shot latent classes, as `--class-names` takes them: `a,b,c`, `@FILE` or `field:NAME`. */
+    classNames: z.string().optional(),
     seed: seedSchema.optional(),
     embed: z
       .object({
@@ -38,6 +40,12 @@ export const curateConfigSchema = z
         methods: z.array(z.string()),
         budget: z.string(),
         heldOut: z.number().gt(0).lt(1),
+        /** Evaluators (`clip,ssl,probe`, `default` or `none`), as `--eval`. */
+        eval: z.string(),
+        /** Evaluation seeds, as `--eval-seeds`. */
+        evalSeeds: z.number().int().min(1).max(100),
+        /** Proxy training steps (the same for every subset), as `--proxy-steps`. */
+        proxySteps: z.number().int().min(1).max(1_000_000),
         /** Parameters per method name. */
         params: z.record(z.string(), params),
       })

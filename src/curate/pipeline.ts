@@ -3,6 +3,25 @@
  * VS Code extension: load the workspace's embeddings once, run registry selectors through the contract,
  * save each result as a stored selection, and score methods against each other.
  */
+import { labelsFromNameField, resolveClassNames, type ClassNamesRequest } from './classNames.js';
+import {
+  DEFAULT_EVAL_SEEDS,
+  defaultEvaluators,
+  describeEvaluation,
+  evaluateSubset,
+  type EvalPart,
+  type EvaluationSetup,
+  type EvaluatorName,
+} from '../eval/evaluate.js';
+import type { ProxyClipOptions } from '../eval/proxyClip.js';
+import type { ProxySslOptions } from '../eval/proxySsl.js';
+import {
+  staticPlan,
+  type ProxyClipMetrics,
+  type ProxySslMetrics,
+  type SeededMetric,
+  type TrainingPlan,
+} from '../eval/types.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -14,10 +33,10 @@ import {
   runSelector,
   SelectionInputError,
   type SampleFacts,
+  type Schedule,
+  type Selection,
   type SelectInput,
 } from '../select/contract.js';
-import { gather } from '../select/kernels/similarity.js';
-import { linearProbe } from '../select/proxy/probe.js';
 import { getSelector } from '../select/registry.js';
 import type { Catalog } from './catalog.js';
 import { loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
@@ -29,11 +48,41 @@ import {
   type StoredSelection,
 } from './selections.js';
 
-export interface EmbeddingOptions {
+export interface EmbeddingOptions extends ClassNamesRequest {
   /** Metadata field holding an integer class (e.g. `label_index`); used as labels by per-class methods. */
   labelField?: string;
   /** Augmented-view variant to attach (SAS). */
   views?: string;
+}
+
+/**
+ * Class names (`--class-names`) as prompt embeddings in the workspace's space: ClipCov and SAS use them
+ * as zero-shot latent classes, and proxy CLIP's zero-shot accuracy is measured against them.
+ */
+interface ResolvedClasses {
+  names: string[];
+  /** K × dim unit rows (a prompt ensemble per name). */
+  embeddings: Float32Array;
+  /** Each embedded sample's class among `names` (−1 = unknown), when a metadata field names it. */
+  labelsById?: Map<bigint, number>;
+}
+
+/** Resolve `request.classNames` once (embedding the prompts with the workspace's encoder). */
+async function resolveClasses(
+  catalog: Catalog,
+  workspace: string,
+  request: EmbeddingOptions,
+  ids?: BigInt64Array,
+): Promise<ResolvedClasses | undefined> {
+  if (!request.classNames) return undefined;
+  const resolved = await resolveClassNames(catalog, workspace, request.classNames, request.encoder);
+  if (!resolved.labelField || !ids) return { names: resolved.names, embeddings: resolved.embeddings };
+  const labels = await labelsFromNameField(catalog, ids, resolved.labelField, resolved.names);
+  return {
+    names: resolved.names,
+    embeddings: resolved.embeddings,
+    labelsById: new Map(Array.from(ids, (id, i) => [id, labels[i]!])),
+  };
 }
 
 export interface SelectRequest extends EmbeddingOptions {
@@ -65,8 +114,15 @@ export async function selectSubset(
   // Bad input is reported before the (possibly large) embeddings are read.
   budgetOf(request);
   const earlier = request.from === undefined ? undefined : await loadSelection(workspace, request.from);
+  // A wrong encoder or class-name field fails here, before the (possibly large) embeddings are read.
+  const classes = await resolveClasses(catalog, workspace, request);
   const e = embeddings ?? (await loadEmbeddings(catalog, workspace, embeddingOptions(request)));
-  if (!earlier) return runAndSave(catalog, workspace, e, e.ids, request, e.encoder, e.excluded);
+  if (!earlier) {
+    const input = classes
+      ? { ...e, classPrompts: { names: classes.names, embeddings: classes.embeddings } }
+      : e;
+    return (await runAndSave(catalog, workspace, input, e.ids, request, e.encoder, e.excluded)).stored;
+  }
   // Chaining: the pool is the earlier selection's picks that are still in the embedded pool, in pool
   // order; a budget given as a share is a share of them.
   const picked = new Set(earlier.sampleIds.map(String));
@@ -81,16 +137,17 @@ export async function selectSubset(
     );
   const from = { selection: earlier.name, method: earlier.method, pool: rows.length, missing: gone };
   const excluded = e.excluded.filter((x) => picked.has(String(x.id)));
-  return runAndSave(
+  const { stored } = await runAndSave(
     catalog,
     workspace,
-    restrict(e, rows),
+    restrict(e, rows, classes),
     BigInt64Array.from(rows, (i) => e.ids[i]!),
     request,
     e.encoder,
     excluded,
     from,
   );
+  return stored;
 }
 
 /** The budget text of a request: a filter may leave it out (= keep everything that passes). */
@@ -137,7 +194,7 @@ async function runAndSave(
   excluded: WorkspaceEmbeddings['excluded'] = [],
   from?: SelectedFrom,
   origin?: SelectionOrigin,
-): Promise<StoredSelection> {
+): Promise<{ stored: StoredSelection; selection: Selection }> {
   const selector = getSelector(request.method);
   const { text: budgetText, budget } = budgetOf(request);
   const seed = request.seed ?? 0;
@@ -160,7 +217,7 @@ async function runAndSave(
   const params = (selector.params as { parse(v: unknown): Record<string, unknown> }).parse(
     request.params ?? {},
   );
-  return saveSelection(catalog, workspace, {
+  const stored = await saveSelection(catalog, workspace, {
     name:
       request.name ??
       (request.budget === undefined ? request.method : defaultSelectionName(request.method, request.budget)),
@@ -176,6 +233,7 @@ async function runAndSave(
     ...(from ? { from } : {}),
     ...(origin ? { origin } : {}),
   });
+  return { stored, selection };
 }
 
 /** The earlier selection a chained selection ran within (`SelectRequest.from`). */
@@ -197,8 +255,16 @@ export interface CompareRequest extends EmbeddingOptions {
    */
   run?: string;
   seed?: number;
-  /** Share of the pool held out to evaluate the linear probe (only with labels). */
+  /** Share of the pool held out for the evaluators (default 0.2; stratified by class with labels). */
   heldOut?: number;
+  /** Evaluators to run (default: what the data allows, see {@link defaultEvaluators}); [] = none. */
+  evaluators?: EvaluatorName[];
+  /** Evaluation seeds per metric (default 3). */
+  evalSeeds?: number;
+  /** Proxy training settings (the same for every subset of the run). */
+  proxy?: { clip?: Partial<ProxyClipOptions>; ssl?: Partial<ProxySslOptions> };
+  /** What the compare is doing between methods (evaluating, …), for progress displays. */
+  onStage?: (stage: string) => void;
   params?: Record<string, Record<string, unknown>>;
   signal?: AbortSignal;
   onMethod?: (method: string, done: number, total: number) => void;
@@ -219,6 +285,20 @@ export interface CompareRow {
   /** Ground-truth rates when the metadata has them (`caption_kind`, `dup_of`, as in the CIFAR captions). */
   badCaptions: number | null;
   duplicates: number | null;
+  /** Linear-probe accuracy over evaluation seeds (labels only); `probeAccuracy` is its mean. */
+  probe?: SeededMetric | null;
+  /** Proxy CLIP trained on the subset (or along its schedule) at fixed compute; absent when not asked. */
+  proxyClip?: ProxyClipMetrics | null;
+  /** Proxy SSL (NT-Xent head on augmented views) trained on the subset; absent when not asked. */
+  proxySsl?: ProxySslMetrics | null;
+  /** A dynamic method: the metrics above come from training along its schedule. */
+  scheduled?: boolean;
+  /** A dynamic method's static subset evaluated at the same compute, for comparison. */
+  staticAnalogue?: {
+    probe: SeededMetric | null;
+    proxyClip: ProxyClipMetrics | null;
+    proxySsl: ProxySslMetrics | null;
+  };
   error?: string;
 }
 
@@ -232,6 +312,10 @@ export interface Comparison {
   heldOut: number;
   /** Which samples the methods picked from: comparisons of different pools cannot share a report. */
   poolInfo?: ComparePool;
+  /** Which evaluators ran, over how many seeds, at what settings (absent in older comparisons). */
+  evaluation?: { evaluators: EvaluatorName[]; seeds: number; description: string };
+  /** Class names the zero-shot metric and the latent classes used. */
+  classNames?: string[];
   /** The probe on the whole selection pool, and the pool's own rates: the reference row. */
   reference: Omit<CompareRow, 'method' | 'selection' | 'budget' | 'kept' | 'seconds'>;
 }
@@ -263,7 +347,7 @@ function describePool(
   return {
     fingerprint: hash.digest('hex').slice(0, 16),
     description: heldOut
-      ? `the training split: ${ids.length} of ${total} samples (${heldOut} held out for the probe)`
+      ? `the training split: ${ids.length} of ${total} samples (${heldOut} held out for evaluation)`
       : `all ${total} embedded samples`,
     samples: ids.length,
     heldOut,
@@ -284,42 +368,53 @@ export async function compareMethods(
   workspace: string,
   request: CompareRequest,
   embeddings?: WorkspaceEmbeddings,
+  resolvedClasses?: ResolvedClasses,
 ): Promise<Comparison> {
   const e = embeddings ?? (await loadEmbeddings(catalog, workspace, embeddingOptions(request)));
+  const classes = resolvedClasses ?? (await resolveClasses(catalog, workspace, request, e.ids));
   const seed = request.seed ?? 0;
-  const { train, test } = e.labels
-    ? splitHeldOut(e.labels, request.heldOut ?? 0.2, seed)
-    : { train: null, test: [] };
+  const evaluators =
+    request.evaluators ?? defaultEvaluators({ labels: Boolean(e.labels), views: Boolean(e.imageViews) });
+  // A held-out share no method sees: stratified by class where labels exist, uniform otherwise.
+  const share = request.heldOut ?? 0.2;
+  const { train, test } =
+    evaluators.length === 0
+      ? { train: null, test: [] as number[] }
+      : e.labels
+        ? splitHeldOut(e.labels, share, seed)
+        : splitHeldOutUniform(e.n, share, seed);
   const rowsOfPool = train ?? Array.from({ length: e.n }, (_, i) => i);
-  const pool = restrict(e, rowsOfPool);
+  const pool = restrict(e, rowsOfPool, classes);
   const truth = await groundTruth(catalog, pool.ids);
-  const testSet = e.labels
+  const setup: EvaluationSetup | undefined = evaluators.length
     ? {
-        x: gather({ rows: e.n, cols: e.dim, data: e.image! }, test),
-        labels: Int32Array.from(test, (i) => e.labels![i]!),
+        evaluators,
+        seeds: request.evalSeeds ?? DEFAULT_EVAL_SEEDS,
+        pool: evalPart(pool),
+        heldOut: evalPart(restrict(e, test)),
+        ...zeroShotOf(classes, e, test),
+        ...(request.proxy?.clip ? { clip: request.proxy.clip } : {}),
+        ...(request.proxy?.ssl ? { ssl: request.proxy.ssl } : {}),
       }
     : undefined;
-  const score = async (picks: ArrayLike<number>, weights?: Float32Array) => ({
-    probeAccuracy:
-      testSet && pool.labels
-        ? (
-            await linearProbe(
-              {
-                x: gather({ rows: pool.n, cols: e.dim, data: pool.image! }, picks),
-                labels: Int32Array.from(picks, (i) => pool.labels![i]!),
-                ...(weights ? { weights } : {}),
-              },
-              testSet,
-            )
-          ).accuracy
-        : null,
-    meanClipScore: meanCosine(pool, picks),
-    classKL: pool.labels ? classKL(pool.labels, picks) : null,
-    badCaptions: truth.kind ? rate(picks, (i) => truth.kind![i] !== 'clean') : null,
-    duplicates: truth.dup ? rate(picks, (i) => truth.dup![i]!) : null,
-  });
+  const evaluate = async (plan: TrainingPlan) =>
+    setup ? evaluateSubset(setup, plan, request.signal) : { probe: null, proxyClip: null, proxySsl: null };
+  const score = async (plan: TrainingPlan, picks: ArrayLike<number>) => {
+    const evaluation = await evaluate(plan);
+    return {
+      probeAccuracy: evaluation.probe?.mean ?? null,
+      probe: evaluation.probe,
+      proxyClip: evaluation.proxyClip,
+      proxySsl: evaluation.proxySsl,
+      meanClipScore: meanCosine(pool, picks),
+      classKL: pool.labels ? classKL(pool.labels, picks) : null,
+      badCaptions: truth.kind ? rate(picks, (i) => truth.kind![i] !== 'clean') : null,
+      duplicates: truth.dup ? rate(picks, (i) => truth.dup![i]!) : null,
+    };
+  };
   const everyone = Array.from({ length: pool.n }, (_, i) => i);
-  const reference = await score(everyone);
+  request.onStage?.('evaluating the whole pool (the reference row)');
+  const reference = await score(staticPlan(everyone), everyone);
   const run = request.run ?? defaultCompareRun([request.budget]);
   const poolInfo = describePool(
     pool.ids,
@@ -335,7 +430,7 @@ export async function compareMethods(
     request.onMethod?.(method, t, request.methods.length);
     const name = `${run}/${defaultSelectionName(method, request.budget)}`;
     try {
-      const stored = await runAndSave(
+      const { stored, selection } = await runAndSave(
         catalog,
         workspace,
         pool,
@@ -353,17 +448,32 @@ export async function compareMethods(
         undefined,
         origin,
       );
-      const position = new Map(Array.from(pool.ids, (id, i) => [Number(id), i]));
-      const picks = stored.sampleIds.map((id) => position.get(id)!);
-      const weights = stored.weights ? Float32Array.from(stored.weights) : undefined;
-      rows.push({
+      const picks = Array.from(selection.indices);
+      const weights = selection.weights;
+      request.onStage?.(`evaluating ${method}`);
+      // A dynamic method is trained along its schedule (what a trainer would do with it); its static
+      // analogue is scored too, at the same compute.
+      const row: CompareRow = {
         method,
         selection: name,
         budget: stored.budget.count,
         kept: picks.length,
         seconds: stored.provenance.seconds,
-        ...(await score(picks, weights)),
-      });
+        ...(await score(
+          selection.schedule ? schedulePlan(selection.schedule) : staticPlan(picks, weights),
+          picks,
+        )),
+      };
+      if (selection.schedule && setup) {
+        const staticAnalogue = await evaluate(staticPlan(picks, weights));
+        row.scheduled = true;
+        row.staticAnalogue = {
+          proxyClip: staticAnalogue.proxyClip,
+          proxySsl: staticAnalogue.proxySsl,
+          probe: staticAnalogue.probe,
+        };
+      }
+      rows.push(row);
     } catch (error) {
       if (request.signal?.aborted) throw error;
       rows.push({
@@ -382,7 +492,64 @@ export async function compareMethods(
     }
   }
   request.onMethod?.('', request.methods.length, request.methods.length);
-  return { budget: request.budget, run, rows, pool: pool.n, heldOut: test.length, poolInfo, reference };
+  return {
+    budget: request.budget,
+    run,
+    rows,
+    pool: pool.n,
+    heldOut: test.length,
+    poolInfo,
+    reference,
+    ...(setup
+      ? {
+          evaluation: {
+            evaluators: [...evaluators],
+            seeds: setup.seeds,
+            description: describeEvaluation(setup),
+          },
+        }
+      : {}),
+    ...(classes ? { classNames: classes.names } : {}),
+  };
+}
+
+/** A schedule as a training plan: its rounds over progress, the first round's rows before it starts. */
+function schedulePlan(schedule: Schedule): TrainingPlan {
+  return {
+    rounds: schedule.rounds.map((r) => ({
+      start: r.start,
+      end: r.end,
+      indices: r.indices,
+      ...(r.weights ? { weights: r.weights } : {}),
+    })),
+  };
+}
+
+function evalPart(input: SelectInput): EvalPart {
+  return {
+    n: input.n,
+    dim: input.dim,
+    image: input.image!,
+    text: input.text!,
+    ...(input.labels ? { labels: input.labels } : {}),
+    ...(input.imageViews ? { views: input.imageViews } : {}),
+  };
+}
+
+/** Zero-shot needs class prompts and each held-out row's class among them. */
+function zeroShotOf(
+  classes: ResolvedClasses | undefined,
+  e: WorkspaceEmbeddings,
+  test: number[],
+): Pick<EvaluationSetup, 'zeroShot'> {
+  if (!classes) return {};
+  const labels = classes.labelsById
+    ? test.map((i) => classes.labelsById!.get(e.ids[i]!) ?? -1)
+    : e.labels && test.every((i) => e.labels![i]! < classes.names.length)
+      ? test.map((i) => e.labels![i]!)
+      : undefined;
+  if (!labels || labels.some((l) => l < 0)) return {};
+  return { zeroShot: { prompts: classes.embeddings, heldOutLabels: Int32Array.from(labels) } };
 }
 
 export interface CompareBudgetsRequest extends Omit<CompareRequest, 'budget' | 'onMethod'> {
@@ -407,6 +574,7 @@ export async function compareAtBudgets(
   const run = request.run ?? defaultCompareRun(request.budgets);
   await prepareCompareRun(workspace, run, request.overwrite ?? false);
   const e = await loadEmbeddings(catalog, workspace, embeddingOptions(request));
+  const classes = await resolveClasses(catalog, workspace, request, e.ids);
   const total = request.budgets.length * request.methods.length;
   const out: Comparison[] = [];
   for (const [k, budget] of request.budgets.entries()) {
@@ -427,6 +595,7 @@ export async function compareAtBudgets(
             : {}),
         },
         e,
+        classes,
       ),
     );
   }
@@ -551,8 +720,31 @@ export function splitHeldOut(
   return { train: train.sort((a, b) => a - b), test: test.sort((a, b) => a - b) };
 }
 
+/** A seeded uniform held-out share (for pools without labels); at least one row stays on each side. */
+export function splitHeldOutUniform(
+  n: number,
+  share: number,
+  seed: number,
+): { train: number[]; test: number[] } {
+  const random = seededRandom(seed + 1_000_003);
+  const order = Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [order[i], order[j]] = [order[j]!, order[i]!];
+  }
+  const held = Math.min(n - 1, Math.max(n > 1 ? 1 : 0, Math.round(share * n)));
+  return {
+    train: order.slice(held).sort((a, b) => a - b),
+    test: order.slice(0, held).sort((a, b) => a - b),
+  };
+}
+
 /** The pool restricted to some rows (every per-row array of the input follows). */
-function restrict(e: WorkspaceEmbeddings, rows: number[]): SelectInput & { ids: BigInt64Array } {
+function restrict(
+  e: WorkspaceEmbeddings,
+  rows: number[],
+  classes?: ResolvedClasses,
+): SelectInput & { ids: BigInt64Array } {
   const pick = <T extends Float32Array | Int32Array | Float64Array>(a: T | undefined, width = 1) =>
     a ? (gatherTyped(a, width, rows) as T) : undefined;
   const out: SelectInput & { ids: BigInt64Array } = {
@@ -574,7 +766,11 @@ function restrict(e: WorkspaceEmbeddings, rows: number[]): SelectInput & { ids: 
     ...(views ? { imageViews: views } : {}),
     ...(shards ? { shards } : {}),
     ...(bytes ? { payloadBytes: bytes } : {}),
-    ...(e.classPrompts ? { classPrompts: e.classPrompts } : {}),
+    ...(classes
+      ? { classPrompts: { names: classes.names, embeddings: classes.embeddings } }
+      : e.classPrompts
+        ? { classPrompts: e.classPrompts }
+        : {}),
   };
 }
 

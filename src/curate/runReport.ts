@@ -9,7 +9,8 @@ import { OFFLINE_ENCODER_NAME } from '../embed/encoders/offline/index.js';
 import { SelectionInputError } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { readSampleImages } from './export/images.js';
-import type { Comparison } from './pipeline.js';
+import type { Comparison, CompareRow as CompareRowOfComparison } from './pipeline.js';
+import { COMPARE_COLUMNS, meanOf } from './compareTable.js';
 import { writeReport } from './report/index.js';
 import type {
   CompareRow,
@@ -49,37 +50,24 @@ export interface RunReport extends ReportResult {
   missingImages: string[];
 }
 
-/** How the compare metrics are shown: labels, formats and which way is better. */
-export const COMPARE_METRICS: Record<string, MetricInfo> = {
-  probeAccuracy: {
-    label: 'probe accuracy',
-    description: 'linear probe trained on the (weighted) subset, tested on the held-out split',
-    format: 'percent',
-    better: 'higher',
-  },
-  meanClipScore: {
-    label: 'CLIP score',
-    description: 'mean image–caption cosine of the kept pairs',
-    better: 'higher',
-  },
-  classKL: {
-    label: 'class KL',
-    description: 'KL(subset class histogram ‖ pool histogram): 0 keeps the class balance',
-    better: 'lower',
-  },
-  badCaptions: {
-    label: 'bad captions',
-    description: 'share of kept pairs whose ground truth says the caption is mismatched or generic',
-    format: 'percent',
-    better: 'lower',
-  },
-  duplicates: {
-    label: 'duplicates',
-    description: 'share of kept pairs that are exact duplicates of another sample',
-    format: 'percent',
-    better: 'lower',
-  },
-};
+/**
+ * How the compare metrics are shown: labels, formats and which way is better, from the one column list
+ * of compareTable.ts (every column but the count kept and the selection time, which the report shows
+ * on its own).
+ */
+export const COMPARE_METRICS: Record<string, MetricInfo> = Object.fromEntries(
+  COMPARE_COLUMNS.filter((c) => c.key !== 'kept' && c.key !== 'seconds').map((c) => [
+    c.key,
+    {
+      label: c.group === 'subset' ? c.label : `${c.group.split(' (')[0]}: ${c.label}`,
+      description: c.help,
+      ...(c.format === 'percent' ? { format: 'percent' as const } : {}),
+      ...(c.higherIsBetter === null
+        ? {}
+        : { better: c.higherIsBetter ? ('higher' as const) : ('lower' as const) }),
+    },
+  ]),
+);
 
 const REPORT_NAME = /^[A-Za-z0-9._-]{1,100}$/;
 
@@ -184,6 +172,7 @@ export function compareRows(comparisons: Comparison[]): CompareRow[] {
         budget: { count: r.budget, fraction: c.pool ? r.budget / c.pool : 0 },
         seconds: r.seconds,
         metrics: metricsOf(r),
+        spread: spreadOf(r),
       });
     }
   const first = comparisons[0];
@@ -193,19 +182,30 @@ export function compareRows(comparisons: Comparison[]): CompareRow[] {
       budget: { count: first.pool, fraction: 1 },
       seconds: 0,
       metrics: metricsOf(first.reference),
+      spread: spreadOf(first.reference),
     });
   return rows;
 }
 
 function metricsOf(r: Comparison['reference']): Record<string, number | null> {
-  const finite = (v: number | null) => (v === null || !Number.isFinite(v) ? null : v);
-  return {
-    probeAccuracy: finite(r.probeAccuracy),
-    meanClipScore: finite(r.meanClipScore),
-    classKL: finite(r.classKL),
-    badCaptions: finite(r.badCaptions),
-    duplicates: finite(r.duplicates),
-  };
+  const row = r as CompareRowOfComparison;
+  return Object.fromEntries(Object.keys(COMPARE_METRICS).map((key) => [key, meanOf(columnValue(key, row))]));
+}
+
+/** Standard deviation and seed count of each seeded metric (the ± and the error bars). */
+function spreadOf(r: Comparison['reference']): Record<string, { std: number; seeds: number }> {
+  const row = r as CompareRowOfComparison;
+  const out: Record<string, { std: number; seeds: number }> = {};
+  for (const key of Object.keys(COMPARE_METRICS)) {
+    const v = columnValue(key, row);
+    if (v !== null && typeof v === 'object' && v.seeds.length > 1)
+      out[key] = { std: v.std, seeds: v.seeds.length };
+  }
+  return out;
+}
+
+function columnValue(key: string, row: CompareRowOfComparison) {
+  return COMPARE_COLUMNS.find((c) => c.key === key)!.value(row);
 }
 
 async function histograms(workspace: string, selections: StoredSelection[]): Promise<ScoreHistogram[]> {

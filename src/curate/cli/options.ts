@@ -109,4 +109,7 @@ export const LIMITS = {
   k: { min: 1, max: 10_000 },
   limit: { min: 1 },
   shardSize: { min: 1 },
+  evalSeeds: { min: 1, max: 100 },
+  proxySteps: { min: 1, max: 1_000_000 },
+  proxyBatch: { min: 2, max: 65_536 },
 } as const satisfies Record<string, IntegerRange>;

@@ -36,14 +36,20 @@ import {
 import { printable, warn } from './escape.js';
 import { describeExcluded } from '../embeddings.js';
 import { defaultCompareRun } from '../pipeline.js';
+import { parseEvaluators } from '../../eval/evaluate.js';
 import { fractionOption, integerOption, LIMITS, seedOption, UsageError } from './options.js';
 import { countBar, progressLine } from './progress.js';
+import { columnsOf, formatCell, marksOf, noiseLegend, type CompareColumn } from '../compareTable.js';
+import type { CompareRow } from '../pipeline.js';
+import { classNamesOf, parseClassNamesSpec, type ClassNamesRequest } from '../classNames.js';
 
 interface SharedSelectOptions {
   config?: string;
   labelField?: string;
   views?: string;
   seed?: number;
+  classNames?: string;
+  encoder?: string;
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -53,7 +59,36 @@ function shared(cmd: Command): Command {
     .option('--config <file>', 'config file (default: <workspace>/curate.config.json when present)')
     .option('--label-field <name>', 'metadata field with an integer class per sample (e.g. label_index)')
     .option('--views <variant>', 'attach augmented-view embeddings (SAS)')
+    .option(
+      '--class-names <a,b,…|@file|field:NAME>',
+      'class names for zero-shot latent classes (clipcov, sas): a comma list, a file of one name per line, ' +
+        'or the distinct values of a metadata field; each name is embedded with a CLIP prompt ensemble',
+    )
+    .option(
+      '--encoder <id|dir|default>',
+      'with --class-names: the encoder the workspace was embedded with ' +
+        '(default: embed.encoder of the config, else the workspace offline encoder)',
+    )
     .addOption(seedOption());
+}
+
+/**
+ * `--class-names` (or `classNames` in the config), parsed and checked before any work, with the encoder
+ * that embeds them (`--encoder`, else `embed.encoder` of the config). `--encoder` alone is an error.
+ */
+function classNamesChoice(
+  o: SharedSelectOptions,
+  config: CurateConfig & { file?: string },
+): ClassNamesRequest {
+  const text = o.classNames ?? config.classNames;
+  if (text === undefined) {
+    if (o.encoder)
+      throw new UsageError('--encoder is only used with --class-names (to embed the class names)');
+    return {};
+  }
+  const source = o.classNames !== undefined ? '--class-names' : `classNames (${config.file ?? 'config'})`;
+  const encoder = o.encoder ?? config.embed?.encoder;
+  return { classNames: parseClassNamesSpec(text, source), ...(encoder ? { encoder } : {}) };
 }
 
 /**
@@ -65,9 +100,17 @@ async function checkInputs(
   workspace: string,
   o: SharedSelectOptions,
   config: CurateConfig & { file?: string },
+  classes: ClassNamesRequest = {},
 ): Promise<void> {
   const choice = embeddingChoice(o, config);
   await requireEmbeddings(catalog, workspace, choice.views);
+  // field:NAME must name a metadata field of class names (the names themselves are embedded later).
+  if (classes.classNames)
+    await classNamesOf(
+      catalog,
+      classes.classNames,
+      o.classNames !== undefined ? '--class-names' : `classNames (${config.file ?? 'config'})`,
+    );
   if (choice.labelField)
     await requireLabelField(
       catalog,
@@ -173,8 +216,9 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         throw new UsageError(
           `selection name '${name}': names with '/' are kept for compare runs (<run>/<method>-<budget>)`,
         );
+      const classes = classNamesChoice(o, config);
       await withCatalog(workspace, async (catalog) => {
-        await checkInputs(catalog, workspace, o, config);
+        await checkInputs(catalog, workspace, o, config, classes);
         await interruptible(async (signal) => {
           const steps = stepsBar(`select ${method}`);
           const stored = await selectSubset(catalog, workspace, {
@@ -186,6 +230,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
             signal,
             ...(name ? { name } : {}),
             ...embeddingChoice(o, config),
+            ...classes,
           }).then(
             (done) => (steps.stop(), done),
             (err: unknown) => {
@@ -218,7 +263,32 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       .option('--methods <a,b,c|all>', 'methods to compare (all: every method but the filters)', 'all')
       .option('--budget <n|p%,…>', 'subset size for every method; several (5%,10%,20%) draw curves')
       .addOption(
-        fractionOption('--held-out <share>', 'share of the pool held out for the linear probe (with labels)'),
+        fractionOption(
+          '--held-out <share>',
+          'share of the pool held out for evaluation, seen by no method (default 0.2; stratified with labels)',
+        ),
+      )
+      .option(
+        '--eval <clip,ssl,probe|default|none>',
+        'evaluators: clip = proxy CLIP (held-out retrieval, zero-shot with --class-names), ssl = proxy SSL ' +
+          '(needs --views), probe = label probe (needs --label-field); default = what the data allows',
+      )
+      .addOption(
+        integerOption(
+          '--eval-seeds <n>',
+          'seeds per metric (training seed + held-out resample)',
+          LIMITS.evalSeeds,
+        ),
+      )
+      .addOption(
+        integerOption(
+          '--proxy-steps <n>',
+          'proxy training steps, the same for every subset (default 500)',
+          LIMITS.proxySteps,
+        ),
+      )
+      .addOption(
+        integerOption('--proxy-batch <n>', 'proxy training batch size (default 256)', LIMITS.proxyBatch),
       )
       .option(
         '--name <run>',
@@ -233,6 +303,10 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         methods: string;
         budget?: string;
         heldOut?: number;
+        eval?: string;
+        evalSeeds?: number;
+        proxySteps?: number;
+        proxyBatch?: number;
         name?: string;
         overwrite?: boolean;
         json?: string;
@@ -256,8 +330,21 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       budgets.forEach((b) => parseBudget(b));
       const heldOut = o.heldOut ?? config.compare?.heldOut;
       const run = o.name ?? defaultCompareRun(budgets);
+      const classes = classNamesChoice(o, config);
+      const choice = embeddingChoice(o, config);
+      const evalText = o.eval ?? config.compare?.eval ?? 'default';
+      const evaluators =
+        evalText.trim() === 'none'
+          ? []
+          : parseEvaluators(evalText, { labels: Boolean(choice.labelField), views: Boolean(choice.views) });
+      const evalSeeds = o.evalSeeds ?? config.compare?.evalSeeds;
+      const steps = o.proxySteps ?? config.compare?.proxySteps;
+      const proxy = {
+        ...(steps ? { steps } : {}),
+        ...(o.proxyBatch ? { batch: o.proxyBatch } : {}),
+      };
       await withCatalog(workspace, async (catalog) => {
-        await checkInputs(catalog, workspace, o, config);
+        await checkInputs(catalog, workspace, o, config, classes);
         await interruptible(async (signal) => {
           const comparisons = await compareWithProgress(catalog, workspace, out, {
             methods,
@@ -265,9 +352,13 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
             run,
             overwrite: o.overwrite ?? false,
             signal,
+            evaluators,
+            ...(evalSeeds ? { evalSeeds } : {}),
+            ...(Object.keys(proxy).length ? { proxy: { clip: proxy, ssl: proxy } } : {}),
             ...(heldOut ? { heldOut } : {}),
             ...(config.compare?.params ? { params: config.compare.params } : {}),
-            ...embeddingChoice(o, config),
+            ...choice,
+            ...classes,
           });
           if (o.json) {
             await mkdir(path.dirname(path.resolve(o.json)), { recursive: true });
@@ -372,9 +463,6 @@ function checkMethods(methods: string[], source: string): void {
     );
 }
 
-const pct = (v: number | null) => (v === null || Number.isNaN(v) ? '–' : `${(100 * v).toFixed(1)}%`);
-const num = (v: number | null, digits = 3) => (v === null || Number.isNaN(v) ? '–' : v.toFixed(digits));
-
 /**
  * {@link compareAtBudgets} with a bar over methods × budgets; prints each budget's table and saves it
  * as `<workspace>/compare/compare-<budget>.json`.
@@ -414,23 +502,45 @@ export async function compareWithProgress(
   return comparisons;
 }
 
-/** The compare table, in Markdown so it can be pasted into notes as is. */
+/** The compare table, in Markdown so it can be pasted into notes as is (columns: compareTable.ts). */
 export function formatComparison(c: Comparison): string {
-  const budget = c.budget;
-  const head = '| method | kept | probe acc. | CLIP score | class KL | bad captions | duplicates | seconds |';
-  const rule = '|---|---:|---:|---:|---:|---:|---:|---:|';
-  const ref = c.reference;
+  const columns = columnsOf(c);
+  const marks = marksOf(c, columns);
+  const cell = (col: CompareColumn, r: CompareRow) => {
+    const text = formatCell(col, col.value(r));
+    const mark = marks.get(r)?.get(col.key);
+    return mark === 'best' ? `**${text}**` : mark === 'within-noise' ? `≈${text}` : text;
+  };
+  const header = columns.map((col) =>
+    col.group === 'subset' ? col.label : `${col.group.split(' (')[0]} ${col.label}`,
+  );
+  const ref = {
+    ...c.reference,
+    method: '(whole pool)',
+    selection: '',
+    budget: c.pool,
+    kept: c.pool,
+    seconds: NaN,
+  };
   const lines = [
-    `Budget ${budget} of a pool of ${c.pool} (${c.heldOut} held out for the probe)`,
+    `Budget ${budget(c)} of a pool of ${c.pool} (${c.heldOut} held out for evaluation)`,
+    ...(c.evaluation ? [`Evaluation: ${c.evaluation.description}`] : []),
     '',
-    head,
-    rule,
-    `| (whole pool) | ${c.pool} | ${pct(ref.probeAccuracy)} | ${num(ref.meanClipScore)} | ${num(ref.classKL)} | ${pct(ref.badCaptions)} | ${pct(ref.duplicates)} | |`,
+    `| method | ${header.join(' | ')} |`,
+    `|---|${columns.map(() => '---:').join('|')}|`,
+    `| (whole pool) | ${columns.map((col) => (col.key === 'seconds' ? '' : formatCell(col, col.value(ref)))).join(' | ')} |`,
     ...c.rows.map((r) =>
       r.error
-        ? `| ${r.method} | failed: ${printable(r.error).replaceAll('|', '/')} | | | | | | |`
-        : `| ${r.method} | ${r.kept} | ${pct(r.probeAccuracy)} | ${num(r.meanClipScore)} | ${num(r.classKL)} | ${pct(r.badCaptions)} | ${pct(r.duplicates)} | ${r.seconds.toFixed(1)} |`,
+        ? `| ${r.method} | failed: ${printable(r.error).replaceAll('|', '/')} |${columns
+            .slice(1)
+            .map(() => ' |')
+            .join('')}`
+        : `| ${r.method}${r.scheduled ? ' (schedule)' : ''} | ${columns.map((col) => cell(col, r)).join(' | ')} |`,
     ),
+    '',
+    noiseLegend(c),
   ];
   return lines.join('\n') + '\n';
 }
+
+const budget = (c: Comparison) => c.budget;

@@ -135,6 +135,7 @@ function compareTable(data: ReportData, colors: Map<string, string>): string {
   );
   // The best value of each metric at each budget, where the metric says which way is better.
   const best = new Map<string, number>();
+  const bestRows = new Map<string, CompareRow>();
   for (const key of keys) {
     const better = metrics[key]?.better;
     if (!better) continue;
@@ -143,7 +144,10 @@ function compareTable(data: ReportData, colors: Map<string, string>): string {
       if (v === null || v === undefined || !Number.isFinite(v)) continue;
       const id = `${r.budget.count}\0${key}`;
       const cur = best.get(id);
-      if (cur === undefined || (better === 'higher' ? v > cur : v < cur)) best.set(id, v);
+      if (cur === undefined || (better === 'higher' ? v > cur : v < cur)) {
+        best.set(id, v);
+        bestRows.set(id, r);
+      }
     }
   }
   const withSelection = rows.some((r) => r.selection);
@@ -169,8 +173,20 @@ function compareTable(data: ReportData, colors: Map<string, string>): string {
           const v = r.metrics[k];
           const text = formatMetric(v, metrics[k]);
           if (v === null || v === undefined || !Number.isFinite(v)) return `<td class="na">${text}</td>`;
-          const isBest = best.get(`${r.budget.count}\0${k}`) === v;
-          return `<td${isBest ? ' class="best"' : ''} title="${esc(String(v))}">${esc(text)}</td>`;
+          const bestValue = best.get(`${r.budget.count}\0${k}`);
+          const isBest = bestValue === v;
+          const spread = r.spread?.[k];
+          const shown = spread ? `${text} ± ${formatMetric(spread.std, metrics[k])}` : text;
+          // Within noise of the best: the gap is under 2 standard errors of the two means.
+          const bestSpread = bestRows.get(`${r.budget.count}\0${k}`)?.spread?.[k];
+          const near =
+            !isBest &&
+            bestValue !== undefined &&
+            spread &&
+            bestSpread &&
+            Math.abs(bestValue - v) <=
+              2 * Math.sqrt(spread.std ** 2 / spread.seeds + bestSpread.std ** 2 / bestSpread.seeds);
+          return `<td${isBest ? ' class="best"' : near ? ' class="near"' : ''} title="${esc(String(v))}">${near ? '≈ ' : ''}${esc(shown)}</td>`;
         })
         .join('');
       return (
@@ -183,7 +199,11 @@ function compareTable(data: ReportData, colors: Map<string, string>): string {
     })
     .join('\n');
   const legend = keys.some((k) => metrics[k]?.better)
-    ? `<p class="note">↑ higher is better, ↓ lower is better; the best value at each budget is highlighted. — means not measured or not applicable.</p>`
+    ? `<p class="note">↑ higher is better, ↓ lower is better; the best value at each budget is highlighted${
+        rows.some((r) => r.spread && Object.keys(r.spread).length)
+          ? '; mean ± standard deviation over seeds, ≈ = within noise of the best (closer than 2 standard errors)'
+          : ''
+      }. Bad captions and duplicates come from the dataset’s own metadata. — means not measured or not applicable.</p>`
     : `<p class="note">— means not measured or not applicable.</p>`;
   return `<div class="table-wrap"><table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table></div>\n${legend}`;
 }

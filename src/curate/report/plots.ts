@@ -88,6 +88,9 @@ interface CurvePoint {
   method: string;
   x: number;
   y: number | null;
+  /** ±1 standard deviation over seeds, where the metric was measured over several. */
+  lo?: number;
+  hi?: number;
 }
 
 /**
@@ -99,21 +102,34 @@ export async function curvePlots(
   metrics: Record<string, MetricInfo>,
   colors: Map<string, string>,
 ): Promise<Plot[]> {
-  const series: Array<{ key: string; info: MetricInfo; value: (r: CompareRow) => number | null }> = [
+  const series: Array<{
+    key: string;
+    info: MetricInfo;
+    value: (r: CompareRow) => number | null;
+    std?: (r: CompareRow) => number | undefined;
+  }> = [
     ...metricKeys(rows, metrics).map((key) => ({
       key,
       info: metrics[key] ?? {},
       value: (r: CompareRow) => r.metrics[key] ?? null,
+      std: (r: CompareRow) => r.spread?.[key]?.std,
     })),
     { key: 'seconds', info: { label: 'selection time (s)' }, value: (r: CompareRow) => r.seconds },
   ];
   const plots: Plot[] = [];
-  for (const { key, info, value } of series) {
+  for (const { key, info, value, std } of series) {
     let points: CurvePoint[] = rows
       .filter((r) => Number.isFinite(r.budget.fraction))
       .map((r) => {
         const y = value(r);
-        return { method: r.method, x: r.budget.fraction, y: y !== null && Number.isFinite(y) ? y : null };
+        const sd = std?.(r);
+        const ok = y !== null && Number.isFinite(y);
+        return {
+          method: r.method,
+          x: r.budget.fraction,
+          y: ok ? y : null,
+          ...(ok && sd !== undefined ? { lo: y - sd, hi: y + sd } : {}),
+        };
       });
     if (!points.some((p) => p.y !== null)) continue;
     // Methods with at least one value: a method the metric does not apply to gets no legend entry.
@@ -152,6 +168,7 @@ function curveSpec(
     data: [
       { name: 'lines', values: points },
       { name: 'points', source: 'lines', transform: [{ type: 'filter', expr: 'isValid(datum.y)' }] },
+      { name: 'bars', source: 'lines', transform: [{ type: 'filter', expr: 'isValid(datum.lo)' }] },
     ],
     scales: [
       {
@@ -166,7 +183,15 @@ function curveSpec(
       {
         name: 'y',
         type: 'linear',
-        domain: { data: 'points', field: 'y' },
+        domain: points.some((p) => p.lo !== undefined)
+          ? {
+              fields: [
+                { data: 'points', field: 'y' },
+                { data: 'bars', field: 'lo' },
+                { data: 'bars', field: 'hi' },
+              ],
+            }
+          : { data: 'points', field: 'y' },
         range: 'height',
         nice: true,
         zero: false,
@@ -216,6 +241,21 @@ function curveSpec(
             },
           },
         ],
+      },
+      {
+        // Error bars: ±1 standard deviation over evaluation seeds.
+        type: 'rule',
+        from: { data: 'bars' },
+        encode: {
+          enter: {
+            x: { scale: 'x', field: 'x' },
+            y: { scale: 'y', field: 'lo' },
+            y2: { scale: 'y', field: 'hi' },
+            stroke: { scale: 'color', field: 'method' },
+            strokeWidth: { value: 1.5 },
+            opacity: { value: 0.7 },
+          },
+        },
       },
       {
         type: 'symbol',

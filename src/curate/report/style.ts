@@ -45,6 +45,7 @@ tbody tr:last-child td { border-bottom: 0; }
 tbody tr.group-start td { border-top: 2px solid var(--border); }
 tbody tr:hover td { background: var(--subtle); }
 td.best { font-weight: 700; background: var(--best); }
+td.near { font-style: italic; }
 td.na { color: var(--muted); }
 .swatch { vertical-align: middle; margin-right: 6px; }
 .note { color: var(--muted); font-size: 12px; margin: 8px 0 0; }

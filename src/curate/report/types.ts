@@ -73,6 +73,8 @@ export interface CompareRow {
   seconds: number;
   /** Metric key → value; null (or absent) where the metric does not apply or was not measured. */
   metrics: Record<string, number | null>;
+  /** Spread of the metrics measured over several seeds: the table's ± and the curves' error bars. */
+  spread?: Record<string, { std: number; seeds: number }>;
 }
 
 export interface ScoreHistogram {
