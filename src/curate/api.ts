@@ -194,3 +194,12 @@ export {
   type SavedViewQuery,
 } from './savedViews.js';
 export { scoreLegend, type ScoreLegend } from './scoreLegend.js';
+export {
+  diffSelections,
+  GROUND_TRUTH_FIELDS,
+  type DiffItem,
+  type DiffSide,
+  type DiffTruth,
+  type SelectionDiff,
+} from './diff.js';
+export { loadReasons, REASONS_FILE, type SavedReason } from './selections.js';

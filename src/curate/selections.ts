@@ -7,6 +7,8 @@
  *   <workspace>/selections/<name>/scores.npy       the method's per-item score over the pool (if any),
  *                                                  rows in the `poolIds` order stored in selection.json
  *   <workspace>/selections/<name>/schedule.jsonl   dynamic methods' schedule (docs/schedules.md)
+ *   <workspace>/selections/<name>/reasons.jsonl    why items were kept or dropped, where the method
+ *                                                  says (docs/diff.md)
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -16,7 +18,7 @@ import { readNpy, writeNpy } from '../embed/npy.js';
 import { PACKAGE_ROOT } from '../embed/env.js';
 import { syncDir, WriteError, writeFileAtomic } from '../io/atomic.js';
 import { failpoint } from '../io/failpoints.js';
-import { SelectionInputError, type Selection, type TraceEvent } from '../select/contract.js';
+import { REASON_MAX, SelectionInputError, type Selection, type TraceEvent } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { writeSchedule } from './schedule.js';
 
@@ -46,7 +48,7 @@ export interface StoredSelection {
   keys: string[];
   weights?: number[];
   stages?: number[];
-  files: { scores?: string; schedule?: string };
+  files: { scores?: string; schedule?: string; reasons?: string };
   trace: TraceEvent[];
   provenance: Provenance;
   /** Set for the selections `curate compare` saves: which run, and which part of the pool it picked from. */
@@ -238,6 +240,10 @@ async function stageAndSwap(
     });
     await syncFile(path.join(tmp, files.schedule));
   }
+  if (s.selection.reasons?.size) {
+    files.reasons = REASONS_FILE;
+    await writeFileAtomic(path.join(tmp, files.reasons), await reasonLines(catalog, s.selection, s.poolIds));
+  }
   const stored: StoredSelection = {
     name: s.name,
     method: s.method,
@@ -395,4 +401,77 @@ export async function removeSelections(workspace: string, names: string[]): Prom
     removed.push(dir);
   }
   return removed;
+}
+
+export const REASONS_FILE = 'reasons.jsonl';
+
+/** One line of reasons.jsonl: why the method kept or dropped one sample. */
+export interface SavedReason {
+  key: string;
+  sample_id: number;
+  kept: boolean;
+  reason: string;
+}
+
+/** `{#i}` names pool item i inside a selector's reason (contract.ts `itemRef`). */
+const ITEM_REF = /\{#(\d+)\}/g;
+
+/** reasons.jsonl for a selection: pool order, item references replaced by keys, each ≤ REASON_MAX chars. */
+async function reasonLines(catalog: Catalog, selection: Selection, poolIds: BigInt64Array): Promise<string> {
+  const reasons = selection.reasons!;
+  const kept = new Set(selection.indices);
+  const rows = new Set<number>(reasons.keys());
+  for (const text of reasons.values()) for (const m of text.matchAll(ITEM_REF)) rows.add(Number(m[1]));
+  const named = [...rows].filter((i) => i < poolIds.length);
+  const keys = await keysOf(
+    catalog,
+    named.map((i) => poolIds[i]!),
+  );
+  const keyAt = new Map(named.map((i, t) => [i, keys[t]!]));
+  const lines = [...reasons.keys()]
+    .sort((a, b) => a - b)
+    .map((i) => {
+      const text = reasons.get(i)!.replace(ITEM_REF, (_, j: string) => keyAt.get(Number(j)) ?? `item ${j}`);
+      const reason = text.length > REASON_MAX ? `${text.slice(0, REASON_MAX - 1)}…` : text;
+      const line: SavedReason = {
+        key: keyAt.get(i)!,
+        sample_id: Number(poolIds[i]),
+        kept: kept.has(i),
+        reason,
+      };
+      return JSON.stringify(line);
+    });
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The saved reasons of a selection by sample id; a selection saved before reasons were recorded, or by
+ * a method that records none, gives an empty map.
+ */
+export async function loadReasons(workspace: string, name: string): Promise<Map<number, SavedReason>> {
+  const file = path.join(selectionDir(workspace, name), REASONS_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return new Map();
+    throw err;
+  }
+  const out = new Map<number, SavedReason>();
+  text.split('\n').forEach((line, at) => {
+    if (line.trim() === '') return;
+    let r: SavedReason;
+    try {
+      r = JSON.parse(line) as SavedReason;
+    } catch {
+      r = {} as SavedReason;
+    }
+    if (typeof r?.sample_id !== 'number' || typeof r.reason !== 'string' || typeof r.kept !== 'boolean')
+      throw new SelectionInputError(
+        `${file} line ${at + 1} is not a {"key", "sample_id", "kept", "reason"} record: ` +
+          `run \`curate select --name ${name}\` with its method and budget again`,
+      );
+    out.set(r.sample_id, r);
+  });
+  return out;
 }

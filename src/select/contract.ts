@@ -88,7 +88,21 @@ export interface Selection {
    * method's static analogue, said in the trace).
    */
   schedule?: Schedule;
+  /**
+   * Why items were kept or dropped: pool position → one short line (at most {@link REASON_MAX}
+   * characters), for picks and, where the method knows, for items it left out. `{#i}` inside a reason
+   * names pool item i ({@link itemRef}); a saved selection shows that item's key instead.
+   */
+  reasons?: Map<number, string>;
   trace: TraceEvent[];
+}
+
+/** Longest reason a selector may record for one item. */
+export const REASON_MAX = 120;
+
+/** How a reason names another pool item (replaced by its key when the selection is saved). */
+export function itemRef(i: number): string {
+  return `{#${i}}`;
 }
 
 /**
@@ -250,6 +264,11 @@ function checkSelection(name: string, s: Selection, n: number, budget: number): 
   if (s.stages && s.stages.length !== s.indices.length)
     throw new Error(`${name}: one stage per pick expected`);
   if (s.scores && s.scores.length !== n) throw new Error(`${name}: one score per pool item expected`);
+  for (const [i, reason] of s.reasons ?? []) {
+    if (!Number.isInteger(i) || i < 0 || i >= n) throw new Error(`${name}: a reason for invalid item ${i}`);
+    if (reason.length > REASON_MAX)
+      throw new Error(`${name}: the reason for item ${i} is longer than ${REASON_MAX} characters`);
+  }
   for (const [r, round] of (s.schedule?.rounds ?? []).entries()) {
     if (!(round.start >= 0 && round.end <= 1 + 1e-9 && round.start < round.end))
       throw new Error(`${name}: schedule round ${r} spans [${round.start}, ${round.end})`);

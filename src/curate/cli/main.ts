@@ -33,7 +33,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SelectionInputError } from '../../select/contract.js';
 import { ConfigError } from '../config.js';
-import { Interrupted, interruptible, trapSignals, withCatalog, workspaceOf } from './context.js';
+import {
+  Interrupted,
+  interruptible,
+  requireEmbeddings,
+  trapSignals,
+  withCatalog,
+  workspaceOf,
+} from './context.js';
+import { AugmentedViewsEncoder, viewsVariant } from '../../embed/encoders/augmentedViews.js';
 import { printable, warn } from './escape.js';
 import { integerOption, LIMITS, UsageError } from './options.js';
 import { embedBar, ingestBar } from './progress.js';
@@ -44,6 +52,7 @@ import { registerSelectCommands } from './selectCommands.js';
 import { formatIngestReport, formatSummary } from './report.js';
 import { registerSelectionsCommand } from './selectionsCommand.js';
 import { registerTagCommand } from './tagCommand.js';
+import { registerDiffCommand } from './diffCommand.js';
 import { formatStatus } from './status.js';
 import { formatDuration } from './progress.js';
 
@@ -144,6 +153,15 @@ export function buildProgram(out: (text: string) => void): Command {
       integerOption('--threads <n>', 'onnxruntime threads per operator (default: all cores)', LIMITS.threads),
     )
     .option('--refit', 'fit the offline encoder again (new fingerprint: needs a fresh embeddings folder)')
+    .addOption(
+      integerOption(
+        '--views <count>',
+        'also embed the mean of COUNT SimCLR-augmented views per image (for SAS and proxy SSL), stored as ' +
+          'the variant views-a<COUNT>-s<SEED> that select/compare read with --views',
+        LIMITS.views,
+      ),
+    )
+    .addOption(integerOption('--view-seed <n>', 'seed of the augmentations (default 0)', LIMITS.viewSeed, 0))
     .action(async (opts: EmbedCliOptions, cmd: Command) => {
       const workspace = workspaceOf(cmd);
       await withCatalog(workspace, async (catalog) => {
@@ -194,6 +212,7 @@ export function buildProgram(out: (text: string) => void): Command {
   registerExportCommands(program, out);
   registerReviewCommands(program, out);
   registerTagCommand(program, out);
+  registerDiffCommand(program, out);
   registerResetCommand(program, out);
 
   program
@@ -235,6 +254,7 @@ export function buildProgram(out: (text: string) => void): Command {
               out,
               o.budgets.split(',').map((b) => b.trim()),
               signal,
+              embedded.encoder === OFFLINE_ENCODER_NAME ? 'default' : auto ? DEMO_CLIP_MODEL : o.encoder,
             ),
           );
         },
@@ -257,6 +277,9 @@ interface EmbedCliOptions {
   batchSize: number;
   threads?: number;
   refit?: boolean;
+  /** Augmented views per image: embed their mean as a variant store instead of the main one. */
+  views?: number;
+  viewSeed?: number;
 }
 
 async function embedWithBar(
@@ -286,10 +309,21 @@ async function embedWithBar(
   }
   if (encoder.providerNote) warn(encoder.providerNote);
   const encoderSeconds = (performance.now() - t0) / 1000;
-  const bar = embedBar('embed');
+  const viewOptions = opts.views ? { views: opts.views, seed: opts.viewSeed ?? 0 } : undefined;
+  const variant = viewOptions ? viewsVariant(viewOptions) : undefined;
+  if (viewOptions) {
+    // The views are made of the workspace's own encoder: the main store must exist and match it.
+    await requireEmbeddings(catalog, workspace);
+    process.stderr.write(
+      `  augmented views: ${viewOptions.views} per image → variant '${variant}' (pass --views ${variant} to select/compare)\n`,
+    );
+  }
+  const used = viewOptions ? new AugmentedViewsEncoder(encoder, viewOptions) : encoder;
+  const bar = embedBar(variant ? `embed ${variant}` : 'embed');
   try {
     const report = await interruptible((signal) =>
-      embedCatalog(catalog, path.resolve(workspace), encoder, {
+      embedCatalog(catalog, path.resolve(workspace), used, {
+        ...(variant ? { variant } : {}),
         batchSize: opts.batchSize,
         ...(opts.storeDtype ? { dtype: opts.storeDtype } : {}),
         signal,

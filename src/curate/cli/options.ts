@@ -110,6 +110,8 @@ export const LIMITS = {
   limit: { min: 1 },
   shardSize: { min: 1 },
   evalSeeds: { min: 1, max: 100 },
+  views: { min: 1, max: 64 },
+  viewSeed: { min: 0 },
   proxySteps: { min: 1, max: 1_000_000 },
   proxyBatch: { min: 2, max: 65_536 },
 } as const satisfies Record<string, IntegerRange>;

@@ -71,36 +71,33 @@ export const captionFilter: Selector<Params> = {
     const eld = wanted ? await languageDetector() : undefined;
     const dropped = { short: 0, long: 0, language: 0 };
     const otherLanguages = new Map<string, number>();
+    const reasons = new Map<number, string>();
+    const fail = (i: number, reason: string) => (reasons.set(i, reason), false);
     const pass = (i: number) => {
       const c = captions[i]!;
       const words = wordCount(c);
       const chars = charCount(c);
-      if (
-        (p.minWords !== undefined && words < p.minWords) ||
-        (p.minChars !== undefined && chars < p.minChars)
-      ) {
-        dropped.short++;
-        return false;
-      }
-      if (
-        (p.maxWords !== undefined && words > p.maxWords) ||
-        (p.maxChars !== undefined && chars > p.maxChars)
-      ) {
-        dropped.long++;
-        return false;
-      }
+      if (p.minWords !== undefined && words < p.minWords)
+        return (dropped.short++, fail(i, `${words} words, below minWords ${p.minWords}`));
+      if (p.minChars !== undefined && chars < p.minChars)
+        return (dropped.short++, fail(i, `${chars} characters, below minChars ${p.minChars}`));
+      if (p.maxWords !== undefined && words > p.maxWords)
+        return (dropped.long++, fail(i, `${words} words, above maxWords ${p.maxWords}`));
+      if (p.maxChars !== undefined && chars > p.maxChars)
+        return (dropped.long++, fail(i, `${chars} characters, above maxChars ${p.maxChars}`));
       if (eld) {
         const language = eld.detect(c).language || 'undetermined';
         if (!wanted!.has(language)) {
           dropped.language++;
           otherLanguages.set(language, (otherLanguages.get(language) ?? 0) + 1);
-          return false;
+          return fail(i, `language ${language}, not ${[...wanted!].join('/')}`.slice(0, 120));
         }
       }
       return true;
     };
     const trace: TraceEvent[] = [];
     const selection = keepPassing('caption-filter', pass, input.n, budget, trace);
+    selection.reasons = reasons;
     const top = [...otherLanguages].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1)).slice(0, 5);
     selection.trace.unshift({
       stage: 'captions',

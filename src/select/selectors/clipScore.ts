@@ -50,6 +50,7 @@ export const clipScore: Selector<z.infer<typeof params>> = {
     return {
       indices: order.slice(0, keep),
       scores,
+      reasons: clipScoreReasons(scores, order, keep, p.mode === 'threshold' ? p.threshold! : undefined),
       trace: [
         {
           stage: 'filter',
@@ -59,3 +60,32 @@ export const clipScore: Selector<z.infer<typeof params>> = {
     };
   },
 };
+
+/**
+ * One reason per pool item: its score against the cut (the threshold, or the last kept score when the
+ * budget decides), and for items above a threshold that the budget still left out, that it did.
+ */
+function clipScoreReasons(
+  scores: Float32Array,
+  order: Int32Array,
+  keep: number,
+  threshold: number | undefined,
+): Map<number, string> {
+  const f = (v: number) => v.toFixed(4);
+  const cut = threshold ?? scores[order[keep - 1]!]!;
+  const cutName = threshold === undefined ? `the budget's cut ${f(cut)}` : `threshold ${f(cut)}`;
+  const reasons = new Map<number, string>();
+  order.forEach((i, rank) => {
+    const s = scores[i]!;
+    if (rank < keep) reasons.set(i, `score ${f(s)} ≥ ${cutName} (rank ${rank + 1})`);
+    else if (threshold !== undefined && s >= threshold)
+      reasons.set(i, `score ${f(s)} ≥ threshold ${f(threshold)} but beyond the budget of ${keep}`);
+    else if (s >= cut) reasons.set(i, `score ${f(s)} ties the budget's cut; ties keep lower positions`);
+    else
+      reasons.set(
+        i,
+        `score ${f(s)} below ${threshold === undefined ? "the budget's cut" : 'the threshold'} ${f(cut)}`,
+      );
+  });
+  return reasons;
+}

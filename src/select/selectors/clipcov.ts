@@ -10,7 +10,8 @@
  * exact when the threshold is off and O(N·d). "auto" = pairwise for classes up to `pairwiseLimit` items.
  */
 import { z } from 'zod';
-import type { Selector } from '../contract.js';
+import { REASON_MAX, type Selector } from '../contract.js';
+import type { LatentClasses } from '../latentClasses.js';
 import { clampedProductSums } from '../kernels/clampedSums.js';
 import { gather, innerProducts, rowsOf, type Matrix } from '../kernels/similarity.js';
 import { describeClasses, latentClasses, latentClassParams } from '../latentClasses.js';
@@ -219,7 +220,14 @@ export const clipcov: Selector<Params> = {
       }
     }
 
-    return { indices, scores: initial, gains, trace };
+    const className = (k: number) => {
+      const name = classes.source === 'zero-shot' ? input.classPrompts?.names[k] : undefined;
+      if (name !== undefined) return `class '${name.length > 16 ? `${name.slice(0, 15)}…` : name}'`;
+      return classes.source === 'labels' ? `class ${k}` : `cluster ${k}`;
+    };
+    const terms = { centrality, easiness, label, separation };
+    const reasons = clipcovReasons(indices, gains, initial, classes, className, terms);
+    return { indices, scores: initial, gains, reasons, trace };
   },
 };
 
@@ -277,4 +285,42 @@ async function labelSimilarity(
     }
   }
   return out;
+}
+
+/**
+ * A pick: its class, its place among the class's picks, its gain (σ with the redundancy and saturation
+ * corrections at that point) and the unweighted score terms; an item left out: its class and initial σ.
+ */
+function clipcovReasons(
+  indices: Int32Array,
+  gains: Float64Array,
+  initial: Float32Array,
+  classes: LatentClasses,
+  className: (k: number) => string,
+  terms: { centrality: Float64Array; easiness: Float64Array; label: Float64Array; separation: Float64Array },
+): Map<number, string> {
+  const f = (v: number) => v.toFixed(3);
+  const reasons = new Map<number, string>();
+  // Long class names and large terms could pass the contract's bound: cut rather than fail the run.
+  const set = (i: number, text: string) =>
+    reasons.set(i, text.length > REASON_MAX ? `${text.slice(0, REASON_MAX - 1)}…` : text);
+  const pickedOfClass = new Int32Array(classes.k);
+  indices.forEach((i, s) => {
+    const k = classes.assignment[i]!;
+    set(
+      i,
+      `${className(k)} pick ${++pickedOfClass[k]!}: gain ${f(gains[s]!)}; centrality ${f(terms.centrality[i]!)}, ` +
+        `alignment ${f(terms.easiness[i]!)}, label ${f(terms.label[i]!)}, separation ${f(terms.separation[i]!)}`,
+    );
+  });
+  for (let i = 0; i < initial.length; i++) {
+    if (reasons.has(i)) continue;
+    const k = classes.assignment[i]!;
+    set(
+      i,
+      `not picked: ${className(k)} (${pickedOfClass[k]} of ${classes.members[k]!.length} picked); ` +
+        `initial σ ${f(initial[i]!)}, alignment ${f(terms.easiness[i]!)}`,
+    );
+  }
+  return reasons;
 }

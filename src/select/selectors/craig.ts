@@ -14,7 +14,14 @@
 import { z } from 'zod';
 import { asDense } from '../../embed/backends/linalg.js';
 import { kmeans } from '../../embed/backends/kmeans.js';
-import type { Selection, SelectContext, SelectInput, Selector, TraceEvent } from '../contract.js';
+import {
+  itemRef,
+  type Selection,
+  type SelectContext,
+  type SelectInput,
+  type Selector,
+  type TraceEvent,
+} from '../contract.js';
 import {
   classBudgets,
   mergeClassOrders,
@@ -136,6 +143,7 @@ async function featureMode(
     mode,
   );
   const orders = [];
+  const owner = new Int32Array(x.rows).fill(-1);
   for (const [c, members] of classes.entries()) {
     const r = await facilitySelect(gather(x, members), quotas[c]!, {
       mode: p.graph,
@@ -147,9 +155,12 @@ async function featureMode(
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
     orders.push({ picks: Array.from(r.picks, (local) => members[local]!), weights: r.weights });
+    r.owner.forEach((o, local) => (owner[members[local]!] = o < 0 ? -1 : members[o]!));
   }
+  const merged = mergeClassOrders(orders, budget);
   return {
-    ...mergeClassOrders(orders, budget),
+    ...merged,
+    reasons: craigReasons(merged, labels, owner),
     trace: [
       {
         stage: 'per-class',
@@ -237,6 +248,7 @@ export async function gradientMode(
   return {
     indices: first.coreset.indices,
     weights: first.coreset.weights,
+    reasons: craigReasons(first.coreset, labels),
     ...(schedule ? { schedule } : {}),
     trace,
   };
@@ -291,4 +303,33 @@ function mean(v: ArrayLike<number>): number {
 
 function signalOf(ctx: SelectContext): { signal?: AbortSignal } {
   return ctx.signal ? { signal: ctx.signal } : {};
+}
+
+/**
+ * A pick: the size of the cluster it represents, which is its weight γ; with the per-item owners
+ * (features mode), every other item: the pick that represents it, or that its pick was cut by the budget.
+ */
+function craigReasons(
+  picked: { indices: Int32Array; weights: Float32Array },
+  labels: Int32Array,
+  owner?: Int32Array,
+): Map<number, string> {
+  const reasons = new Map<number, string>();
+  const kept = new Set(picked.indices);
+  owner?.forEach((o, i) => {
+    if (o < 0 || kept.has(i)) return;
+    if (o === i) reasons.set(i, `a pick of class ${labels[i]}, cut by the budget when classes merged`);
+    else
+      reasons.set(
+        i,
+        kept.has(o)
+          ? `represented by pick ${itemRef(o)} (class ${labels[i]})`
+          : `its cluster's pick ${itemRef(o)} was cut by the budget (class ${labels[i]})`,
+      );
+  });
+  picked.indices.forEach((i, t) => {
+    const w = Number(picked.weights[t]!.toFixed(3));
+    reasons.set(i, `class ${labels[i]}: cluster of ${w}, weight ${w}`);
+  });
+  return reasons;
 }

@@ -5,7 +5,7 @@
  * Items without a copy are all kept. Unlike semdedup, no threshold: only identical files are duplicates.
  */
 import { z } from 'zod';
-import { SelectionInputError, type Selector } from '../contract.js';
+import { itemRef, SelectionInputError, type Selector } from '../contract.js';
 import { items, keepPassing } from '../filters/keep.js';
 import { clipScores } from './clipScore.js';
 
@@ -52,17 +52,21 @@ export const exactDedup: Selector<z.infer<typeof params>> = {
     const groups = duplicateGroups(hashes);
     const removed = new Uint8Array(input.n);
     const copies: number[] = [];
+    const reasons = new Map<number, string>();
     for (const group of groups) {
       // Groups are in pool order, so the first maximum is the lowest position.
       const keeper = score ? group.reduce((best, i) => (score(i) > score(best) ? i : best)) : group[0]!;
+      const why = score ? 'best CLIP score' : 'first in catalog order';
+      reasons.set(keeper, `kept: ${why} of ${group.length} byte-identical copies`);
       for (const i of group)
         if (i !== keeper) {
           removed[i] = 1;
           copies.push(i);
+          reasons.set(i, `byte-identical copy of ${itemRef(keeper)} (kept: ${why})`);
         }
     }
     copies.sort((a, b) => a - b);
-    return keepPassing('exact-dedup', (i) => removed[i] === 0, input.n, budget, [
+    const selection = keepPassing('exact-dedup', (i) => removed[i] === 0, input.n, budget, [
       {
         stage: 'dedup',
         message:
@@ -71,5 +75,6 @@ export const exactDedup: Selector<z.infer<typeof params>> = {
         items: copies,
       },
     ]);
+    return { ...selection, reasons };
   },
 };

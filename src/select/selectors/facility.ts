@@ -32,6 +32,8 @@ export interface FacilityResult {
   picks: Int32Array;
   gains: Float64Array;
   weights: Float32Array;
+  /** The pick that represents each item (its most similar pick; itself for a pick), −1 when none. */
+  owner: Int32Array;
   mode: 'dense' | 'sparse';
 }
 
@@ -90,7 +92,13 @@ export async function facilitySelect(x: Matrix, budget: number, o: FacilityOptio
     ...(o.signal ? { signal: o.signal } : {}),
   });
   await assignUnreached(f, x, picks);
-  return { picks, gains, weights: f.clusterSizes(picks), mode: dense ? 'dense' : 'sparse' };
+  return {
+    picks,
+    gains,
+    weights: f.clusterSizes(picks),
+    owner: f.owner,
+    mode: dense ? 'dense' : 'sparse',
+  };
 }
 
 /** Items whose kNN lists contain no pick go to their most similar pick (exact, on the kernel). */

@@ -4,7 +4,7 @@
  * cluster sizes (C7).
  */
 import { z } from 'zod';
-import type { Selector } from '../contract.js';
+import { itemRef, type Selector } from '../contract.js';
 import { facilityParams, facilitySelect } from './facility.js';
 import { embeddingParam, vectorsOf } from './vectors.js';
 
@@ -27,9 +27,27 @@ export const facilityLocation: Selector<z.infer<typeof params>> = {
       indices: r.picks,
       gains: r.gains,
       weights: r.weights,
+      reasons: facilityReasons(r.picks, r.gains, r.weights, r.owner),
       trace: [
         { stage: 'greedy', message: `${r.mode} facility location, ${p.optimizer} greedy, ${budget} picks` },
       ],
     };
   },
 };
+
+/** A pick: its marginal gain, when it was picked and how many items it stands for; others: their pick. */
+function facilityReasons(
+  picks: Int32Array,
+  gains: Float64Array,
+  weights: Float32Array,
+  owner: Int32Array,
+): Map<number, string> {
+  const reasons = new Map<number, string>();
+  owner.forEach((o, i) => {
+    if (o >= 0 && o !== i) reasons.set(i, `represented by pick ${itemRef(o)}`);
+  });
+  picks.forEach((i, t) =>
+    reasons.set(i, `gain ${gains[t]!.toPrecision(3)} at pick ${t + 1}, stands for ${weights[t]} items`),
+  );
+  return reasons;
+}

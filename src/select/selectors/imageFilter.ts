@@ -28,15 +28,25 @@ export const imageFilter: Selector<Params> = {
       throw new SelectionInputError(`image-filter: minSide ${p.minSide} is above maxSide ${p.maxSide}`);
     const { width, height } = input.samples!;
     const dropped = { small: 0, large: 0, aspect: 0 };
+    const reasons = new Map<number, string>();
+    const fail = (i: number, reason: string) => (reasons.set(i, reason), false);
     const pass = (i: number) => {
       const short = Math.min(width[i]!, height[i]!);
       const long = Math.max(width[i]!, height[i]!);
-      if (p.minSide !== undefined && short < p.minSide) return (dropped.small++, false);
-      if (p.maxSide !== undefined && long > p.maxSide) return (dropped.large++, false);
-      if (p.maxAspect !== undefined && long / short > p.maxAspect) return (dropped.aspect++, false);
+      const size = `${width[i]}×${height[i]}`;
+      if (p.minSide !== undefined && short < p.minSide)
+        return (dropped.small++, fail(i, `${size}: shorter side ${short} below minSide ${p.minSide}`));
+      if (p.maxSide !== undefined && long > p.maxSide)
+        return (dropped.large++, fail(i, `${size}: longer side ${long} above maxSide ${p.maxSide}`));
+      if (p.maxAspect !== undefined && long / short > p.maxAspect)
+        return (
+          dropped.aspect++,
+          fail(i, `${size}: aspect ${(long / short).toFixed(2)} above maxAspect ${p.maxAspect}`)
+        );
       return true;
     };
     const selection = keepPassing('image-filter', pass, input.n, budget, []);
+    selection.reasons = reasons;
     selection.trace.unshift({
       stage: 'images',
       message: `dropped ${items(dropped.small)} below minSide, ${items(dropped.large)} above maxSide, ${items(dropped.aspect)} above maxAspect`,

@@ -41,6 +41,7 @@ export const kCenter: Selector<z.infer<typeof params>> = {
     return {
       indices: cover.indices,
       scores,
+      reasons: kCenterReasons(cover, scores, radius),
       trace: [
         {
           stage: 'cover',
@@ -57,6 +58,8 @@ export interface KCenterCover {
   minSquared: Float64Array;
   /** Items brought up to date between synchronisations (the work the lazy form does instead of N per pick). */
   lazyChecks: number;
+  /** Distance of each pick to the centres before it when it was picked (the radius then); 0 for the start. */
+  pickDistance: Float64Array;
 }
 
 const SYNC_EVERY = 256;
@@ -79,6 +82,7 @@ export async function kCenterGreedy(
   const minSquared = new Float64Array(n).fill(Infinity); // m_i², exact against centres [0, seen[i])
   const seen = new Int32Array(n);
   const indices = new Int32Array(budget);
+  const pickDistance = new Float64Array(budget);
   const heap = new MaxHeap(minSquared);
   let synced = 0; // all items have seen centres [0, synced)
   let lazyChecks = 0;
@@ -124,12 +128,13 @@ export async function kCenterGreedy(
     if (next === undefined || !(minSquared[next]! >= 0))
       throw new SelectionInputError('k-center: distances are not finite (NaN or infinite embeddings?)');
     indices[t] = next;
+    pickDistance[t] = Math.sqrt(minSquared[next]!);
     minSquared[next] = 0;
     if (t % 256 === 0) options.progress?.(t, budget);
   }
   // m_i ← min(m_i, ‖x_i − x_u*‖²) for every centre, so the scores are exact.
   if (synced < budget) await sync(budget);
-  return { indices, minSquared, lazyChecks };
+  return { indices, minSquared, lazyChecks, pickDistance };
 }
 
 /** Max-heap of item ids by key (ties: lower id first), over a shared key array; top operations only. */
@@ -180,4 +185,22 @@ class MaxHeap {
       i = child;
     }
   }
+}
+
+/** A pick: how far it was from the centres before it (the covering radius then); others: their distance. */
+function kCenterReasons(cover: KCenterCover, distance: Float32Array, radius: number): Map<number, string> {
+  const f = (v: number) => v.toFixed(3);
+  const reasons = new Map<number, string>();
+  distance.forEach((d, i) =>
+    reasons.set(i, `${f(d)} from its nearest centre, within the radius ${f(radius)}`),
+  );
+  cover.indices.forEach((i, t) =>
+    reasons.set(
+      i,
+      t === 0
+        ? 'seeded random start'
+        : `farthest point at pick ${t + 1}, radius ${f(cover.pickDistance[t]!)}`,
+    ),
+  );
+  return reasons;
 }

@@ -38,6 +38,7 @@ export const random: Selector<z.infer<typeof params>> = {
       return {
         indices: Int32Array.from(picks),
         ...(p.weights ? { weights: new Float32Array(budget).fill(input.n / budget) } : {}),
+        reasons: new Map(picks.map((i) => [i, `drawn uniformly at random (seed ${ctx.seed})`])),
         trace: [
           { stage: 'sample', message: `${budget} of ${input.n} uniformly at random (seed ${ctx.seed})` },
         ],
@@ -51,14 +52,18 @@ export const random: Selector<z.infer<typeof params>> = {
     );
     const indices: number[] = [];
     const weights: number[] = [];
+    const reasons = new Map<number, string>();
     groups.forEach((group, c) => {
       const picks = sampleWithoutReplacement([...group], quotas[c]!, rng);
+      const why = `drawn at random in class ${c}: ${quotas[c]} of ${group.length} (seed ${ctx.seed})`;
+      for (const i of picks) reasons.set(i, why);
       indices.push(...picks);
       weights.push(...picks.map(() => group.length / quotas[c]!));
     });
     return {
       indices: Int32Array.from(indices),
       ...(p.weights ? { weights: Float32Array.from(weights) } : {}),
+      reasons,
       trace: [
         { stage: 'sample', message: `per-class quotas ${Array.from(quotas).join(', ')} (seed ${ctx.seed})` },
       ],

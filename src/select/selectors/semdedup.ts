@@ -8,7 +8,7 @@
 import { z } from 'zod';
 import { kmeans } from '../../embed/backends/kmeans.js';
 import { asDense } from '../../embed/backends/linalg.js';
-import type { Selector } from '../contract.js';
+import { itemRef, type Selector } from '../contract.js';
 import { innerProducts } from '../kernels/similarity.js';
 import { groupByLabel } from '../stratify.js';
 import { embeddingParam, gather, vectorsOf } from './vectors.js';
@@ -50,6 +50,7 @@ export const semdedup: Selector<z.infer<typeof params>> = {
       seed: ctx.seed,
     });
     const score = new Float32Array(x.rows).fill(-1); // M_j; −1 for the first member of a cluster
+    const nearest = new Int32Array(x.rows).fill(-1); // the earlier member i that gives M_j
     for (const [c, members] of groupByLabel(assignment).entries()) {
       if (members.length === 0) continue;
       const centre = centroids.data.subarray(c * x.cols, (c + 1) * x.cols);
@@ -68,8 +69,10 @@ export const semdedup: Selector<z.infer<typeof params>> = {
       const m = order.length;
       for (let j = 1; j < m; j++) {
         let best = -Infinity;
-        for (let i = 0; i < j; i++) best = Math.max(best, gram[i * m + j]!);
+        let at = -1;
+        for (let i = 0; i < j; i++) if (gram[i * m + j]! > best) [best, at] = [gram[i * m + j]!, order[i]!];
         score[order[j]!] = best;
+        nearest[order[j]!] = at;
       }
     }
     const candidates = Array.from({ length: x.rows }, (_, i) => i);
@@ -100,6 +103,46 @@ export const semdedup: Selector<z.infer<typeof params>> = {
             'and a budget of 100% to remove only near-duplicates',
         });
     }
-    return { indices: Int32Array.from(kept), scores: score, trace };
+    const reasons = semdedupReasons(kept, score, nearest, assignment, p.epsilon);
+    return { indices: Int32Array.from(kept), scores: score, reasons, trace };
   },
 };
+
+/**
+ * Every item's reason: a kept cluster head is its cluster's representative; any other item names the
+ * earlier member of its cluster it is most similar to (the i giving M_j) and the cut it met or missed.
+ */
+function semdedupReasons(
+  kept: number[],
+  score: Float32Array,
+  nearest: Int32Array,
+  cluster: Int32Array,
+  epsilon: number | undefined,
+): Map<number, string> {
+  const f = (v: number) => v.toFixed(3);
+  const isKept = new Uint8Array(score.length);
+  for (const i of kept) isKept[i] = 1;
+  // The cut: 1 − ε, or with a calibrated ε the largest M_j the budget kept.
+  const cut = epsilon === undefined ? kept.reduce((c, i) => Math.max(c, score[i]!), -1) : 1 - epsilon;
+  const cutName = epsilon === undefined ? `the budget's cut ${f(cut)}` : `1 − ε = ${f(cut)}`;
+  const reasons = new Map<number, string>();
+  for (let j = 0; j < score.length; j++) {
+    const m = score[j]!;
+    const other = itemRef(nearest[j]!);
+    if (nearest[j]! < 0)
+      reasons.set(
+        j,
+        isKept[j]
+          ? `kept: cluster ${cluster[j]}'s representative`
+          : `cluster ${cluster[j]}'s representative, beyond a budget below the cluster count`,
+      );
+    else if (isKept[j]) reasons.set(j, `kept: closest earlier member ${other} at cos ${f(m)} ≤ ${cutName}`);
+    else if (epsilon !== undefined && m <= cut)
+      reasons.set(j, `cos ${f(m)} to ${other} ≤ ${cutName}, but beyond the budget`);
+    else {
+      const what = m > 1 - NEAR_DUPLICATE_EPSILON || epsilon !== undefined ? 'duplicate of' : 'too close to';
+      reasons.set(j, `${what} ${other} (cos ${f(m)} ≥ ${cutName})`);
+    }
+  }
+  return reasons;
+}
