@@ -22,7 +22,10 @@ import {
   writeRunReport,
   type ExportFormat,
   type MethodDescription,
+  parseClassNamesSpec,
+  type ClassNamesSpec,
 } from '../src/curate/api.js';
+import { compareRuns } from './dispatch.js';
 import { CuratePanel } from './panel.js';
 import { withCancellableProgress } from './progress.js';
 import { baseFolder, settings, type Session } from './session.js';
@@ -36,6 +39,8 @@ export const COMMANDS: Record<string, Command> = {
   'clipcurate.embed': embed,
   'clipcurate.select': select,
   'clipcurate.compare': compare,
+  'clipcurate.showCompare': showCompareCommand,
+  'clipcurate.diff': diffCommand,
   'clipcurate.search': search,
   'clipcurate.accept': (s) => reviewByKey(s, 'accept'),
   'clipcurate.reject': (s) => reviewByKey(s, 'reject'),
@@ -224,6 +229,10 @@ async function select(session: Session): Promise<void> {
   if (budget === undefined || (budget === '' && method.kind !== 'filter')) return;
   const params = await askParams(method);
   if (!params) return;
+  // Methods with latent classes (ClipCov, SAS) can use class names as zero-shot classes.
+  const usesClasses = 'classes' in ((method.params as { properties?: object }).properties ?? {});
+  const classNames = usesClasses ? await askClassNames('zero-shot latent classes') : null;
+  if (classNames === undefined) return;
   const view = await session.open();
   const what = `${budget ? `${budget} ` : ''}with ${method.name}${from ? ` from ${from}` : ''}`;
   const stored = await withCancellableProgress(`Selecting ${what}`, (r) =>
@@ -232,6 +241,7 @@ async function select(session: Session): Promise<void> {
         method: method.name,
         ...(budget ? { budget } : {}),
         ...(from ? { from } : {}),
+        ...(classNames ? { classNames } : {}),
         params,
         signal: r.signal,
         progress: (done, total) => r.report(total ? done / total : 0, ''),
@@ -243,6 +253,29 @@ async function select(session: Session): Promise<void> {
   void vscode.window.showInformationMessage(
     `${method.name} picked ${stored.sampleIds.length.toLocaleString()} samples (selection ${stored.name})`,
   );
+}
+
+/**
+ * Optional class names (as the CLI's --class-names: `a,b,c`, `@FILE` or `field:NAME`), checked as typed;
+ * null = none given, undefined = cancelled.
+ */
+async function askClassNames(purpose: string): Promise<ClassNamesSpec | null | undefined> {
+  const text = await vscode.window.showInputBox({
+    ignoreFocusOut: true,
+    title: `Class names for ${purpose} (optional)`,
+    placeHolder: 'cat,dog,ship  ·  @/path/names.txt  ·  field:label  (empty: none)',
+    validateInput: (value) => {
+      if (!value.trim()) return undefined;
+      try {
+        parseClassNamesSpec(value);
+        return undefined;
+      } catch (err) {
+        return (err as Error).message;
+      }
+    },
+  });
+  if (text === undefined) return undefined;
+  return text.trim() ? parseClassNamesSpec(text) : null;
 }
 
 /** Where to select from: the whole pool ('') or an earlier selection's picks; undefined = cancelled. */
@@ -260,7 +293,7 @@ async function askFrom(session: Session): Promise<string | undefined> {
   return picked?.name;
 }
 
-async function compare(session: Session): Promise<void> {
+async function compare(session: Session, extensionUri: vscode.Uri): Promise<void> {
   const methods = await pickMethod('Methods to compare', true);
   if (!methods?.length) return;
   const budget = await askBudget();
@@ -271,6 +304,8 @@ async function compare(session: Session): Promise<void> {
     value: defaultCompareRun([budget]),
   });
   if (!run) return;
+  const classNames = await askClassNames('zero-shot accuracy of proxy CLIP, and latent classes');
+  if (classNames === undefined) return;
   const view = await session.open();
   // A run that exists is replaced only when the user says so (the CLI's --overwrite).
   const existing = await listSelections(view.workspace);
@@ -291,6 +326,7 @@ async function compare(session: Session): Promise<void> {
         budgets: [budget],
         run,
         overwrite,
+        ...(classNames ? { classNames } : {}),
         signal: r.signal,
         onMethod: (m, _budget, done, total) => r.report(done / total, m),
       });
@@ -303,7 +339,23 @@ async function compare(session: Session): Promise<void> {
     }),
   );
   session.changed();
+  (await openPanel(session, extensionUri)).showCompare(run);
   await showReport(report.html);
+}
+
+/** Pick a saved compare run and show its table in the panel. */
+async function showCompareCommand(session: Session, extensionUri: vscode.Uri): Promise<void> {
+  const view = await session.open();
+  const runs = await compareRuns(view.workspace);
+  if (runs.length === 0) {
+    void vscode.window.showWarningMessage('No compare run yet: run "Curate: Compare Methods…" first.');
+    return;
+  }
+  const picked = await vscode.window.showQuickPick(
+    runs.map((r) => ({ label: r.run, description: `budgets ${r.budgets.join(', ')}` })),
+    { title: 'Compare run to show', ignoreFocusOut: true },
+  );
+  if (picked) (await openPanel(session, extensionUri)).showCompare(picked.label);
 }
 
 async function search(session: Session, extensionUri: vscode.Uri): Promise<void> {
@@ -314,7 +366,7 @@ async function search(session: Session, extensionUri: vscode.Uri): Promise<void>
   });
   if (!text) return;
   const panel = await openPanel(session, extensionUri);
-  panel.post({ type: 'search', text });
+  panel.postWhenReady({ type: 'search', text });
 }
 
 async function reviewByKey(session: Session, decision: 'accept' | 'reject'): Promise<void> {
@@ -375,6 +427,23 @@ async function pickSelection(session: Session, title: string): Promise<string | 
   const items = await Promise.all(ordered.map((n) => describeSelection(view.workspace, n, current)));
   return (await vscode.window.showQuickPick(items, { title, ignoreFocusOut: true, matchOnDescription: true }))
     ?.name;
+}
+
+/** Pick two selections and show what each kept that the other did not, in the panel. */
+async function diffCommand(session: Session, extensionUri: vscode.Uri): Promise<void> {
+  const view = await session.open();
+  if ((await listSelections(view.workspace)).length < 2) {
+    void vscode.window.showWarningMessage(
+      'A diff needs two selections: run "Curate: Select a Subset…" first.',
+    );
+    return;
+  }
+  const a = await pickSelection(session, 'Diff: first selection (A)');
+  if (!a) return;
+  const b = await pickSelection(session, `Diff: second selection (B), compared with ${a}`);
+  if (!b) return;
+  if (a === b) throw new Error(`pick two different selections (both were '${a}')`);
+  (await openPanel(session, extensionUri)).showDiff(a, b);
 }
 
 async function exportCommand(session: Session): Promise<void> {

@@ -2,9 +2,22 @@
  * Answers the panel's requests from a `CurationView`. No VS Code API here: the extension's panel and
  * the webview UI tests (test/ui) route messages through this same function.
  */
+import path from 'node:path';
 import type { CurationView } from '../src/curate/api.js';
 import { deleteSavedView, listSavedViews, loadSavedView, saveView, scoreLegend } from '../src/curate/api.js';
-import type { GridQuery, GridScope, Replies, Request, Summary } from './protocol.js';
+import { diffSelections } from '../src/curate/diff.js';
+import { listCompareRuns, readComparisonFile } from '../src/curate/pipeline.js';
+import type {
+  CompareRunInfo,
+  CompareRunTables,
+  CompareTable,
+  GridQuery,
+  GridScope,
+  PanelDiff,
+  Replies,
+  Request,
+  Summary,
+} from './protocol.js';
 
 export async function answer<R extends Request>(view: CurationView, request: R): Promise<Replies[R['kind']]> {
   const reply = await answerAny(view, request);
@@ -59,7 +72,61 @@ async function answerAny(view: CurationView, r: Request): Promise<Replies[Reques
       await view.useSelection(saved.selection);
       return { view: saved, summary: await panelSummary(view) } satisfies Replies['openView'];
     }
+    case 'compareRuns':
+      return compareRuns(view.workspace) satisfies Promise<Replies['compareRuns']>;
+    case 'compareRun':
+      return compareRunTables(view.workspace, r.run) satisfies Promise<Replies['compareRun']>;
+    case 'diff':
+      return panelDiff(view, r.a, r.b) satisfies Promise<Replies['diff']>;
   }
+}
+
+/** Samples of each side a diff reply carries (in pick order); the totals count them all. */
+export const DIFF_SAMPLES = 120;
+
+async function panelDiff(view: CurationView, a: string, b: string): Promise<PanelDiff> {
+  if (a === b) throw new Error(`diff needs two different selections (both are '${a}')`);
+  const d = await view.withCatalog((catalog) => diffSelections(catalog, view.workspace, a, b));
+  return {
+    a: d.a,
+    b: d.b,
+    both: d.both,
+    onlyA: { total: d.onlyA.length, samples: d.onlyA.slice(0, DIFF_SAMPLES) },
+    onlyB: { total: d.onlyB.length, samples: d.onlyB.slice(0, DIFF_SAMPLES) },
+    truth: d.truth,
+  };
+}
+
+export async function compareRuns(workspace: string): Promise<CompareRunInfo[]> {
+  return [...(await listCompareRuns(workspace))].map(([run, files]) => ({
+    run,
+    budgets: files.map((f) => path.basename(f, '.json')),
+  }));
+}
+
+/** A saved compare run's tables, smallest budget first; an unknown run is an error naming the folder. */
+export async function compareRunTables(workspace: string, run: string): Promise<CompareRunTables> {
+  const files = (await listCompareRuns(workspace)).get(run);
+  if (!files)
+    throw new Error(
+      `no compare run '${run}' in ${path.join(workspace, 'compare')} (run Curate: Compare Methods…)`,
+    );
+  const tables: CompareTable[] = [];
+  for (const file of files) {
+    const c = await readComparisonFile(file);
+    tables.push({
+      budget: c.budget,
+      file,
+      pool: c.pool,
+      heldOut: c.heldOut,
+      poolDescription: c.poolInfo?.description ?? null,
+      // NaN (a failed method's CLIP score) was saved as null; the protocol's row type says so.
+      rows: c.rows as CompareTable['rows'],
+      reference: c.reference as CompareTable['reference'],
+    });
+  }
+  const size = (t: CompareTable) => Math.max(0, ...t.rows.map((r) => r.budget));
+  return { run, tables: tables.sort((a, b) => size(a) - size(b)) };
 }
 
 /** A grid page; a search scope becomes the search's ranked hits (CurationView.searchPage). */

@@ -16,10 +16,14 @@ const HOST_COMMANDS: Record<HostCommand, string> = {
   compare: 'clipcurate.compare',
   export: 'clipcurate.export',
   report: 'clipcurate.openReport',
+  diff: 'clipcurate.diff',
 };
 
 export class CuratePanel extends Disposable {
   static current: CuratePanel | undefined;
+  /** Whether the page said `ready`; messages for a page still loading wait in `queued`. */
+  private ready = false;
+  private queued: ToPage[] = [];
 
   static createOrShow(extensionUri: vscode.Uri, session: Session): CuratePanel {
     if (CuratePanel.current) {
@@ -54,9 +58,29 @@ export class CuratePanel extends Disposable {
     panel.title = 'Curation';
   }
 
-  /** Show search results for `text` in the page (the palette's search command). */
   post(message: ToPage): void {
     void this.panel.webview.postMessage(message);
+  }
+
+  /**
+   * Post once the page is ready (after its `init`): a panel just created by a palette command (search,
+   * show a compare run) would otherwise lose the message.
+   */
+  postWhenReady(message: ToPage): void {
+    if (this.ready) this.post(message);
+    else this.queued.push(message);
+  }
+
+  /** Show what selection `a` kept that `b` did not, and the other way round. */
+  showDiff(a: string, b: string): void {
+    this.panel.reveal();
+    this.postWhenReady({ type: 'showDiff', a, b });
+  }
+
+  /** Show a saved compare run's table in the page. */
+  showCompare(run: string): void {
+    this.panel.reveal();
+    this.postWhenReady({ type: 'showCompare', run });
   }
 
   override dispose(): void {
@@ -67,9 +91,14 @@ export class CuratePanel extends Disposable {
 
   private async receive(m: ToHost): Promise<void> {
     switch (m.type) {
-      case 'ready':
+      case 'ready': {
         await this.sendSummary('init');
+        this.ready = true;
+        const queued = this.queued;
+        this.queued = [];
+        for (const message of queued) this.post(message);
         return;
+      }
       case 'command':
         await vscode.commands.executeCommand(HOST_COMMANDS[m.command]);
         return;

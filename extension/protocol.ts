@@ -4,6 +4,8 @@
  * one discriminant. Requests carry an id that the host's reply settles.
  */
 
+import type { ProxyClipMetrics, ProxySslMetrics, SeededMetric } from '../src/eval/types.js';
+
 export type Filter = 'all' | 'selected' | 'unselected' | 'accepted' | 'rejected' | 'errors';
 /** `relevance`: the order of the search shown as a grid filter (`GridQuery.search`). */
 export type Sort = 'catalog' | 'score-desc' | 'score-asc' | 'pick-order' | 'relevance';
@@ -124,6 +126,83 @@ export interface Histogram {
   unselected: number[];
 }
 
+/**
+ * One method's row of a saved comparison (src/curate/pipeline.ts `CompareRow`, restated here because
+ * that module is Node-only). Comparisons saved before proxy training and seeded probes lack `probe`,
+ * `proxyClip` and `proxySsl`; the page shows what is there.
+ */
+export interface CompareTableRow {
+  method: string;
+  selection: string;
+  budget: number;
+  kept: number;
+  seconds: number;
+  probeAccuracy: number | null;
+  meanClipScore: number | null;
+  classKL: number | null;
+  badCaptions: number | null;
+  duplicates: number | null;
+  probe?: SeededMetric | null;
+  proxyClip?: ProxyClipMetrics | null;
+  proxySsl?: ProxySslMetrics | null;
+  error?: string;
+}
+
+/** One budget of a compare run: a saved comparison file. */
+export interface CompareTable {
+  /** The budget as requested ("10%", "500"). */
+  budget: string;
+  /** The file it was read from (shown, and named in errors). */
+  file: string;
+  pool: number;
+  heldOut: number;
+  /** "the training split: 192 of 240 samples (48 held out for the probe)", when saved. */
+  poolDescription: string | null;
+  rows: CompareTableRow[];
+  /** The whole pool's own values (probe on every sample, pool rates): a reference, never "best". */
+  reference: Omit<CompareTableRow, 'method' | 'selection' | 'budget' | 'kept' | 'seconds'>;
+}
+
+export interface CompareRunTables {
+  run: string;
+  /** One table per budget, smallest budget first. */
+  tables: CompareTable[];
+}
+
+export interface CompareRunInfo {
+  run: string;
+  /** Its comparison files' budgets (file names: "10pct", "500"). */
+  budgets: string[];
+}
+
+/** One sample of a selection diff (src/curate/diff.ts `DiffItem`, restated: that module is Node-only). */
+export interface DiffSample {
+  id: number;
+  key: string;
+  caption: string;
+  /** What selection A's method recorded for the sample (kept or dropped), null when nothing. */
+  reasonA: string | null;
+  reasonB: string | null;
+  /** Ground-truth metadata fields (`caption_kind`, `dup_of`, `label`) the dataset has. */
+  groundTruth: Record<string, string | null>;
+}
+
+export interface DiffSelectionSide {
+  name: string;
+  method: string;
+  kept: number;
+}
+
+/** Two selections side by side; the sample lists hold the first samples of each side (dispatch.ts). */
+export interface PanelDiff {
+  a: DiffSelectionSide;
+  b: DiffSelectionSide;
+  both: number;
+  onlyA: { total: number; samples: DiffSample[] };
+  onlyB: { total: number; samples: DiffSample[] };
+  truth: Array<{ field: string; onlyA: Record<string, number>; onlyB: Record<string, number> }>;
+}
+
 /** What the page can ask; `Replies[kind]` is what comes back. */
 export type Request =
   | { kind: 'summary' }
@@ -142,7 +221,13 @@ export type Request =
   | { kind: 'saveView'; name: string; query: GridScope }
   | { kind: 'deleteView'; name: string }
   /** Show a saved view's selection; the reply is the view, to restore its query in the page. */
-  | { kind: 'openView'; name: string };
+  | { kind: 'openView'; name: string }
+  /** The saved compare runs (`<workspace>/compare/<run>/`). */
+  | { kind: 'compareRuns' }
+  /** A compare run's tables, one per budget. */
+  | { kind: 'compareRun'; run: string }
+  /** What one selection kept that the other did not, with each method's reasons. */
+  | { kind: 'diff'; a: string; b: string };
 
 export interface Replies {
   summary: Summary;
@@ -160,10 +245,13 @@ export interface Replies {
   saveView: SavedView[];
   deleteView: SavedView[];
   openView: { view: SavedView; summary: Summary };
+  compareRuns: CompareRunInfo[];
+  compareRun: CompareRunTables;
+  diff: PanelDiff;
 }
 
 /** Palette commands the page's buttons run on the host (dialogs, progress and files stay there). */
-export type HostCommand = 'select' | 'compare' | 'export' | 'report';
+export type HostCommand = 'select' | 'compare' | 'export' | 'report' | 'diff';
 
 export type ToHost =
   | { type: 'ready' }
@@ -178,7 +266,11 @@ export type ToPage =
   | { type: 'changed'; summary: Summary }
   | { type: 'status'; text: string }
   /** Run a free-text search in the page (the palette's search command). */
-  | { type: 'search'; text: string };
+  | { type: 'search'; text: string }
+  /** Show a compare run's table (after `compare` ran, or the palette's "Show compare run"). */
+  | { type: 'showCompare'; run: string }
+  /** Show two selections' difference (the palette's diff command). */
+  | { type: 'showDiff'; a: string; b: string };
 
 /** The UI state the page keeps with `setState` across reloads; the data stays on the host. */
 export interface UiState {
@@ -189,4 +281,6 @@ export interface UiState {
   tags?: string[];
   search?: SearchFilter;
   scrollTop: number;
+  /** The compare run shown in place of the grid, if one is. */
+  compareRun?: string;
 }

@@ -1,8 +1,10 @@
 /**
  * The curation panel: a toolbar of filters, a filter bar (field filters, tags, saved views), the
  * virtualised grid (free-text search results show there, ranked), and a side bar with the focused
- * sample and its nearest neighbours, the 2-D map and the score histogram. All data comes from the
- * host through `request`; only small UI state is kept with `setState`.
+ * sample and its nearest neighbours, the 2-D map and the score histogram. The compare view (a saved
+ * compare run's table) and the diff view (what one selection kept that another did not) take the
+ * grid's place until a selection is opened from them or they are closed. All
+ * data comes from the host through `request`; only small UI state is kept with `setState`.
  */
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
@@ -21,6 +23,8 @@ import type {
   Summary,
   UiState,
 } from '../../extension/protocol';
+import { CompareView } from './compareView';
+import { DiffView } from './diffView';
 import { button, select, textField, type Select } from './controls';
 import { el, formatScore } from './dom';
 import { FilterBar, type FilterState } from './filters';
@@ -84,7 +88,22 @@ const filterBar = new FilterBar({
   onDeleteView: (name) => void deleteView(name),
   onError: (message) => setStatus(message),
 });
-app.append(toolbar, filterBar.element, legend, body, status);
+const compareView = new CompareView({
+  onOpen: (name) => void openSelection(name),
+  onClose: () => showGrid(),
+  onCompare: () => command('compare'),
+  onStatus: (message) => setStatus(message),
+  onShown: () => saveState(),
+});
+const diffView = new DiffView({
+  onOpen: (name) => void openSelection(name),
+  onClose: () => showGrid(),
+  onStatus: (message) => setStatus(message),
+});
+/** What takes the page: the grid with its toolbar and filters, or the compare or diff view. */
+let mode: 'grid' | 'compare' | 'diff' = 'grid';
+const comparing = () => mode === 'compare';
+app.append(toolbar, filterBar.element, legend, body, compareView.element, diffView.element, status);
 
 /** The grid's current query without paging (what a page, a bulk tag and a saved view share). */
 function scope(): GridScope {
@@ -156,6 +175,8 @@ function buildToolbar(s: Summary): void {
     button('Reject', 'Reject the marked samples (R)', () => void review('reject')),
     button('Clear', 'Clear their review (C)', () => void review(null)),
     button('Select…', 'Run a selection method', () => command('select')),
+    button('Compare runs', 'Show the tables of saved compare runs', () => void showCompare()),
+    button('Diff…', 'What one selection kept that another did not', () => command('diff')),
     button('Export…', 'Export the selection shown', () => command('export'), false),
   );
   toolbar.append(group, toolbarRight);
@@ -320,7 +341,7 @@ function ordinal(n: number): string {
 
 function showLegend(s: Summary): void {
   legend.textContent = '';
-  if (!s.score) {
+  if (!s.score || mode !== 'grid') {
     legend.hidden = true;
     return;
   }
@@ -431,6 +452,48 @@ async function changeSelection(name: string | null): Promise<void> {
   await reload();
 }
 
+/** The compare or diff view in place of the toolbar, filters and grid. */
+function leaveGrid(to: 'compare' | 'diff'): void {
+  mode = to;
+  for (const part of [toolbar, filterBar.element, legend, body]) part.hidden = true;
+  compareView.element.hidden = to !== 'compare';
+  diffView.element.hidden = to !== 'diff';
+}
+
+async function showCompare(run?: string): Promise<void> {
+  leaveGrid('compare');
+  await compareView.show(run);
+}
+
+async function showDiff(a: string, b: string): Promise<void> {
+  leaveGrid('diff');
+  await diffView.show(a, b);
+}
+
+function showGrid(): void {
+  mode = 'grid';
+  compareView.hide();
+  diffView.hide();
+  for (const part of [toolbar, filterBar.element, body]) part.hidden = false;
+  if (summary) showLegend(summary);
+  setStatus();
+  saveState();
+}
+
+/** A compare row or a diff side was picked: show that selection in the grid (as the selection menu does). */
+async function openSelection(name: string): Promise<void> {
+  showGrid();
+  try {
+    summary = await request({ kind: 'useSelection', name });
+    buildToolbar(summary);
+    showLegend(summary);
+    mapLoaded = false;
+    await reload();
+  } catch (err) {
+    setStatus(`open ${name}: ${(err as Error).message}`);
+  }
+}
+
 async function loadMap(): Promise<void> {
   setStatus('computing the 2-D map (UMAP)…');
   try {
@@ -452,6 +515,15 @@ async function loadHistogram(): Promise<void> {
 }
 
 function setStatus(message?: string): void {
+  if (mode === 'diff') {
+    status.textContent = message ?? '';
+    return;
+  }
+  if (comparing()) {
+    const run = compareView.shownRun;
+    status.textContent = [run ? `compare run ${run}` : '', message ?? ''].filter(Boolean).join(' · ');
+    return;
+  }
   if (!summary) return;
   const s = summary;
   const parts = [
@@ -483,6 +555,7 @@ function saveState(): void {
     ...(state.where.length ? { where: state.where } : {}),
     ...(state.tags.length ? { tags: state.tags } : {}),
     ...(state.search ? { search: state.search } : {}),
+    ...(comparing() && compareView.shownRun ? { compareRun: compareView.shownRun } : {}),
   });
 }
 
@@ -508,6 +581,16 @@ listen((m) => {
       void loadFilterBar();
       mapLoaded = false;
       void reload(m.type === 'init' ? state.scrollTop : 0);
+      // A compare run may have been replaced (the palette's compare): read the shown one again.
+      if (comparing() && m.type === 'changed') void compareView.show(compareView.shownRun || undefined);
+      // After a reload of the page (hidden and shown again), the compare run it showed comes back.
+      if (m.type === 'init' && saved?.compareRun) void showCompare(saved.compareRun);
+      break;
+    case 'showCompare':
+      void showCompare(m.run);
+      break;
+    case 'showDiff':
+      void showDiff(m.a, m.b);
       break;
     case 'status':
       setStatus(m.text);

@@ -203,3 +203,21 @@ export {
   type SelectionDiff,
 } from './diff.js';
 export { loadReasons, REASONS_FILE, type SavedReason } from './selections.js';
+export {
+  parseClassNamesSpec,
+  describeClassNamesSpec,
+  PROMPT_TEMPLATES,
+  type ClassNamesSpec,
+} from './classNames.js';
+export {
+  EVALUATORS,
+  EVALUATOR_LABELS,
+  defaultEvaluators,
+  parseEvaluators,
+  evaluateSubset,
+  type EvaluatorName,
+  type EvaluationSetup,
+  type SubsetEvaluation,
+} from '../eval/evaluate.js';
+export { staticPlan, withinNoise, type SeededMetric, type TrainingPlan } from '../eval/types.js';
+export { COMPARE_COLUMNS, columnsOf, marksOf, formatCell } from './compareTable.js';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { answer, panelSummary } from '../../extension/dispatch.js';
-import type { HostCommand, ToHost, ToPage } from '../../extension/protocol.js';
+import type { HostCommand, Request, ToHost, ToPage } from '../../extension/protocol.js';
 import { panelDocument } from '../../extension/shell.js';
 import type { CurationView } from '../../src/curate/api.js';
 
@@ -36,6 +36,8 @@ export interface PanelPage {
   page: Page;
   /** Host commands the page asked for (buttons that open palette flows). */
   commands: HostCommand[];
+  /** Every request the page sent, in order (what a click asked the host for). */
+  requests: Request[];
   /** Console errors and CSP violations seen so far. */
   errors: string[];
   post(message: ToPage): Promise<void>;
@@ -53,6 +55,7 @@ export async function openPanelPage(
   });
   const page = await browser.newPage({ viewport });
   const commands: HostCommand[] = [];
+  const requests: Request[] = [];
   const errors: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(m.text());
@@ -73,6 +76,7 @@ export async function openPanelPage(
         commands.push(message.command);
         return;
       case 'request':
+        requests.push(message.request);
         try {
           const body = await answer(view, message.request);
           await post({ type: 'reply', requestId: message.requestId, ok: true, body });
@@ -114,5 +118,5 @@ export async function openPanelPage(
     return route.fulfill({ contentType: type, body: await readFile(file) });
   });
   await page.goto(`${ORIGIN}/index.html`);
-  return { page, commands, errors, post, close: () => browser.close() };
+  return { page, commands, requests, errors, post, close: () => browser.close() };
 }

@@ -8,6 +8,10 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CurationView } from '../../src/curate/api.js';
+import { diffSelections } from '../../src/curate/diff.js';
+import { comparisonFile, saveComparison, selectSubset, type Comparison } from '../../src/curate/pipeline.js';
+import { loadSelection } from '../../src/curate/selections.js';
+import { seededMetric, withinNoise, type SeededMetric } from '../../src/eval/types.js';
 import { miniWorkspace, type MiniWorkspace } from '../support/miniWorkspace.js';
 import { buildPanel, openPanelPage, type PanelPage } from './harness.js';
 
@@ -256,6 +260,353 @@ describe('curation panel page (headless Chromium, real workspace)', () => {
     );
     expect((await view.page({ tags: ['pair'] })).items.map((i) => i.id)).toEqual([first, second]);
     await page.waitForSelector(`.cell[data-id="${first}"] .tag-badge:not([hidden])`);
+  });
+
+  describe('compare view (saved comparison files, values written by the test)', () => {
+    const run = 'bench';
+    const random = 'bench/random-25pct';
+    const kCenter = 'bench/k-center-25pct';
+    // Seeded metrics written by the test: clip-score best, random within noise of it, k-center not.
+    const zeroShot = {
+      clip: seededMetric([0.39, 0.4, 0.41]),
+      random: seededMetric([0.38, 0.395, 0.41]),
+      kCenter: seededMetric([0.29, 0.3, 0.31]),
+    };
+    const recall = (base: number) => seededMetric([base - 0.02, base, base + 0.02]);
+    const proxyClip = (z: SeededMetric, r5: number) => ({
+      zeroShotTop1: z,
+      i2tR1: recall(r5 / 2),
+      i2tR5: recall(r5),
+      i2tR10: recall(Math.min(1, r5 * 1.5)),
+      t2iR1: recall(r5 / 2),
+      t2iR5: recall(r5 - 0.05),
+      t2iR10: recall(Math.min(1, r5 * 1.5)),
+    });
+    const proxySsl = (knn: number) => ({
+      knnTop1: seededMetric([knn - 0.01, knn, knn + 0.01]),
+      probeTop1: seededMetric([knn, knn, knn]),
+      alignment: seededMetric([0.5, 0.5, 0.5]),
+      uniformity: seededMetric([-2, -2, -2]),
+    });
+    const pct = (x: number) => (x * 100).toFixed(1);
+    const pm = (m: SeededMetric) => `${pct(m.mean)} ± ${pct(m.std)}`;
+
+    /** Header label → text of that column's cell in the row of `method`. */
+    async function rowCells(method: string): Promise<Record<string, string>> {
+      const labels = await panel.page.locator('.compare-table thead tr.labels th').allInnerTexts();
+      const row = panel.page.locator('.compare-table tbody tr', {
+        has: panel.page.locator(`th.method`, { hasText: method }),
+      });
+      const cellsText = await row.locator('th, td').allInnerTexts();
+      return Object.fromEntries(labels.map((l, i) => [l, cellsText[i] ?? '']));
+    }
+
+    beforeAll(async () => {
+      await view.withCatalog(async (catalog) => {
+        for (const [method, name] of [
+          ['random', random],
+          ['k-center', kCenter],
+        ] as const)
+          await selectSubset(catalog, ws.workspace, { method, budget: '25%', name });
+      });
+      await view.refresh();
+      const kept = ws.stored.sampleIds.length;
+      const base = { budget: kept, kept, classKL: 0.01, duplicates: null };
+      const comparison: Comparison = {
+        budget: '25%',
+        run,
+        pool: 240,
+        heldOut: 0,
+        rows: [
+          {
+            ...base,
+            method: 'clip-score',
+            selection: ws.stored.name,
+            seconds: 0.5,
+            probeAccuracy: 0.61,
+            probe: seededMetric([0.6, 0.61, 0.62]),
+            meanClipScore: 0.31,
+            badCaptions: 0.05,
+            proxyClip: proxyClip(zeroShot.clip, 0.5),
+            proxySsl: proxySsl(0.44),
+          },
+          {
+            ...base,
+            method: 'random',
+            selection: random,
+            seconds: 0.1,
+            probeAccuracy: 0.55,
+            probe: seededMetric([0.5, 0.55, 0.6]),
+            meanClipScore: 0.25,
+            badCaptions: 0.2,
+            proxyClip: proxyClip(zeroShot.random, 0.45),
+            proxySsl: proxySsl(0.46),
+          },
+          {
+            ...base,
+            method: 'k-center',
+            selection: kCenter,
+            seconds: 2.5,
+            probeAccuracy: 0.4,
+            probe: seededMetric([0.39, 0.4, 0.41]),
+            meanClipScore: 0.27,
+            badCaptions: 0.15,
+            proxyClip: proxyClip(zeroShot.kCenter, 0.3),
+            proxySsl: proxySsl(0.3),
+          },
+          {
+            ...base,
+            method: 'herding',
+            selection: 'bench/herding-25pct',
+            kept: 0,
+            seconds: 0,
+            probeAccuracy: null,
+            meanClipScore: NaN,
+            classKL: null,
+            badCaptions: null,
+            error: 'out of memory in the test',
+          },
+        ],
+        reference: {
+          probeAccuracy: 0.66,
+          meanClipScore: 0.27,
+          classKL: 0,
+          badCaptions: 0.18,
+          duplicates: null,
+        },
+      };
+      await saveComparison(ws.workspace, comparison);
+      // A second budget of the same run (its table comes second: budgets in increasing size).
+      await saveComparison(ws.workspace, {
+        ...comparison,
+        budget: '50%',
+        rows: comparison.rows.map((r) => ({ ...r, budget: 120, kept: r.error ? 0 : 120 })),
+      });
+      // A comparison saved before seeded and proxy metrics: scalar probe, no proxy fields, no truth.
+      const old = {
+        budget: '25%',
+        pool: 240,
+        heldOut: 48,
+        rows: [
+          {
+            method: 'clip-score',
+            selection: ws.stored.name,
+            budget: kept,
+            kept,
+            seconds: 0.4,
+            probeAccuracy: 0.52,
+            meanClipScore: 0.3,
+            classKL: 0.1,
+            badCaptions: null,
+            duplicates: null,
+          },
+          {
+            method: 'random',
+            selection: random,
+            budget: kept,
+            kept,
+            seconds: 0.1,
+            probeAccuracy: 0.57,
+            meanClipScore: 0.24,
+            classKL: 0.02,
+            badCaptions: null,
+            duplicates: null,
+          },
+        ],
+        reference: {
+          probeAccuracy: 0.6,
+          meanClipScore: 0.26,
+          classKL: 0,
+          badCaptions: null,
+          duplicates: null,
+        },
+      };
+      await saveComparison(ws.workspace, old as Comparison, comparisonFile(ws.workspace, 'old', '25%'));
+    });
+
+    it('shows a saved comparison: mean ± std in percent, the best bold, ≈ within noise, absent truth columns left out', async () => {
+      // The test's values must make all three cases happen.
+      expect(withinNoise(zeroShot.random, zeroShot.clip)).toBe(true);
+      expect(withinNoise(zeroShot.kCenter, zeroShot.clip)).toBe(false);
+      const { page } = panel;
+      await panel.post({ type: 'showCompare', run: 'bench' });
+      await page.waitForSelector('.compare-table');
+      expect(await page.locator('.grid').isVisible()).toBe(false);
+      const labels = await page.locator('.compare-table thead tr.labels th').allInnerTexts();
+      expect(labels).toEqual([
+        'method',
+        'kept',
+        'seconds',
+        'zero-shot top-1',
+        'i2t R@5',
+        't2i R@5',
+        'kNN top-1',
+        'accuracy',
+        'mean CLIP score',
+        'bad captions %',
+      ]);
+      const groups = await page.locator('.compare-table thead tr.groups th').allInnerTexts();
+      expect(groups).toContain('Ground truth from dataset metadata');
+
+      const clip = await rowCells('clip-score');
+      expect(clip['zero-shot top-1']).toBe(pm(zeroShot.clip));
+      expect(clip['accuracy']).toBe('61.0 ± 1.0');
+      expect(clip['mean CLIP score']).toBe('0.310');
+      expect(clip['bad captions %']).toBe('5.0');
+      const rnd = await rowCells('random');
+      expect(rnd['zero-shot top-1']).toBe(`≈ ${pm(zeroShot.random)}`);
+      expect(rnd['kNN top-1']).toBe(pm(seededMetric([0.45, 0.46, 0.47])));
+      const kc = await rowCells('k-center');
+      expect(kc['zero-shot top-1']).toBe(pm(zeroShot.kCenter));
+
+      // Bold: the best mean of each quality column (higher is better; lower for bad captions).
+      const bold = async (method: string) =>
+        page
+          .locator('.compare-table tbody tr', { has: page.locator('th.method', { hasText: method }) })
+          .locator('td.best')
+          .count();
+      const cell = (method: string, column: number) =>
+        page
+          .locator('.compare-table tbody tr', { has: page.locator('th.method', { hasText: method }) })
+          .locator('td')
+          .nth(column);
+      expect(await cell('clip-score', 2).locator('strong').count()).toBe(1); // zero-shot top-1
+      expect(await cell('random', 2).locator('strong').count()).toBe(0);
+      expect(await cell('random', 2).getAttribute('class')).toContain('near');
+      expect(await cell('k-center', 2).getAttribute('class')).not.toContain('near');
+      expect(await cell('random', 5).locator('strong').count()).toBe(1); // kNN top-1: random best
+      expect(await cell('clip-score', 8).locator('strong').count()).toBe(1); // bad captions: lowest
+      expect(await bold('k-center')).toBe(0);
+
+      const legend = await page.locator('.compare-legend').allInnerTexts();
+      expect(legend.join(' ')).toContain('≈ within noise of the best (2 standard errors over 3 seeds)');
+      expect(await page.locator('tr.failed .row-error').innerText()).toBe(
+        'failed: out of memory in the test',
+      );
+      const reference = await rowCells('whole pool');
+      expect(reference['kept']).toBe('240');
+      expect(reference['accuracy']).toBe('66.0');
+      await page.screenshot({ path: path.join(SHOTS, 'compare.png') });
+    });
+
+    it('shows an old comparison (no seeded or proxy metrics) with what it has', async () => {
+      const { page } = panel;
+      await panel.post({ type: 'showCompare', run: 'old' });
+      await page.waitForFunction(() =>
+        document.querySelector('.compare-source')?.textContent?.includes('/old/'),
+      );
+      const labels = await page.locator('.compare-table thead tr.labels th').allInnerTexts();
+      expect(labels).toEqual(['method', 'kept', 'seconds', 'accuracy', 'mean CLIP score']);
+      expect(await page.locator('.compare-table thead .truth').count()).toBe(0);
+      const rnd = await rowCells('random');
+      expect(rnd['accuracy']).toBe('57.0');
+      expect(await page.locator('.compare-table td.best', { hasText: '57.0' }).count()).toBe(1);
+      expect(await page.locator('.compare-table td.near').count()).toBe(0);
+      expect(await page.locator('.noise-legend').count()).toBe(0);
+    });
+
+    it('an unknown compare run is an error naming the run and the folder', async () => {
+      const { page } = panel;
+      await panel.post({ type: 'showCompare', run: 'nope' });
+      const message = page.locator('.compare-view .row-error');
+      await message.waitFor();
+      expect(await message.innerText()).toBe(
+        `no compare run 'nope' in ${path.join(ws.workspace, 'compare')} (run Curate: Compare Methods…)`,
+      );
+      expect(await status()).toContain("compare: no compare run 'nope'");
+    });
+
+    it('the run menu switches runs; clicking a method row opens its selection in the grid', async () => {
+      const { page } = panel;
+      await chooseOption('Compare run', 'bench');
+      await page.waitForFunction(() =>
+        document.querySelector('.compare-source')?.textContent?.endsWith('/bench/25pct.json'),
+      );
+      expect((await rowCells('k-center'))['kept']).toBe('60');
+      await chooseOption('Budget', 'Budget 50%');
+      await page.waitForFunction(() =>
+        document.querySelector('.compare-source')?.textContent?.endsWith('/bench/50pct.json'),
+      );
+      expect((await rowCells('k-center'))['kept']).toBe('120');
+      const before = panel.requests.length;
+      await page
+        .locator('.compare-table tbody tr', { has: page.locator('th.method', { hasText: 'k-center' }) })
+        .click();
+      await expect
+        .poll(() => panel.requests.slice(before))
+        .toContainEqual({ kind: 'useSelection', name: kCenter });
+      await page.waitForFunction(
+        (name) => document.querySelector('.status')?.textContent?.includes(`selection ${name} (k-center, `),
+        kCenter,
+      );
+      expect(await status()).toMatch(/^240 of 240 samples shown/);
+      expect(view.selection).toBe(kCenter);
+      expect(await page.locator('.compare-view').isVisible()).toBe(false);
+      expect(await page.locator('.grid').isVisible()).toBe(true);
+      // The failed row opens nothing.
+      await panel.post({ type: 'showCompare', run: 'bench' });
+      await page.waitForSelector('.compare-table');
+      const count = panel.requests.length;
+      await page.locator('tr.failed').click();
+      await page.waitForTimeout(200);
+      expect(panel.requests.slice(count).filter((r) => r.kind === 'useSelection')).toEqual([]);
+      await page.locator('vscode-button', { hasText: 'Back to the grid' }).click();
+      await page.waitForSelector('.grid', { state: 'visible' });
+    });
+  });
+
+  it('diff view: only-in-A and only-in-B samples in pick order with thumbnails, reasons and ground truth', async () => {
+    const { page } = panel;
+    const a = ws.stored.name;
+    const b = 'bench/random-25pct'; // saved by the compare view's tests
+    const [picksA, picksB] = [
+      (await loadSelection(ws.workspace, a)).sampleIds,
+      (await loadSelection(ws.workspace, b)).sampleIds,
+    ];
+    const onlyA = picksA.filter((id) => !picksB.includes(id));
+    const onlyB = picksB.filter((id) => !picksA.includes(id));
+    expect(onlyA.length).toBeGreaterThan(0);
+    const d = await view.withCatalog((catalog) => diffSelections(catalog, ws.workspace, a, b));
+    await panel.post({ type: 'showDiff', a, b });
+    await page.waitForSelector('.diff-side.a h3');
+    expect(await page.locator('.grid').isVisible()).toBe(false);
+    expect(await page.locator('.diff-side.a h3').innerText()).toBe(`Only in A: ${onlyA.length}`);
+    expect(await page.locator('.diff-side.b h3').innerText()).toBe(`Only in B: ${onlyB.length}`);
+    const shownIds = (side: string) =>
+      page
+        .locator(`.diff-side.${side} .diff-item`)
+        .evaluateAll((els) => els.map((e) => Number((e as HTMLElement).dataset.id)));
+    expect(await shownIds('a')).toEqual(onlyA.slice(0, 120));
+    expect(await shownIds('b')).toEqual(onlyB.slice(0, 120));
+    expect(await page.locator('.diff-about').innerText()).toContain(
+      `${picksA.length - onlyA.length} kept by both`,
+    );
+    // Each method's reason for the first sample only A kept, and its ground truth.
+    const first = page.locator('.diff-side.a .diff-item').first();
+    expect(await first.locator('.reason-a').innerText()).toBe(d.onlyA[0]!.reasonA ?? 'no reason recorded');
+    expect(await first.locator('.reason-b').innerText()).toBe(d.onlyA[0]!.reasonB ?? 'no reason recorded');
+    expect(d.onlyA[0]!.reasonA).toMatch(/^score /); // clip-score records why it kept each sample
+    expect(await first.locator('.diff-key').innerText()).toBe(d.onlyA[0]!.key);
+    expect(d.truth.map((t) => t.field)).toContain('label');
+    for (const t of d.truth)
+      for (const [value, n] of Object.entries(t.onlyA))
+        expect(
+          await page
+            .locator(`.diff-truth-table tr[data-field="${t.field}"][data-value="${value}"] td`)
+            .nth(1)
+            .innerText(),
+        ).toBe(String(n));
+    // Thumbnails as in the grid (data: URLs), one per sample shown.
+    await page.waitForFunction(
+      (n) => document.querySelectorAll('.diff-view img.diff-thumb[src^="data:image/webp"]').length === n,
+      Math.min(120, onlyA.length) + Math.min(120, onlyB.length),
+    );
+    await page.screenshot({ path: path.join(SHOTS, 'diff.png') });
+    const before = panel.requests.length;
+    await page.locator('vscode-button', { hasText: 'Open B in the grid' }).click();
+    await expect.poll(() => panel.requests.slice(before)).toContainEqual({ kind: 'useSelection', name: b });
+    await page.waitForSelector('.grid', { state: 'visible' });
+    expect(await page.locator('.diff-view').isVisible()).toBe(false);
   });
 
   it('the export button asks the host for the export command; no console errors or CSP violations', async () => {
