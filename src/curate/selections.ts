@@ -413,13 +413,21 @@ export interface SavedReason {
   reason: string;
 }
 
+/** Above this many reasons, only the kept items' reasons are saved. */
+export const REASONS_ALL_MAX = 200_000;
+
 /** `{#i}` names pool item i inside a selector's reason (contract.ts `itemRef`). */
 const ITEM_REF = /\{#(\d+)\}/g;
 
 /** reasons.jsonl for a selection: pool order, item references replaced by keys, each ≤ REASON_MAX chars. */
 async function reasonLines(catalog: Catalog, selection: Selection, poolIds: BigInt64Array): Promise<string> {
-  const reasons = selection.reasons!;
   const kept = new Set(selection.indices);
+  // On large pools a reason per dropped item would make reasons.jsonl grow with N (~100 bytes each):
+  // above REASONS_ALL_MAX only the kept items' reasons are saved (docs/diff.md says so).
+  const reasons =
+    selection.reasons!.size > REASONS_ALL_MAX
+      ? new Map([...selection.reasons!].filter(([i]) => kept.has(i)))
+      : selection.reasons!;
   const rows = new Set<number>(reasons.keys());
   for (const text of reasons.values()) for (const m of text.matchAll(ITEM_REF)) rows.add(Number(m[1]));
   const named = [...rows].filter((i) => i < poolIds.length);

@@ -5,7 +5,7 @@
  * the data): proxy CLIP (two towers trained from scratch with symmetric InfoNCE on the subset's frozen
  * image and caption embeddings, src/eval/proxyClip.ts), proxy SSL (an NT-Xent head on augmented views,
  * src/eval/proxySsl.ts) and, where labels exist, the linear probe. Every subset gets the same steps ×
- * batch; dynamic methods are trained along their schedule ({@link TrainingPlan}).
+ * batch ({@link proxyStepsFor}); dynamic methods are trained along their schedule ({@link TrainingPlan}).
  *
  * Noise is measured, not assumed away: each metric is reported over `seeds` runs. Seed s trains with
  * seed s and is tested on its own resample of the held-out split (a seeded ⌈0.8·n⌉ subset, without
@@ -14,6 +14,7 @@
 import { seededRandom } from '../embed/backends/random.js';
 import { SelectionInputError } from '../select/contract.js';
 import { linearProbe } from '../select/proxy/probe.js';
+import { accuracyFromResiduals, headPass, type SoftmaxHead } from '../select/proxy/softmaxHead.js';
 import {
   evaluateProxyClip,
   PROXY_CLIP_DEFAULTS,
@@ -37,6 +38,36 @@ export const EVALUATOR_LABELS: Record<EvaluatorName, string> = {
   ssl: 'proxy SSL (NT-Xent head on augmented views: held-out kNN / probe accuracy)',
   probe: 'linear probe on image embeddings (needs labels)',
 };
+
+/**
+ * Default proxy training length: samples seen = 5 × the pool the subsets come from (DataComp fixes
+ * samples seen in proportion to its pool), between 50 and 500 steps. It depends on the run's pool, never
+ * on the subset, so every subset of a run gets the same compute.
+ */
+export function proxyStepsFor(pool: number, batch: number): number {
+  return Math.min(500, Math.max(50, Math.ceil((5 * pool) / batch)));
+}
+
+/** The proxy settings a setup resolves to (defaults, and the pool-sized step count). */
+export function proxySettings(setup: Pick<EvaluationSetup, 'pool' | 'clip' | 'ssl'>): {
+  clip: ProxyClipOptions;
+  ssl: ProxySslOptions;
+} {
+  const clipBatch = setup.clip?.batch ?? PROXY_CLIP_DEFAULTS.batch;
+  const sslBatch = setup.ssl?.batch ?? PROXY_SSL_DEFAULTS.batch;
+  return {
+    clip: {
+      ...PROXY_CLIP_DEFAULTS,
+      ...setup.clip,
+      steps: setup.clip?.steps ?? proxyStepsFor(setup.pool.n, clipBatch),
+    } as ProxyClipOptions,
+    ssl: {
+      ...PROXY_SSL_DEFAULTS,
+      ...setup.ssl,
+      steps: setup.ssl?.steps ?? proxyStepsFor(setup.pool.n, sslBatch),
+    } as ProxySslOptions,
+  };
+}
 
 /** Default number of evaluation seeds (training seeds and held-out resamples). */
 export const DEFAULT_EVAL_SEEDS = 3;
@@ -112,8 +143,7 @@ export interface SubsetEvaluation {
 
 /** The settings a comparison records, so a table says what its numbers mean. */
 export function describeEvaluation(setup: EvaluationSetup): string {
-  const clip = { ...PROXY_CLIP_DEFAULTS, ...setup.clip };
-  const ssl = { ...PROXY_SSL_DEFAULTS, ...setup.ssl };
+  const { clip, ssl } = proxySettings(setup);
   const parts = setup.evaluators.map((e) =>
     e === 'clip'
       ? `proxy CLIP ${clip.tower} towers, ${clip.steps} steps × ${clip.batch}`
@@ -139,12 +169,15 @@ export async function evaluateSubset(
   const ssl: Array<Awaited<ReturnType<typeof evaluateProxySsl>>> = [];
   const probe: number[] = [];
   const picks = planRows(plan);
+  const settings = proxySettings(setup);
+  // The probe trains deterministically (full batch, zero init): one head, tested on every resample.
+  const probeHead = wants('probe') ? await trainProbe(setup, plan) : undefined;
   for (let seed = 0; seed < setup.seeds; seed++) {
     signal?.throwIfAborted();
     const rows = resample(setup.heldOut.n, seed);
     const test = gatherPart(setup.heldOut, rows);
     if (wants('clip')) {
-      const model = await trainProxyClip(setup.pool, plan, { ...setup.clip, seed });
+      const model = await trainProxyClip(setup.pool, plan, { ...settings.clip, seed });
       const prompts = setup.zeroShot?.prompts;
       const labels = setup.zeroShot ? gatherInt(setup.zeroShot.heldOutLabels, rows) : undefined;
       clip.push(await evaluateProxyClip(model, { ...test, ...(labels ? { labels } : {}) }, prompts));
@@ -154,7 +187,7 @@ export async function evaluateSubset(
       const model = await trainProxySsl(
         { n: setup.pool.n, dim: setup.pool.dim, views: [setup.pool.image, setup.pool.views] },
         plan,
-        { ...setup.ssl, seed },
+        { ...settings.ssl, seed },
       );
       const train = gatherPart(setup.pool, picks);
       ssl.push(
@@ -176,23 +209,13 @@ export async function evaluateSubset(
         ),
       );
     }
-    if (wants('probe')) {
-      if (!setup.pool.labels || !test.labels) throw new SelectionInputError('the linear probe needs labels');
-      const { rows: trainRows, weights } = planWeights(plan);
-      const result = await linearProbe(
-        {
-          x: {
-            rows: trainRows.length,
-            cols: setup.pool.dim,
-            data: gatherRows(setup.pool.image, setup.pool.dim, trainRows),
-          },
-          labels: gatherInt(setup.pool.labels, trainRows),
-          ...(weights ? { weights } : {}),
-        },
-        { x: { rows: test.n, cols: test.dim, data: test.image }, labels: test.labels },
-        { classes: 1 + Math.max(largest(setup.pool.labels), largest(setup.heldOut.labels!)) },
+    if (probeHead) {
+      const pass = await headPass(
+        probeHead,
+        { rows: test.n, cols: test.dim, data: test.image },
+        test.labels!,
       );
-      probe.push(result.accuracy);
+      probe.push(accuracyFromResiduals(pass.residuals, test.labels!, probeHead.classes));
     }
   }
   const over = <T>(list: T[], pick: (t: T) => number | null): SeededMetric | null => {
@@ -223,6 +246,30 @@ export async function evaluateSubset(
         }
       : null,
   };
+}
+
+/** The label probe on a plan's (weighted) rows, trained once. */
+async function trainProbe(setup: EvaluationSetup, plan: TrainingPlan): Promise<SoftmaxHead> {
+  if (!setup.pool.labels || !setup.heldOut.labels)
+    throw new SelectionInputError('the linear probe needs labels');
+  const { rows, weights } = planWeights(plan);
+  const { head } = await linearProbe(
+    {
+      x: {
+        rows: rows.length,
+        cols: setup.pool.dim,
+        data: gatherRows(setup.pool.image, setup.pool.dim, rows),
+      },
+      labels: gatherInt(setup.pool.labels, rows),
+      ...(weights ? { weights } : {}),
+    },
+    {
+      x: { rows: setup.heldOut.n, cols: setup.heldOut.dim, data: setup.heldOut.image },
+      labels: setup.heldOut.labels,
+    },
+    { classes: 1 + Math.max(largest(setup.pool.labels), largest(setup.heldOut.labels)) },
+  );
+  return head;
 }
 
 /**

@@ -102,14 +102,25 @@ describe('curate CLI', () => {
       out.indexOf('Budget 10%'),
       out.indexOf('comparison saved', out.indexOf('Budget 10%')),
     );
+    // Columns found by header (compareTable.ts decides which exist).
+    const lines = table10.split('\n');
+    const header = lines.find((l) => l.startsWith('| method |'))!.split('|').map((c) => c.trim());
+    const column = (name: string) => header.indexOf(name);
+    expect(column('proxy CLIP zero-shot')).toBeGreaterThan(0);
+    expect(column('label probe accuracy')).toBeGreaterThan(0);
     const row = (method: string) => {
-      const cells = table10
-        .split('\n')
-        .find((l) => l.startsWith(`| ${method} |`))
+      const cells = lines
+        .find((l) => l.startsWith(`| ${method} |`) || l.startsWith(`| ${method} (schedule) |`))
         ?.split('|')
-        .map((c) => c.trim());
-      return { kept: Number(cells?.[2]), bad: Number.parseFloat(cells?.[6] ?? 'NaN') };
+        .map((c) => c.trim().replace(/^\*\*|\*\*$/g, '').replace(/^≈/, ''));
+      return {
+        kept: Number(cells?.[column('kept')]),
+        bad: Number.parseFloat(cells?.[column('ground truth bad captions')] ?? 'NaN'),
+        zeroShot: cells?.[column('proxy CLIP zero-shot')] ?? '',
+      };
     };
+    expect(out).toMatch(/Evaluation: proxy CLIP linear towers, 50 steps × 128; linear probe; 3 seeds/);
+    for (const method of selectionMethods()) expect(row(method).zeroShot).toMatch(/^\d+\.\d ± \d+\.\d%$/);
     for (const method of selectionMethods()) expect(row(method).kept).toBe(160);
     // ClipCov removes mismatched and generic captions; random keeps about the pool's share (18%).
     expect(row('clipcov').bad).toBeLessThan(5);
@@ -119,7 +130,7 @@ describe('curate CLI', () => {
     expect(stderr()).toContain('no CLIP model in the local cache');
 
     // The best selection at 10% is exported as WebDataset shards, and the report is written.
-    const best = /best probe accuracy at 10%: (\S+)/.exec(out)?.[1];
+    const best = /best at 10% by proxy CLIP zero-shot \(\d+\.\d%\): (\S+)/.exec(out)?.[1];
     expect(registry.has(best!)).toBe(true);
     expect(out).toMatch(new RegExp(`exported 160 of 160 picks of 'demo/${best}-10pct' as webdataset`));
     expect(existsSync(path.join(ws, `exports/demo/${best}-10pct/selection-000000.tar`))).toBe(true);
@@ -129,7 +140,8 @@ describe('curate CLI', () => {
     for (const method of selectionMethods()) expect(page).toContain(`demo/${method}-5pct`);
     expect(page).toContain('Offline fallback encoder');
     expect(existsSync(path.join(ws, 'reports/demo/plots/curve-probeaccuracy.png'))).toBe(true);
-  }, 240_000);
+    expect(existsSync(path.join(ws, 'reports/demo/plots/curve-clip-zeroshottop1.png'))).toBe(true);
+  }, 420_000);
 });
 
 describe('curate CLI: index, select, compare, search, methods, config', () => {

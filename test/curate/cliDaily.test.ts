@@ -197,7 +197,7 @@ describe('status, selections, named compare runs and pools (embedded mini worksp
     const first = await curate('-w', ws, ...compare);
     expect(first.code).toBe(0);
     expect(first.out).toContain(
-      "compare run 'compare-20pct': every method picked from the training split: 192 of 240 samples (48 held out for the probe)",
+      "compare run 'compare-20pct': every method picked from the training split: 192 of 240 samples (48 held out for evaluation)",
     );
     const saved = JSON.parse(await readFile(path.join(ws, 'compare/compare-20pct/20pct.json'), 'utf8'));
     expect(saved.poolInfo).toMatchObject({ samples: 192, heldOut: 48, labelField: 'label_index' });

@@ -21,9 +21,9 @@ export const DEMO_LABEL_FIELD = 'label_index';
 export const DEMO_CLASS_FIELD = 'label';
 /**
  * The demo's evaluation, lighter than `compare`'s defaults so the whole demo stays short (stated in its
- * output): proxy CLIP at 80 steps × 128 and the label probe, 3 seeds each.
+ * output): proxy CLIP at 50 steps × 128 and the label probe, 3 seeds each.
  */
-export const DEMO_PROXY = { steps: 80, batch: 128 } as const;
+export const DEMO_PROXY = { steps: 50, batch: 128 } as const;
 /** Used by the demo when it is in the local transformers.js cache; never downloaded unless asked for. */
 export const DEMO_CLIP_MODEL = 'Xenova/clip-vit-base-patch32';
 

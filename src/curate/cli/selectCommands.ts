@@ -283,7 +283,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       .addOption(
         integerOption(
           '--proxy-steps <n>',
-          'proxy training steps, the same for every subset (default 500)',
+          'proxy training steps, the same for every subset (default: 5 × pool / batch, from 50 to 500)',
           LIMITS.proxySteps,
         ),
       )
