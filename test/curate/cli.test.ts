@@ -104,7 +104,10 @@ describe('curate CLI', () => {
     );
     // Columns found by header (compareTable.ts decides which exist).
     const lines = table10.split('\n');
-    const header = lines.find((l) => l.startsWith('| method |'))!.split('|').map((c) => c.trim());
+    const header = lines
+      .find((l) => l.startsWith('| method |'))!
+      .split('|')
+      .map((c) => c.trim());
     const column = (name: string) => header.indexOf(name);
     expect(column('proxy CLIP zero-shot')).toBeGreaterThan(0);
     expect(column('label probe accuracy')).toBeGreaterThan(0);
@@ -112,7 +115,12 @@ describe('curate CLI', () => {
       const cells = lines
         .find((l) => l.startsWith(`| ${method} |`) || l.startsWith(`| ${method} (schedule) |`))
         ?.split('|')
-        .map((c) => c.trim().replace(/^\*\*|\*\*$/g, '').replace(/^≈/, ''));
+        .map((c) =>
+          c
+            .trim()
+            .replace(/^\*\*|\*\*$/g, '')
+            .replace(/^≈/, ''),
+        );
       return {
         kept: Number(cells?.[column('kept')]),
         bad: Number.parseFloat(cells?.[column('ground truth bad captions')] ?? 'NaN'),
