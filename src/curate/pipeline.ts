@@ -38,6 +38,7 @@ import {
   type SelectInput,
 } from '../select/contract.js';
 import { getSelector } from '../select/registry.js';
+import { sampleWithoutReplacement } from '../select/selectors/random.js';
 import type { Catalog } from './catalog.js';
 import { loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
 import {
@@ -726,17 +727,14 @@ export function splitHeldOutUniform(
   share: number,
   seed: number,
 ): { train: number[]; test: number[] } {
-  const random = seededRandom(seed + 1_000_003);
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
   const held = Math.min(n - 1, Math.max(n > 1 ? 1 : 0, Math.round(share * n)));
-  return {
-    train: order.slice(held).sort((a, b) => a - b),
-    test: order.slice(0, held).sort((a, b) => a - b),
-  };
+  const test = sampleWithoutReplacement(
+    Array.from({ length: n }, (_, i) => i),
+    held,
+    seededRandom(seed + 1_000_003),
+  ).sort((a, b) => a - b);
+  const isTest = new Set(test);
+  return { train: Array.from({ length: n }, (_, i) => i).filter((i) => !isTest.has(i)), test };
 }
 
 /** The pool restricted to some rows (every per-row array of the input follows). */
