@@ -3,15 +3,11 @@
  * extension host: grid pages, thumbnails, every other extension) keeps answering while UMAP runs for
  * tens of seconds.
  *
- * The worker loads this very module, which serves the layout when it finds itself in such a worker.
- * Where this module lives decides how: the compiled ES module (CLI, API) is loaded as is; the
- * extension's single-file bundle is loaded with its `vscode` import stubbed (the worker never touches
- * the VS Code API, and only the extension host can provide it); the TypeScript source (tests) is
- * loaded through tsx.
+ * The worker loads this very module (src/io/threads.ts), which serves the layout when it finds itself in
+ * such a worker.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { parentPort, type Worker } from 'node:worker_threads';
+import { startModuleWorker, workerTask } from '../io/threads.js';
 import { computeLayout, type Layout, type LayoutInput } from './mapLayout.js';
 
 const TASK = 'clipcurate:map-layout';
@@ -21,56 +17,20 @@ type FromWorker =
   | { type: 'done'; layout: Layout }
   | { type: 'error'; message: string };
 
-if (!isMainThread && (workerData as { task?: string } | null)?.task === TASK) serve();
+const started = workerTask();
+if (started?.task === TASK) serve((started.data as { input: LayoutInput }).input);
 
-function serve(): void {
+function serve(input: LayoutInput): void {
   const port = parentPort!;
   const send = (m: FromWorker) => port.postMessage(m);
-  computeLayout((workerData as { input: LayoutInput }).input, (done, total) =>
-    send({ type: 'progress', done, total }),
-  ).then(
+  computeLayout(input, (done, total) => send({ type: 'progress', done, total })).then(
     (layout) => send({ type: 'done', layout }),
     (err: unknown) => send({ type: 'error', message: err instanceof Error ? err.message : String(err) }),
   );
 }
 
-/** Loads the extension bundle in a worker with `require('vscode')` answered by an empty module. */
-const BUNDLE_LOADER = `
-const Module = require('node:module');
-const load = Module._load;
-Module._load = function (request, ...rest) {
-  return request === 'vscode' ? {} : load.call(this, request, ...rest);
-};
-require(require('node:worker_threads').workerData.bundle);
-`;
-
-/**
- * The TypeScript source (tests, `tsx` scripts) cannot be loaded in a worker as is (Node 20 applies no
- * loader hooks there): bundle this module with esbuild, a development dependency, and run the bundle.
- */
-function bundledSource(file: string): string {
-  const esbuild = createRequire(import.meta.url)('esbuild') as typeof import('esbuild');
-  const out = esbuild.buildSync({
-    entryPoints: [file],
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node20',
-    write: false,
-    packages: 'external',
-    define: { 'import.meta.url': 'importMetaUrl' },
-    banner: { js: `const importMetaUrl = ${JSON.stringify(pathToFileURL(file).href)};` },
-  });
-  return out.outputFiles[0]!.text;
-}
-
 function startWorker(input: LayoutInput): Worker {
-  const self = fileURLToPath(import.meta.url);
-  const data = { task: TASK, input };
-  if (self.endsWith('.cjs'))
-    return new Worker(BUNDLE_LOADER, { eval: true, workerData: { ...data, bundle: self } });
-  if (self.endsWith('.ts')) return new Worker(bundledSource(self), { eval: true, workerData: data });
-  return new Worker(self, { workerData: data });
+  return startModuleWorker(import.meta.url, TASK, { input });
 }
 
 /** The layout of `input`, computed in a worker thread; aborting `signal` stops the worker. */

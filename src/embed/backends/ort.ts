@@ -74,10 +74,23 @@ export interface OpenedSession {
   note?: string;
 }
 
+/** What sessions created in this thread get when they do not say (see setThreadSessionDefaults). */
+let threadDefaults: Pick<SessionOptions, 'intraOpThreads' | 'spin'> = {};
+
+/**
+ * Defaults for every later session of this thread that does not set them itself. A worker thread that
+ * shares the cores with other workers runs its kernels on one thread without spinning, so that the
+ * workers do not take each other's cores.
+ */
+export function setThreadSessionDefaults(defaults: Pick<SessionOptions, 'intraOpThreads' | 'spin'>): void {
+  threadDefaults = { ...defaults };
+}
+
 export async function createSession(
   model: Uint8Array | string,
-  options: SessionOptions = {},
+  requested: SessionOptions = {},
 ): Promise<OpenedSession> {
+  const options = { ...threadDefaults, ...requested };
   const device = options.device ?? 'cpu';
   if (!DEVICES.includes(device))
     throw new Error(`unknown device '${device}'; use one of ${DEVICES.join(', ')}`);

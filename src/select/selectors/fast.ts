@@ -6,7 +6,10 @@
  * real nodes and the induced-subgraph Laplacian term (§3.3); the final one-to-one assignment of proxies
  * to real nodes is the selection (§3.6), ordered by assignment cost.
  */
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { setThreadSessionDefaults } from '../../embed/backends/ort.js';
+import { mapOnWorkers, serveJobs } from '../../io/threads.js';
 import { kmeans } from '../../embed/backends/kmeans.js';
 import { asDense } from '../../embed/backends/linalg.js';
 import { gaussian, seededRandom } from '../../embed/backends/random.js';
@@ -69,6 +72,12 @@ const params = z.object({
     .describe('induced-subgraph Laplacian (default) or the literal submatrix'),
   learningRate: z.number().positive().default(0.02).describe('Adam step size'),
   assignEvery: z.number().int().min(1).default(10).describe('re-solve the assignment every T_a steps'),
+  workers: z
+    .union([z.literal('auto'), z.number().int().min(1)])
+    .default('auto')
+    .describe(
+      'threads that optimise partitions side by side (auto = one per core from 20,000 items and 2 partitions on); the picks do not depend on it',
+    ),
   levelOff: z
     .number()
     .min(0)
@@ -109,26 +118,54 @@ export const fast: Selector<Params> = {
         message: `${partitions.length} partitions (${p.partition}), largest ${Math.max(...partitions.map((m) => m.length))}`,
       },
     ];
-    const orders: number[][] = [];
+    const orders: number[][] = partitions.map((members, k) => (quotas[k]! >= members.length ? members : []));
     const steps: number[] = [];
     const seconds = { graph: 0, spectral: 0, library: 0, optimise: 0, assign: 0 };
-    for (const [k, members] of partitions.entries()) {
-      ctx.signal?.throwIfAborted();
-      const m = quotas[k]!;
-      if (m === 0) continue;
-      if (m >= members.length) {
-        orders.push(members);
-        continue;
-      }
-      const result = await fastPartition(gather(x, members), m, p, ctx.seed + k, ctx.signal);
-      orders.push(result.picks.map((local) => members[local]!));
+    // Partitions are independent (each has its own seed), so they can run on worker threads in any order.
+    const work = partitions.flatMap((members, k) =>
+      quotas[k]! > 0 && quotas[k]! < members.length ? [{ k, members, m: quotas[k]! }] : [],
+    );
+    const threads = workerCount(p.workers, x.rows, work.length);
+    let finished = partitions.length - work.length;
+    const record = (k: number, members: number[], result: PartitionOutput) => {
+      orders[k] = result.picks.map((local) => members[local]!);
       steps.push(result.steps);
       for (const key of Object.keys(seconds) as Array<keyof typeof seconds>)
         seconds[key] += result.seconds[key];
       if (k < 3 || k === partitions.length - 1)
         trace.push({ stage: `partition ${k}`, message: result.summary });
-      ctx.progress?.(k + 1, partitions.length);
+      ctx.progress?.(++finished, partitions.length);
+    };
+    if (threads <= 1) {
+      for (const { k, members, m } of work) {
+        ctx.signal?.throwIfAborted();
+        record(k, members, await fastPartition(gather(x, members), m, p, ctx.seed + k, ctx.signal));
+      }
+    } else {
+      const jobs = work.map(({ k, members, m }) => () => {
+        const part = gather(x, members);
+        const input: PartitionJob = {
+          rows: part.rows,
+          cols: part.cols,
+          data: part.data,
+          m,
+          params: p,
+          seed: ctx.seed + k,
+        };
+        return { input, transfer: [part.data.buffer as ArrayBuffer] };
+      });
+      await mapOnWorkers<PartitionJob, PartitionOutput>(import.meta.url, PARTITION_TASK, jobs, threads, {
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+        onOutput: (j, result) => record(work[j]!.k, work[j]!.members, result),
+      });
     }
+    trace.sort((a, b) => partitionOrder(a.stage) - partitionOrder(b.stage));
+    trace.push({
+      stage: 'threads',
+      message:
+        `${threads} thread(s) optimised the partitions` +
+        (threads > 1 ? ' (worker threads, one kernel thread each)' : ''),
+    });
     if (steps.length > 0) {
       const sorted = [...steps].sort((a, b) => a - b);
       trace.push({
@@ -177,6 +214,44 @@ async function partitionsOf(
   }
   return out;
 }
+
+/** Threads for `partitions` partitions of a pool of `items`: small pools stay in process (a thread costs ~1 s to start). */
+function workerCount(requested: number | 'auto', items: number, partitions: number): number {
+  if (requested !== 'auto') return Math.max(1, Math.min(requested, partitions));
+  return items >= 20_000 && partitions >= 2 ? Math.min(partitions, availableParallelism()) : 1;
+}
+
+/** Trace events of partitions in partition order, after the partitions event. */
+function partitionOrder(stage: string): number {
+  const match = /^partition (\d+)$/.exec(stage);
+  return match ? 1 + Number(match[1]) : 0;
+}
+
+const PARTITION_TASK = 'clipcurate:fast-partition';
+
+interface PartitionJob {
+  rows: number;
+  cols: number;
+  data: Float32Array;
+  m: number;
+  params: Params;
+  seed: number;
+}
+
+type PartitionOutput = Pick<PartitionResult, 'picks' | 'steps' | 'seconds' | 'summary'>;
+
+// In a FAST worker thread: optimise the partitions the selector sends, one kernel thread without
+// spinning (the other workers use the other cores).
+serveJobs<PartitionJob, PartitionOutput>(PARTITION_TASK, async (job) => {
+  setThreadSessionDefaults({ intraOpThreads: 1, spin: false });
+  const { picks, steps, seconds, summary } = await fastPartition(
+    { rows: job.rows, cols: job.cols, data: job.data },
+    job.m,
+    job.params,
+    job.seed,
+  );
+  return { picks, steps, seconds, summary };
+});
 
 export interface PartitionResult {
   /** Selected rows of the partition, cheapest assignment first. */

@@ -7,11 +7,13 @@
  * The target w_t = t·μ − Σ_{j∈S} x_j moves with every pick, so there is no lazy bound that prunes in 64
  * dimensions (a Cauchy–Schwarz bound on the change of a score is as large as the spread of the scores);
  * every step scores all items. Each step is one pass on the kernel instead of two in JavaScript: X·w_t
- * plus a bias (−‖x_i‖²/2, −∞ once taken) and a TopK of HERD_CANDIDATES, all in one graph. The candidates are
- * then re-scored in float64 with the plain loop's formula, 2(t·a_i − c_i) − ‖x_i‖² (a_i = ⟨x_i, μ⟩,
- * c_i = ⟨x_i, Σ_S x_j⟩), and the best one (lowest index on ties) is the pick, so picks are the plain loop's.
- * Where float32 cannot separate the candidates (their kernel scores within FLOAT32_MARGIN of each other),
- * that step scores every item in float64 instead.
+ * plus a bias (−‖x_i‖²/2, −∞ once taken) and a TopK of the best candidates, all in one graph. The candidates
+ * are then re-scored in float64 with the plain loop's formula, 2(t·a_i − c_i) − ‖x_i‖² (a_i = ⟨x_i, μ⟩,
+ * c_i = ⟨x_i, Σ_S x_j⟩), and the best one (lowest index on ties) is the pick, so picks are the plain loop's:
+ * an item outside the candidates scores at most the last candidate's kernel score plus the kernel's
+ * rounding bound (floatBound), so when the best re-scored candidate beats that, nothing outside can.
+ * Where it does not (a dense top of the score distribution, ties), the step asks the kernel for 8× more
+ * candidates, and past 4,096 scores every item in float64.
  */
 import { z } from 'zod';
 import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
@@ -27,9 +29,10 @@ const params = z.object({
   dims: pcaDimsParam,
 });
 
-const HERD_CANDIDATES = 8;
-/** Kernel scores closer than this (relative to the score scale) are re-checked over all items. */
-const FLOAT32_MARGIN = 1e-4;
+const HERD_CANDIDATES = 64;
+/** Beyond this many candidates a step re-scores every item in float64 instead. */
+const MAX_CANDIDATES = 4096;
+const FLOAT32_EPSILON = 2 ** -23;
 
 let stepSession: Promise<Session> | undefined;
 
@@ -80,22 +83,22 @@ export async function herdRows(
   };
   const session = await herdStepGraph();
   const xTensor = new Tensor('float32', x, [n, d]);
-  const kk = Math.min(HERD_CANDIDATES, n);
-  const kTensor = new Tensor('int64', BigInt64Array.of(BigInt(kk)), [1]);
+  let maxNorm = 0;
+  let maxBias = 0;
+  for (let i = 0; i < n; i++) {
+    maxNorm = Math.max(maxNorm, Math.sqrt(sq[i]!));
+    maxBias = Math.max(maxBias, sq[i]! / 2);
+  }
   const w = new Float32Array(d);
   const picks: number[] = [];
   const checkpoint = abortCheckpoint(signal);
   for (let step = 1; step <= Math.min(budget, n); step++) {
     await checkpoint();
-    for (let k = 0; k < d; k++) w[k] = step * mean[k]! - sum[k]!;
-    const out = await session.run({
-      x: xTensor,
-      w: new Tensor('float32', w, [d, 1]),
-      bias: new Tensor('float32', bias, [n, 1]),
-      k: kTensor,
-    });
-    const values = out.values!.data as Float32Array;
-    const indices = out.indices!.data as BigInt64Array;
+    let wNorm = 0;
+    for (let k = 0; k < d; k++) wNorm += (w[k] = step * mean[k]! - sum[k]!) ** 2;
+    // |kernel score − exact score / 2| ≤ this: float32 rounding of w, of the bias and of the d-term
+    // dot product (each term's error ≤ (d + 2)·ε·|x_ik w_k|, and Σ_k |x_ik w_k| ≤ ‖x_i‖‖w‖).
+    const floatBound = (d + 3) * FLOAT32_EPSILON * (maxNorm * Math.sqrt(wNorm) + maxBias);
     let best = -1;
     let bestScore = -Infinity;
     const consider = (i: number) => {
@@ -103,11 +106,26 @@ export async function herdRows(
       const score = exact(i, step);
       if (score > bestScore || (score === bestScore && i < best)) [best, bestScore] = [i, score];
     };
-    const live = Math.min(kk, n - step + 1);
-    const scale = Math.max(1, Math.abs(values[0]!));
-    if (live < kk || values[live - 1]! >= values[0]! - FLOAT32_MARGIN * scale || !Number.isFinite(values[0]!))
+    const live = n - step + 1;
+    let settled = false;
+    for (let want = HERD_CANDIDATES; !settled && want <= MAX_CANDIDATES && want < live; want *= 8) {
+      const out = await session.run({
+        x: xTensor,
+        w: new Tensor('float32', w, [d, 1]),
+        bias: new Tensor('float32', bias, [n, 1]),
+        k: new Tensor('int64', BigInt64Array.of(BigInt(want)), [1]),
+      });
+      const values = out.values!.data as Float32Array;
+      const indices = out.indices!.data as BigInt64Array;
+      [best, bestScore] = [-1, -Infinity];
+      for (let j = 0; j < want; j++) consider(Number(indices[j]!));
+      // Items outside the candidates score at most values[want − 1] + floatBound (kernel units: exact / 2).
+      settled = best >= 0 && bestScore / 2 > values[want - 1]! + floatBound;
+    }
+    if (!settled) {
+      [best, bestScore] = [-1, -Infinity];
       for (let i = 0; i < n; i++) consider(i);
-    else for (let j = 0; j < live; j++) consider(Number(indices[j]!));
+    }
     // Only a NaN score loses every comparison (runSelector refuses non-finite embeddings first).
     if (best < 0 || !Number.isFinite(bestScore))
       throw new SelectionInputError('herding: scores are not finite (NaN or infinite embeddings?)');
