@@ -133,7 +133,7 @@ describe('spectral embedding (Chebyshev-filtered subspace iteration)', () => {
     const x = unitRows(200, 10, 3, 3, 0.8);
     const g = await fuzzyKnnGraph(x, [5, 15]);
     const dims = 6;
-    const v = spectralEmbedding(g, { dims, seed: 4 });
+    const v = await spectralEmbedding(g, { dims, seed: 4 });
     // Dense M = D^{-1/2} B D^{-1/2}, eigenvalues of L_sym = 1 − eig(M).
     const m = dense(200, 200);
     for (let i = 0; i < 200; i++)

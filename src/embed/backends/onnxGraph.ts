@@ -8,11 +8,12 @@ const proto = onnxProto.onnx;
  */
 export const OPSET = 13;
 
-export type ElemType = 'float32' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
+export type ElemType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
 export type Dim = number | string;
 
 const ELEM: Record<ElemType, onnx.TensorProto.DataType> = {
   float32: proto.TensorProto.DataType.FLOAT,
+  float64: proto.TensorProto.DataType.DOUBLE,
   float16: proto.TensorProto.DataType.FLOAT16,
   int64: proto.TensorProto.DataType.INT64,
   int32: proto.TensorProto.DataType.INT32,
@@ -49,7 +50,11 @@ export class GraphBuilder {
   private readonly nodes: onnx.INodeProto[] = [];
   private counter = 0;
 
-  constructor(private readonly name: string) {}
+  /** `opset` above OPSET only for graphs that need a newer op (e.g. ScatterND's reduction, opset 16). */
+  constructor(
+    private readonly name: string,
+    private readonly opset = OPSET,
+  ) {}
 
   input(name: string, type: ElemType, dims: readonly Dim[]): string {
     this.inputs.push(valueInfo(name, type, dims));
@@ -110,9 +115,10 @@ export class GraphBuilder {
 
   toBytes(): Uint8Array {
     const model: onnx.IModelProto = {
-      irVersion: 7,
+      // IR 7 is what opset 13 shipped with; IR 8 (ONNX 1.10) carries opsets up to 16.
+      irVersion: this.opset > 13 ? 8 : 7,
       producerName: 'clipcurate',
-      opsetImport: [{ domain: '', version: OPSET }],
+      opsetImport: [{ domain: '', version: this.opset }],
       graph: {
         name: this.name,
         node: this.nodes,

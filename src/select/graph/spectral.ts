@@ -11,6 +11,8 @@
  * wanted Ritz value has moved by less than `tolerance` since the previous round.
  */
 import { dense, symmetricEigen } from '../../embed/backends/linalg.js';
+import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
 import { gaussian, seededRandom } from '../../embed/backends/random.js';
 import type { Matrix } from '../kernels/similarity.js';
 import type { SparseGraph } from './fuzzyGraph.js';
@@ -29,63 +31,32 @@ export interface SpectralOptions {
   tolerance?: number;
 }
 
-export function spectralEmbedding(
+export async function spectralEmbedding(
   g: SparseGraph,
   options: SpectralOptions,
-): Matrix & { eigenvalues: Float64Array; rounds: number } {
+): Promise<Matrix & { eigenvalues: Float64Array; rounds: number }> {
   const { n } = g;
   const dims = Math.min(options.dims, Math.max(1, n - 2));
   const p = Math.min(n, dims + 1 + 8); // the trivial vector, d_s, oversampling
-  const invSqrt = Float64Array.from(g.degree, (d) => (d > 0 ? 1 / Math.sqrt(d) : 0));
-  // M's entries in CSR order: w_ij / √(d_i d_j).
-  const normalised = new Float64Array(g.weights.length);
-  for (let i = 0; i < n; i++)
-    for (let e = g.rowStart[i]!; e < g.rowStart[i + 1]!; e++)
-      normalised[e] = g.weights[e]! * invSqrt[i]! * invSqrt[g.cols[e]!]!;
-  /** out = M·v (n × p row-major blocks). */
-  const multiply = (v: Float64Array, out: Float64Array): Float64Array => {
-    out.fill(0);
-    for (let i = 0; i < n; i++) {
-      const row = i * p;
-      for (let e = g.rowStart[i]!, end = g.rowStart[i + 1]!; e < end; e++) {
-        const w = normalised[e]!;
-        const col = g.cols[e]! * p;
-        for (let c = 0; c < p; c++) out[row + c]! += w * v[col + c]!;
-      }
-    }
-    return out;
-  };
+  const operator = orientedOperator(g);
   const normal = gaussian(seededRandom(options.seed));
   let v: Float64Array = Float64Array.from({ length: n * p }, normal);
   orthonormalise(v, n, p);
-  let scratch: Float64Array = new Float64Array(n * p);
-  let ritz = rayleighRitz(v, multiply(v, scratch), n, p);
+  let ritz = rayleighRitz(v, await operator.apply(v, p, 0, 0, 1), n, p);
   v = ritz.vectors;
   const maxRounds = options.rounds ?? 6;
   const degree = options.degree ?? 8;
   const tolerance = options.tolerance ?? 1e-6;
-  let previous: Float64Array = new Float64Array(n * p);
-  let next: Float64Array = new Float64Array(n * p);
   let rounds = 0;
   while (rounds < maxRounds) {
     rounds++;
     // Damp eigenvalues in [−1, cut]; keep those above the cut-off (the block's smallest Ritz value).
     const cut = Math.min(ritz.values[p - 1]!, 0.999);
-    const [c, e] = [(cut - 1) / 2, (cut + 1) / 2];
-    // T₁: current = (M v − c v)/e; T_k = 2(M − c)/e · T_{k−1} − T_{k−2}.
-    previous.set(v);
-    let current = multiply(v, scratch);
-    for (let i = 0; i < current.length; i++) current[i] = (current[i]! - c * v[i]!) / e;
-    scratch = v; // v's values now live in `previous`; its buffer is free
-    for (let k = 2; k <= degree; k++) {
-      multiply(current, next);
-      for (let i = 0; i < next.length; i++) next[i] = (2 * (next[i]! - c * current[i]!)) / e - previous[i]!;
-      [previous, current, next] = [current, next, previous];
-    }
-    orthonormalise(current, n, p);
+    const filtered = await operator.apply(v, p, degree, (cut - 1) / 2, (cut + 1) / 2);
+    orthonormalise(filtered, n, p);
     const before = ritz.values;
-    ritz = rayleighRitz(current, multiply(current, next), n, p);
-    [v, next] = [ritz.vectors, current];
+    ritz = rayleighRitz(filtered, await operator.apply(filtered, p, 0, 0, 1), n, p);
+    v = ritz.vectors;
     let moved = 0;
     for (let k = 0; k <= dims; k++) moved = Math.max(moved, Math.abs(ritz.values[k]! - before[k]!));
     if (moved < tolerance) break;
@@ -108,6 +79,110 @@ export function spectralEmbedding(
     eigenvalues: ritz.values.slice(1, dims + 1).map((m) => 1 - m),
     rounds,
   };
+}
+
+/**
+ * M = D^{-1/2} B D^{-1/2} as an operator on the kernel. Every pair {i, j} of the graph is stored once, in
+ * the row of one of its ends (whichever holds fewer so far, so rows stay near the kNN list length), as an
+ * n × K table of (neighbour, M_ij); M·U is then the table's gathered rows summed (i's side) plus the same
+ * products scattered back onto the neighbours (j's side).
+ */
+function orientedOperator(g: SparseGraph) {
+  const { n } = g;
+  const invSqrt = Float64Array.from(g.degree, (d) => (d > 0 ? 1 / Math.sqrt(d) : 0));
+  const owner = new Int32Array(g.cols.length).fill(-1);
+  const count = new Int32Array(n);
+  for (let i = 0; i < n; i++)
+    for (let e = g.rowStart[i]!; e < g.rowStart[i + 1]!; e++) {
+      const j = g.cols[e]!;
+      if (j <= i) continue; // each pair once, from its lower end's row
+      const keeper = count[i]! <= count[j]! ? i : j;
+      owner[e] = keeper;
+      count[keeper]!++;
+    }
+  const width = Math.max(1, ...count);
+  // Padding slots point at the row itself with weight 0.
+  const neighbour = new BigInt64Array(n * width);
+  const weight = new Float32Array(n * width);
+  for (let i = 0; i < n; i++) neighbour.fill(BigInt(i), i * width, (i + 1) * width);
+  const fill = new Int32Array(n);
+  for (let i = 0; i < n; i++)
+    for (let e = g.rowStart[i]!; e < g.rowStart[i + 1]!; e++) {
+      const keeper = owner[e]!;
+      if (keeper < 0) continue;
+      const other = keeper === i ? g.cols[e]! : i;
+      const slot = keeper * width + fill[keeper]!++;
+      neighbour[slot] = BigInt(other);
+      weight[slot] = g.weights[e]! * invSqrt[i]! * invSqrt[g.cols[e]!]!;
+    }
+  const neighbours = new Tensor('int64', neighbour, [n, width]);
+  const weights = new Tensor('float32', weight, [n, width, 1]);
+  return {
+    /**
+     * T_degree((M − c)/e)·v by the Chebyshev recurrence (T₁ = (M − c)v/e, T_k = 2(M − c)/e·T_{k−1} − T_{k−2});
+     * degree 0 returns M·v.
+     */
+    async apply(v: Float64Array, p: number, degree: number, c: number, e: number): Promise<Float64Array> {
+      const session = await chebyshevSession(degree);
+      const out = await session.run({
+        v: new Tensor('float32', Float32Array.from(v), [n, p]),
+        neighbours,
+        weights,
+        c: new Tensor('float32', Float32Array.of(c), [1]),
+        e: new Tensor('float32', Float32Array.of(e), [1]),
+      });
+      return Float64Array.from(out.out!.data as Float32Array);
+    },
+  };
+}
+
+const chebyshevSessions = new Map<number, Promise<Session>>();
+
+/** The Chebyshev filter of `degree` (or, for 0, the plain product) as one graph: see orientedOperator. */
+function chebyshevSession(degree: number): Promise<Session> {
+  let session = chebyshevSessions.get(degree);
+  if (!session) {
+    session = (async () => {
+      const g = new GraphBuilder(`chebyshev_${degree}`, 16); // ScatterND's reduction needs opset 16
+      const v = g.input('v', 'float32', ['n', 'p']);
+      const neighbours = g.input('neighbours', 'int64', ['n', 'k']);
+      const weights = g.input('weights', 'float32', ['n', 'k', 1]);
+      const c = g.input('c', 'float32', [1]);
+      const e = g.input('e', 'float32', [1]);
+      const targets = g.op('Unsqueeze', [neighbours, g.ints([2])]); // n × k × 1
+      const times = (u: string) => {
+        const rowSide = g.op(
+          'ReduceSum',
+          [g.op('Mul', [g.op('Gather', [u, neighbours], { axis: 0 }), weights]), g.ints([1])],
+          {
+            keepdims: 0,
+          },
+        );
+        const spread = g.op('Mul', [g.op('Unsqueeze', [u, g.ints([1])]), weights]); // n × k × p
+        const zero = g.op('Sub', [u, u]); // zeros of u's shape and type (u is finite)
+        return g.op('Add', [rowSide, g.op('ScatterND', [zero, targets, spread], { reduction: 'add' })]);
+      };
+      const shifted = (u: string) => g.op('Div', [g.op('Sub', [times(u), g.op('Mul', [u, c])]), e]);
+      let result: string;
+      if (degree === 0) result = times(v);
+      else {
+        let [previous, current] = [v, shifted(v)];
+        for (let k = 2; k <= degree; k++) {
+          const step = shifted(current);
+          const next = g.op('Sub', [g.op('Add', [step, step]), previous]);
+          [previous, current] = [current, next];
+        }
+        result = current;
+      }
+      g.node('Identity', [result], {}, ['out']);
+      g.output('out', 'float32', ['n', 'p']);
+      // One thread: onnxruntime's ScatterND adds repeated indices without synchronisation when it runs
+      // on several threads (lost updates, seen as wrong and run-to-run different eigenvalues).
+      return (await createSession(g.toBytes(), { intraOpThreads: 1 })).session;
+    })();
+    chebyshevSessions.set(degree, session);
+  }
+  return session;
 }
 
 /**

@@ -297,7 +297,7 @@ export async function fastPartition(
   const clock = phaseClock();
   const graph = await fuzzyKnnGraph(x, SCALES, signal);
   const graphSeconds = clock();
-  const v = spectralEmbedding(graph, { dims: p.spectralDims, seed });
+  const v = await spectralEmbedding(graph, { dims: p.spectralDims, seed });
   const spectralSeconds = clock();
   const n = v.rows;
   const d = v.cols;
