@@ -7,7 +7,7 @@ import { providerFor } from '../embed/backends/ort.js';
 import { isOfflineSpec, loadClipEncoder, type ClipLoadOptions } from '../embed/encoders/registry.js';
 import type { Encoder } from '../embed/encoders/types.js';
 import { Catalog } from './catalog.js';
-import { offlineEncoderFor } from './offline.js';
+import { offlineEncoderFor, type OfflineEncoderOptions } from './offline.js';
 
 export {
   Catalog,
@@ -107,6 +107,8 @@ export { WriteError } from '../io/atomic.js';
 export interface ResolveEncoderOptions extends ClipLoadOptions {
   /** Fit the offline encoder again even when the workspace has one. */
   refit?: boolean;
+  /** Fit sizes of the offline encoder when it is fitted here (the demo's quicker fit); defaults otherwise. */
+  fitOptions?: OfflineEncoderOptions['fitOptions'];
   onStage?: (stage: string) => void;
   /**
    * Only for callers that did not name a model (the demo's `auto`): when the CLIP model cannot be
@@ -130,6 +132,7 @@ export async function resolveEncoder(
     offlineEncoderFor(catalog, workspace, {
       ...(options.device ? { device: options.device } : {}),
       ...(options.refit ? { refit: true } : {}),
+      ...(options.fitOptions ? { fitOptions: options.fitOptions } : {}),
       ...(options.onStage ? { onStage: options.onStage } : {}),
     });
   // An explicit device that cannot be used fails here, before any fitting or model loading.

@@ -3,6 +3,11 @@ import { cp, mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { registry, selectionMethods } from '../../src/select/registry.js';
+import {
+  DEMO_METHOD_PARAMS,
+  DEMO_OFFLINE_FIT_NOTE,
+  describeDemoSettings,
+} from '../../src/curate/cli/demo.js';
 import { cudaInstalled } from '../../src/embed/backends/ort.js';
 import { BUNDLED_CLIP_TOKENIZER } from '../../src/embed/tokenizer.js';
 import { BROKEN, MINI, tempDir } from '../helpers.js';
@@ -96,6 +101,21 @@ describe('curate CLI', () => {
     expect(out).toMatch(/embedded 2,000 samples with offline-kmeans-lsa-cca \(DNN-free baseline, not CLIP\)/);
     expect(stderr()).toContain('warning: using offline-kmeans-lsa-cca');
     expect(existsSync(path.join(ws, 'encoders/offline/meta.json'))).toBe(true);
+    // The demo's lighter settings are stated, each with the (larger) default it replaces.
+    expect(out).toContain(DEMO_OFFLINE_FIT_NOTE);
+    const settings = out.split('\n').find((l) => l.startsWith('demo settings, lighter than the defaults'));
+    for (const [method, params] of Object.entries(DEMO_METHOD_PARAMS)) {
+      for (const [name, value] of Object.entries(params)) {
+        const stated = new RegExp(
+          `${method} [^;]*\\b${name}=${JSON.stringify(value)} \\(default (\\d+)\\)`,
+        ).exec(settings ?? '');
+        expect(Number(stated?.[1])).toBeGreaterThan(value as number);
+      }
+    }
+    expect(() => describeDemoSettings({ fast: { noSuchOption: 1 } })).toThrow(/demo settings of fast/);
+    expect(out).toMatch(
+      /demo took \d+\.\d s \(read [\d.]+, embed [\d.]+, index [\d.]+, compare [\d.]+, export [\d.]+, report [\d.]+\)/,
+    );
     // Every method ran at 10% of the 1,600-sample pool (400 held out) and was saved as a selection.
     // Rows are read from the 10% table only (the 5% table is printed first).
     const table10 = out.slice(
@@ -127,7 +147,7 @@ describe('curate CLI', () => {
         zeroShot: cells?.[column('proxy CLIP zero-shot')] ?? '',
       };
     };
-    expect(out).toMatch(/Evaluation: proxy CLIP linear towers, 50 steps × 128; linear probe; 3 seeds/);
+    expect(out).toMatch(/Evaluation: proxy CLIP linear towers, 50 steps × 128; linear probe; 2 seeds/);
     for (const method of selectionMethods()) expect(row(method).zeroShot).toMatch(/^\d+\.\d ± \d+\.\d%$/);
     for (const method of selectionMethods()) expect(row(method).kept).toBe(160);
     // ClipCov removes mismatched and generic captions; random keeps about the pool's share (18%).

@@ -13,6 +13,7 @@ import {
   EncoderMismatchError,
   OFFLINE_ENCODER_NAME,
   resolveEncoder,
+  type ResolveEncoderOptions,
   type Device,
   type EmbedReport,
   DEFAULT_WORKSPACE,
@@ -45,7 +46,14 @@ import { AugmentedViewsEncoder, viewsVariant } from '../../embed/encoders/augmen
 import { printable, warn } from './escape.js';
 import { integerOption, LIMITS, UsageError } from './options.js';
 import { embedBar, ingestBar } from './progress.js';
-import { DEMO_BUDGETS, DEMO_CLIP_MODEL, runDemoPipeline } from './demo.js';
+import {
+  DEMO_BUDGETS,
+  DEMO_CLIP_MODEL,
+  DEMO_OFFLINE_FIT,
+  DEMO_OFFLINE_FIT_NOTE,
+  DemoClock,
+  runDemoPipeline,
+} from './demo.js';
 import { registerExportCommands } from './exportCommands.js';
 import { registerReviewCommands } from './reviewCommands.js';
 import { registerSelectCommands } from './selectCommands.js';
@@ -228,17 +236,20 @@ export function buildProgram(out: (text: string) => void): Command {
     .option('--budgets <list>', 'budgets of the comparison and its curves', DEMO_BUDGETS.join(','))
     .action(async (o: { encoder: string; budgets: string }, cmd: Command) => {
       const workspace = workspaceOf(cmd, DEMO_WORKSPACE);
+      const clock = new DemoClock();
       out(`clipcurate demo: reading the bundled sample ${DEMO_DATASET}\n`);
       await withCatalog(
         workspace,
         async (catalog) => {
           await ingestWithBar(catalog, DEMO_DATASET, {}, out);
           out(`\nworkspace ${workspace}: ${formatSummary(await catalog.summary())}\n\n`);
+          clock.lap('read');
           const auto = o.encoder === 'auto';
           const embedded = await embedWithBar(catalog, workspace, {
             encoder: auto ? DEMO_CLIP_MODEL : o.encoder,
             device: 'auto',
             batchSize: 64,
+            fitOptions: DEMO_OFFLINE_FIT,
             ...(auto
               ? {
                   allowRemote: false,
@@ -247,6 +258,8 @@ export function buildProgram(out: (text: string) => void): Command {
               : {}),
           });
           out(formatEmbedReport(embedded) + '\n');
+          if (embedded.fitted) out(DEMO_OFFLINE_FIT_NOTE + '\n');
+          clock.lap('embed');
           await interruptible((signal) =>
             runDemoPipeline(
               catalog,
@@ -255,6 +268,7 @@ export function buildProgram(out: (text: string) => void): Command {
               o.budgets.split(',').map((b) => b.trim()),
               signal,
               embedded.encoder === OFFLINE_ENCODER_NAME ? 'default' : auto ? DEMO_CLIP_MODEL : o.encoder,
+              clock,
             ),
           );
         },
@@ -277,6 +291,8 @@ interface EmbedCliOptions {
   batchSize: number;
   threads?: number;
   refit?: boolean;
+  /** Fit sizes when the offline encoder is fitted by this call (the demo's quicker fit). */
+  fitOptions?: ResolveEncoderOptions['fitOptions'];
   /** Augmented views per image: embed their mean as a variant store instead of the main one. */
   views?: number;
   viewSeed?: number;
@@ -294,6 +310,7 @@ async function embedWithBar(
     ...(opts.dtype ? { dtype: opts.dtype } : {}),
     ...(opts.threads ? { intraOpThreads: opts.threads } : {}),
     ...(opts.refit ? { refit: true } : {}),
+    ...(opts.fitOptions ? { fitOptions: opts.fitOptions } : {}),
     ...(opts.allowRemote === false ? { allowRemote: false } : {}),
     onStage: (stage) => {
       fitted = true;
