@@ -260,6 +260,8 @@ export interface CompareRequest extends EmbeddingOptions {
   heldOut?: number;
   /** Evaluators to run (default: what the data allows, see {@link defaultEvaluators}); [] = none. */
   evaluators?: EvaluatorName[];
+  /** Hold the evaluation split out even when no evaluator runs (budgets of one run then share one pool). */
+  holdOutAlways?: boolean;
   /** Evaluation seeds per metric (default 3). */
   evalSeeds?: number;
   /** Proxy training settings (the same for every subset of the run). */
@@ -379,7 +381,7 @@ export async function compareMethods(
   // A held-out share no method sees: stratified by class where labels exist, uniform otherwise.
   const share = request.heldOut ?? 0.2;
   const { train, test } =
-    evaluators.length === 0
+    evaluators.length === 0 && !request.holdOutAlways
       ? { train: null, test: [] as number[] }
       : e.labels
         ? splitHeldOut(e.labels, share, seed)
@@ -559,6 +561,8 @@ export interface CompareBudgetsRequest extends Omit<CompareRequest, 'budget' | '
   overwrite?: boolean;
   /** Methods done over all budgets. */
   onMethod?: (method: string, budget: string, done: number, total: number) => void;
+  /** Run the evaluators only at these budgets (the others get the cheap columns only); default: all. */
+  evaluateAt?: string[];
 }
 
 /**
@@ -579,13 +583,14 @@ export async function compareAtBudgets(
   const total = request.budgets.length * request.methods.length;
   const out: Comparison[] = [];
   for (const [k, budget] of request.budgets.entries()) {
-    const { budgets: _budgets, onMethod, overwrite: _overwrite, ...rest } = request;
+    const { budgets: _budgets, onMethod, overwrite: _overwrite, evaluateAt, ...rest } = request;
     out.push(
       await compareMethods(
         catalog,
         workspace,
         {
           ...rest,
+          ...(evaluateAt && !evaluateAt.includes(budget) ? { evaluators: [], holdOutAlways: true } : {}),
           run,
           budget,
           ...(onMethod
