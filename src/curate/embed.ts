@@ -161,9 +161,10 @@ async function embedPart(
   const issues: SampleIssue[] = [];
   await store.removeRowMaps(shard);
   const writer = await store.beginShard(shard);
-  // Decoding (sharp's thread pool) of the next batch overlaps inference of the current one: at most two
-  // batches of images are in flight and each finished batch goes straight to disk, so memory stays
-  // bounded however large the part.
+  // Preprocessing of the next batch (CLIP encoders: worker threads, src/embed/preprocessPool.ts) overlaps
+  // inference of the current one: every image is handed out as soon as it is read, since the main thread
+  // is held during inference. At most two batches of images are in flight and each finished batch goes
+  // straight to disk, so memory stays bounded however large the part.
   let pending: PendingSample[] = [];
   const runBatch = async (batch: PendingSample[]) => {
     const settled = await Promise.all(batch.map((p) => p.prepared));
