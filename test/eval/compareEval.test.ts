@@ -177,4 +177,25 @@ describe('compare with the evaluators', () => {
     expect(html).toMatch(/ ± /);
     expect(html).toContain('standard deviation over seeds');
   });
+
+  it('evaluateAt runs the evaluators at the named budgets only, on one pool for every budget', async () => {
+    const comparisons = await compareAtBudgets(catalog, workspace, {
+      methods: ['random', 'clip-score'],
+      budgets: ['20%', '40%'],
+      run: 'eval-at',
+      evaluators: ['clip'],
+      evaluateAt: ['40%'],
+      encoder: model,
+      evalSeeds: 2,
+      proxy: { clip: FAST },
+    });
+    const [low, high] = comparisons;
+    for (const r of high!.rows) expect(r.proxyClip!.i2tR5.seeds).toHaveLength(2);
+    for (const r of low!.rows) expect(r.proxyClip ?? null).toBeNull();
+    // The budget without evaluators still picks from the training split, so one report holds both.
+    expect(low!.poolInfo!.fingerprint).toBe(high!.poolInfo!.fingerprint);
+    expect(low!.poolInfo!.heldOut).toBeGreaterThan(0);
+    const report = await writeRunReport(catalog, workspace, { name: 'eval-at', comparisons });
+    expect(await readFile(report.html, 'utf8')).toContain('proxy CLIP');
+  });
 });
