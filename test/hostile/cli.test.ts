@@ -346,11 +346,18 @@ async function interruptChild(
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal, stderr: err })));
 }
 
+/**
+ * A selection that is still working when the signal comes: a random pick of 20 finishes within ~150 ms
+ * on an idle machine, and a signal that arrives while Node is already shutting down takes the default
+ * action (death by the signal), which is not what these tests are about.
+ */
+const LONG_SELECT = ['--method', 'fast', '--budget', '20', '-p', 'iterations=100000', '-p', 'levelOff=0'];
+
 describe('Ctrl-C: a real child process exits 130 with one line, no stack', () => {
   // Before: select and export ended with "curate: interrupted", exit 1 (the abort reason was a plain Error),
   // or died of the signal itself when it came outside the one step that listened.
   it.each([
-    ['select', ['select', '--method', 'random', '--budget', '20', '--name', 'interrupted']],
+    ['select', ['select', ...LONG_SELECT, '--name', 'interrupted']],
     ['export', ['export', '--selection', 'picked', '--format', 'webdataset', '--out', 'OUT']],
   ])(
     '%s',
@@ -370,7 +377,7 @@ describe('Ctrl-C: a real child process exits 130 with one line, no stack', () =>
 
   it('SIGTERM stops the same way, with 143', async () => {
     const run = await interruptChild(
-      ['-w', embedded, 'select', '--method', 'random', '--budget', '20', '--name', 'terminated'],
+      ['-w', embedded, 'select', ...LONG_SELECT, '--name', 'terminated'],
       100,
       'SIGTERM',
     );
