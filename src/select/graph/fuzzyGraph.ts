@@ -60,8 +60,8 @@ export async function fuzzyKnnGraph(
     return a;
   });
   const pairs = pairsOf(n, kMax, knn.indices, directed);
-  const linksAdded = await connectComponents(x, pairs);
-  return toCsr(n, pairs, linksAdded);
+  const linked = await connectComponents(x, pairs);
+  return toCsr(n, linked.pairs, linked.added);
 }
 
 /**
@@ -142,7 +142,10 @@ const MAX_COMPONENT_DIMS = 1024;
  * at once: a component indicator is appended to the vectors so that ⟨q', b'⟩ = ⟨q, b⟩ − 4·[same
  * component] (cosines lie in [−1, 1], so a point of the query's own component never wins).
  */
-async function connectComponents(points: Matrix, pairs: PairList): Promise<number> {
+async function connectComponents(
+  points: Matrix,
+  pairs: PairList,
+): Promise<{ pairs: PairList; added: number }> {
   const n = points.rows;
   const d = points.cols;
   let minWeight = Infinity;
@@ -194,8 +197,7 @@ async function connectComponents(points: Matrix, pairs: PairList): Promise<numbe
       links.push([lo, hi]);
     }
   }
-  Object.assign(pairs, withLinks(pairs, links, minWeight));
-  return links.length;
+  return { pairs: withLinks(pairs, links, minWeight), added: links.length };
 }
 
 function withLinks(pairs: PairList, links: Array<[number, number]>, weight: number): PairList {
