@@ -5,6 +5,7 @@ import {
   covariance,
   dense,
   matmul,
+  matmul64,
   symmetricEigen,
   tmatmul,
   type Dense,
@@ -41,6 +42,24 @@ describe('kernels', () => {
     for (let r = 0; r < 37; r++) for (let k = 0; k < 19; k++) at.data[k * 37 + r] = a.data[r * 19 + k]!;
     const t = await tmatmul(at, b);
     t.data.forEach((v, i) => expect(v).toBeCloseTo(ref[i]!, 4));
+  });
+
+  it('float64 MatMul and transposed MatMul keep float64 precision', async () => {
+    // Entries 1 + tiny: float32 would round the tiny parts away.
+    const a = Float64Array.from({ length: 37 * 19 }, (_, i) => 1 + 1e-9 * Math.sin(i));
+    const b = Float64Array.from({ length: 19 * 23 }, (_, i) => 1 + 1e-9 * Math.cos(i));
+    const c = await matmul64(a, [37, 19], b, 23);
+    const at = new Float64Array(19 * 37);
+    for (let r = 0; r < 37; r++) for (let k = 0; k < 19; k++) at[k * 37 + r] = a[r * 19 + k]!;
+    const t = await matmul64(at, [19, 37], b, 23, true);
+    for (let r = 0; r < 37; r++)
+      for (let col = 0; col < 23; col++) {
+        let ref = 0;
+        for (let k = 0; k < 19; k++) ref += a[r * 19 + k]! * b[k * 23 + col]!;
+        expect(Math.abs(c[r * 23 + col]! - ref)).toBeLessThan(1e-12);
+        expect(Math.abs(t[r * 23 + col]! - ref)).toBeLessThan(1e-12);
+      }
+    await expect(matmul64(a, [37, 19], b, 22)).rejects.toThrow(/matmul64 shapes/);
   });
 
   it('symmetric eigendecomposition reconstructs the matrix, eigenvalues descending', async () => {

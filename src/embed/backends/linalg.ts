@@ -31,22 +31,52 @@ export function asDense(m: { rows: number; cols: number; data: Float32Array }): 
   return dense(m.rows, m.cols, m.data as Float32Array<ArrayBuffer>);
 }
 
-let products: Promise<{ matmul: Session; tmatmul: Session }> | undefined;
+type ProductSessions = Promise<{ matmul: Session; tmatmul: Session }>;
+const products = new Map<'float32' | 'float64', ProductSessions>();
 
-/** Two cached sessions with symbolic shapes: A·B and Aᵀ·B. */
-function sessions() {
-  products ??= (async () => {
-    const mm = new GraphBuilder('matmul');
-    mm.op('MatMul', [mm.input('a', 'float32', ['m', 'k']), mm.input('b', 'float32', ['k', 'n'])], {}, 'c');
-    mm.output('c', 'float32', ['m', 'n']);
-    const tm = new GraphBuilder('tmatmul');
-    const at = tm.op('Transpose', [tm.input('a', 'float32', ['k', 'm'])], { perm: [1, 0] });
-    tm.op('MatMul', [at, tm.input('b', 'float32', ['k', 'n'])], {}, 'c');
-    tm.output('c', 'float32', ['m', 'n']);
-    const [matmul, tmatmul] = await Promise.all([createSession(mm.toBytes()), createSession(tm.toBytes())]);
-    return { matmul: matmul.session, tmatmul: tmatmul.session };
-  })();
-  return products;
+/** Two cached sessions with symbolic shapes: A·B and Aᵀ·B, in float32 or float64. */
+function sessions(type: 'float32' | 'float64' = 'float32'): ProductSessions {
+  let cached = products.get(type);
+  if (!cached) {
+    cached = (async () => {
+      const mm = new GraphBuilder('matmul');
+      mm.op('MatMul', [mm.input('a', type, ['m', 'k']), mm.input('b', type, ['k', 'n'])], {}, 'c');
+      mm.output('c', type, ['m', 'n']);
+      const tm = new GraphBuilder('tmatmul');
+      const at = tm.op('Transpose', [tm.input('a', type, ['k', 'm'])], { perm: [1, 0] });
+      tm.op('MatMul', [at, tm.input('b', type, ['k', 'n'])], {}, 'c');
+      tm.output('c', type, ['m', 'n']);
+      const [matmul, tmatmul] = await Promise.all([createSession(mm.toBytes()), createSession(tm.toBytes())]);
+      return { matmul: matmul.session, tmatmul: tmatmul.session };
+    })();
+    products.set(type, cached);
+  }
+  return cached;
+}
+
+/**
+ * A·B in float64 (A m × k, B k × n, row-major), or Aᵀ·B with `transposeA` (A k × m): for products whose
+ * float32 rounding would matter, such as the Gram matrices of an orthonormalisation.
+ */
+export async function matmul64(
+  a: Float64Array,
+  aShape: [number, number],
+  b: Float64Array,
+  bCols: number,
+  transposeA = false,
+): Promise<Float64Array> {
+  const [aRows, aCols] = aShape;
+  const inner = transposeA ? aRows : aCols;
+  if (a.length !== aRows * aCols || b.length !== inner * bCols)
+    throw new Error(
+      `matmul64 shapes ${aRows}×${aCols}${transposeA ? 'ᵀ' : ''} · ${b.length / bCols}×${bCols}`,
+    );
+  const s = await sessions('float64');
+  const out = await (transposeA ? s.tmatmul : s.matmul).run({
+    a: new Tensor('float64', a, [aRows, aCols]),
+    b: new Tensor('float64', b, [inner, bCols]),
+  });
+  return out.c!.data as Float64Array;
 }
 
 /** A·B. */
