@@ -10,7 +10,7 @@
  * recurrence reuses three blocks instead of allocating one per product. Rounds stop early once every
  * wanted Ritz value has moved by less than `tolerance` since the previous round.
  */
-import { dense, symmetricEigen } from '../../embed/backends/linalg.js';
+import { dense, matmul64, symmetricEigen } from '../../embed/backends/linalg.js';
 import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
 import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
 import { gaussian, seededRandom } from '../../embed/backends/random.js';
@@ -41,8 +41,8 @@ export async function spectralEmbedding(
   const operator = orientedOperator(g);
   const normal = gaussian(seededRandom(options.seed));
   let v: Float64Array = Float64Array.from({ length: n * p }, normal);
-  orthonormalise(v, n, p);
-  let ritz = rayleighRitz(v, await operator.apply(v, p, 0, 0, 1), n, p);
+  await orthonormalise(v, n, p);
+  let ritz = await rayleighRitz(v, await operator.apply(v, p, 0, 0, 1), n, p);
   v = ritz.vectors;
   const maxRounds = options.rounds ?? 6;
   const degree = options.degree ?? 8;
@@ -53,9 +53,9 @@ export async function spectralEmbedding(
     // Damp eigenvalues in [−1, cut]; keep those above the cut-off (the block's smallest Ritz value).
     const cut = Math.min(ritz.values[p - 1]!, 0.999);
     const filtered = await operator.apply(v, p, degree, (cut - 1) / 2, (cut + 1) / 2);
-    orthonormalise(filtered, n, p);
+    await orthonormalise(filtered, n, p);
     const before = ritz.values;
-    ritz = rayleighRitz(filtered, await operator.apply(filtered, p, 0, 0, 1), n, p);
+    ritz = await rayleighRitz(filtered, await operator.apply(filtered, p, 0, 0, 1), n, p);
     v = ritz.vectors;
     let moved = 0;
     for (let k = 0; k <= dims; k++) moved = Math.max(moved, Math.abs(ritz.values[k]! - before[k]!));
@@ -187,23 +187,16 @@ function chebyshevSession(degree: number): Promise<Session> {
 
 /**
  * Orthonormal columns of an n × p row-major block, in place: Cholesky QR twice (V ← V R⁻¹ with
- * VᵀV = RᵀR; the second pass restores the orthogonality the first loses to rounding), which reads the
- * block row by row instead of column by column as Gram–Schmidt does. A rank-deficient block falls back to
- * modified Gram–Schmidt.
+ * VᵀV = RᵀR; the second pass restores the orthogonality the first loses to rounding). The two n-sized
+ * products run on the float64 MatMul kernel, the p × p factorisation in JavaScript. A rank-deficient
+ * block falls back to modified Gram–Schmidt.
  */
-function orthonormalise(v: Float64Array, n: number, p: number): void {
-  for (let pass = 0; pass < 2; pass++) if (!choleskyQr(v, n, p)) return gramSchmidt(v, n, p);
+async function orthonormalise(v: Float64Array, n: number, p: number): Promise<void> {
+  for (let pass = 0; pass < 2; pass++) if (!(await choleskyQr(v, n, p))) return gramSchmidt(v, n, p);
 }
 
-function choleskyQr(v: Float64Array, n: number, p: number): boolean {
-  const gram = new Float64Array(p * p);
-  for (let i = 0; i < n; i++) {
-    const row = i * p;
-    for (let a = 0; a < p; a++) {
-      const va = v[row + a]!;
-      for (let b = a; b < p; b++) gram[a * p + b]! += va * v[row + b]!;
-    }
-  }
+async function choleskyQr(v: Float64Array, n: number, p: number): Promise<boolean> {
+  const gram = await matmul64(v, [n, p], v, p, true);
   // Upper-triangular R with RᵀR = gram.
   const r = new Float64Array(p * p);
   for (let a = 0; a < p; a++) {
@@ -218,18 +211,22 @@ function choleskyQr(v: Float64Array, n: number, p: number): boolean {
       r[a * p + b] = s / root;
     }
   }
-  // Each row x of V becomes the solution y of yR = x (forward substitution over the columns).
-  const y = new Float64Array(p);
-  for (let i = 0; i < n; i++) {
-    const row = i * p;
-    for (let b = 0; b < p; b++) {
-      let s = v[row + b]!;
-      for (let k = 0; k < b; k++) s -= y[k]! * r[k * p + b]!;
-      y[b] = s / r[b * p + b]!;
-    }
-    v.set(y, row);
-  }
+  v.set(await matmul64(v, [n, p], upperTriangularInverse(r, p), p));
   return true;
+}
+
+/** R⁻¹ of an upper-triangular p × p matrix with a positive diagonal (back substitution per column). */
+function upperTriangularInverse(r: Float64Array, p: number): Float64Array {
+  const inverse = new Float64Array(p * p);
+  for (let c = 0; c < p; c++) {
+    inverse[c * p + c] = 1 / r[c * p + c]!;
+    for (let row = c - 1; row >= 0; row--) {
+      let s = 0;
+      for (let k = row + 1; k <= c; k++) s += r[row * p + k]! * inverse[k * p + c]!;
+      inverse[row * p + c] = -s / r[row * p + row]!;
+    }
+  }
+  return inverse;
 }
 
 /** Modified Gram–Schmidt on the columns of an n × p row-major block, in place. */
@@ -247,30 +244,15 @@ function gramSchmidt(v: Float64Array, n: number, p: number): void {
   }
 }
 
-/** Ritz pairs of the block: H = Vᵀ(MV), H = QΛQᵀ, vectors VQ (descending Λ). */
-function rayleighRitz(
+/** Ritz pairs of the block: H = Vᵀ(MV), H = QΛQᵀ, vectors VQ (descending Λ); the products in float64 on the kernel. */
+async function rayleighRitz(
   v: Float64Array,
   mv: Float64Array,
   n: number,
   p: number,
-): { values: Float64Array; vectors: Float64Array } {
-  const h = new Float64Array(p * p);
-  for (let i = 0; i < n; i++) {
-    const row = i * p;
-    for (let a = 0; a < p; a++) {
-      const va = v[row + a]!;
-      for (let b = 0; b < p; b++) h[a * p + b]! += va * mv[row + b]!;
-    }
-  }
+): Promise<{ values: Float64Array; vectors: Float64Array }> {
+  const h = await matmul64(v, [n, p], mv, p, true);
   const eig = symmetricEigen(dense(p, p, Float32Array.from(h)));
   const q = Float64Array.from(eig.vectors.data);
-  const out = new Float64Array(n * p);
-  for (let i = 0; i < n; i++) {
-    const row = i * p;
-    for (let a = 0; a < p; a++) {
-      const va = v[row + a]!;
-      for (let c = 0; c < p; c++) out[row + c]! += va * q[a * p + c]!;
-    }
-  }
-  return { values: Float64Array.from(eig.values), vectors: out };
+  return { values: Float64Array.from(eig.values), vectors: await matmul64(v, [n, p], q, p) };
 }
