@@ -128,6 +128,29 @@ describe('fuzzy kNN graph', () => {
   });
 });
 
+describe('fuzzy kNN graph on two large clusters', () => {
+  it('links components larger than the query sample through a pair nearly as close as the closest one', async () => {
+    const n = 5000; // two clusters of 2,500: each is searched from 2,048 sampled points
+    const x = unitRows(n, 12, 5, 2, 0.05);
+    const g = await fuzzyKnnGraph(x, [3]);
+    expect(componentCount(g)).toBe(1);
+    expect(g.linksAdded).toBe(1);
+    const cosine = (i: number, j: number) => {
+      let s = 0;
+      for (let q = 0; q < 12; q++) s += x.data[i * 12 + q]! * x.data[j * 12 + q]!;
+      return s;
+    };
+    let closest = -Infinity;
+    for (let i = 0; i < n; i += 2) for (let j = 1; j < n; j += 2) closest = Math.max(closest, cosine(i, j));
+    const links: number[] = [];
+    for (let i = 0; i < n; i++)
+      for (let e = g.rowStart[i]!; e < g.rowStart[i + 1]!; e++)
+        if (g.cols[e]! % 2 !== i % 2) links.push(cosine(i, g.cols[e]!));
+    expect(links).toHaveLength(2);
+    expect(links[0]!).toBeGreaterThan(closest - 0.02);
+  });
+});
+
 describe('spectral embedding (Chebyshev-filtered subspace iteration)', () => {
   it('finds the smallest non-trivial eigenvalues of L_sym that a dense eigendecomposition finds', async () => {
     const x = unitRows(200, 10, 3, 3, 0.8);
