@@ -18,6 +18,18 @@ describe('blocked top-k kernel', () => {
   });
 });
 
+describe('self kNN from the triangle of tiles', () => {
+  it('returns, for every row, what the rectangular search over the whole square returns', async () => {
+    const m = unitRows(4500, 16, 3); // three tiles of the symmetric search: diagonal and off-diagonal ones
+    const copy = { ...m }; // another object: the rectangular path
+    const triangle = await topKInnerProduct(m, m, 7, { excludeSelf: true });
+    const square = await topKInnerProduct(m, copy, 7, { excludeSelf: true });
+    expect(Array.from(triangle.indices)).toEqual(Array.from(square.indices));
+    expect(Array.from(triangle.values)).toEqual(Array.from(square.values));
+    for (let i = 0; i < m.rows; i++) expect(triangle.indices.subarray(i * 7, i * 7 + 7)).not.toContain(i);
+  });
+});
+
 describe('HNSW index', () => {
   it('finds the exact neighbours for nearly all items (recall@10 ≥ 0.95), persists and reloads', async () => {
     const m = unitRows(3000, 16, 2);

@@ -15,6 +15,7 @@ export interface Matrix {
 const TILE_ELEMENTS = 16 * 1024 * 1024;
 
 let topkSession: Promise<Session> | undefined;
+let pairTopkSession: Promise<Session> | undefined;
 let productSession: Promise<Session> | undefined;
 
 /** q [m,d], b [n,d], k [1] → values, indices [m, k] of the k largest q·bᵀ per row. */
@@ -31,6 +32,30 @@ function topkGraph(): Promise<Session> {
     return (await createSession(g.toBytes())).session;
   })();
   return topkSession;
+}
+
+/**
+ * q [m,d], b [n,d], k [1] → the k largest of q·bᵀ per row (rowValues, rowIndices [m, k]) and per column
+ * (columnValues, columnIndices [n, k]): one product serves both ends of every pair.
+ */
+function pairTopkGraph(): Promise<Session> {
+  pairTopkSession ??= (async () => {
+    const g = new GraphBuilder('tile_pair_topk');
+    const q = g.input('q', 'float32', ['m', 'd']);
+    const b = g.input('b', 'float32', ['n', 'd']);
+    const k = g.input('k', 'int64', [1]);
+    const s = g.op('MatMul', [q, g.op('Transpose', [b], { perm: [1, 0] })]);
+    g.node('TopK', [s, k], { axis: 1, largest: 1, sorted: 1 }, ['rowValues', 'rowIndices']);
+    // TopK along axis 0 is several times slower than along the contiguous axis: transpose first.
+    const sT = g.op('Transpose', [s], { perm: [1, 0] });
+    g.node('TopK', [sT, k], { axis: 1, largest: 1, sorted: 1 }, ['columnValues', 'columnIndices']);
+    g.output('rowValues', 'float32', ['m', 'k']);
+    g.output('rowIndices', 'int64', ['m', 'k']);
+    g.output('columnValues', 'float32', ['n', 'k']);
+    g.output('columnIndices', 'int64', ['n', 'k']);
+    return (await createSession(g.toBytes())).session;
+  })();
+  return pairTopkSession;
 }
 
 /** q [m,d], b [n,d] → s = q·bᵀ [m,n]. */
@@ -79,6 +104,7 @@ export async function topKInnerProduct(
     signal?: AbortSignal;
   } = {},
 ): Promise<TopK> {
+  if (queries === base && options.excludeSelf) return selfTopK(base, k, options);
   const session = await topkGraph();
   const d = queries.cols;
   const want = k + (options.excludeSelf ? 1 : 0);
@@ -127,6 +153,105 @@ export async function topKInnerProduct(
     options.onProgress?.(Math.min(queries.rows, q0 + qTile), queries.rows);
   }
   return { k, indices, values };
+}
+
+/** Rows per tile of selfTopK: small enough that the triangle saves most of the square's products. */
+const SELF_TILE = 2048;
+
+/**
+ * Every row's k nearest other rows of x by inner product (the kNN graph of x): the same result as the
+ * rectangular search, from the tiles on and above the diagonal only, since S = X·Xᵀ is symmetric. Each
+ * off-diagonal tile is reduced along both axes on the kernel, so the products cost about half as much.
+ * Order: value descending, then index ascending.
+ */
+async function selfTopK(
+  x: Matrix,
+  k: number,
+  options: { onProgress?: (done: number, total: number) => void; signal?: AbortSignal },
+): Promise<TopK> {
+  const n = x.rows;
+  const d = x.cols;
+  const session = await pairTopkGraph();
+  const best = new RunningTopK(n, Math.min(k, Math.max(0, n - 1)), k);
+  const tiles = Math.ceil(n / SELF_TILE);
+  let done = 0;
+  for (let ti = 0; ti < tiles; ti++) {
+    const a0 = ti * SELF_TILE;
+    const a = rowsOf(x, a0, Math.min(n, a0 + SELF_TILE));
+    const aT = new Tensor('float32', a.data, [a.rows, d]);
+    for (let tj = ti; tj < tiles; tj++) {
+      options.signal?.throwIfAborted();
+      const b0 = tj * SELF_TILE;
+      const b = tj === ti ? a : rowsOf(x, b0, Math.min(n, b0 + SELF_TILE));
+      // On the diagonal each row also meets itself, hence one more candidate.
+      const kk = Math.min(tj === ti ? k + 1 : k, a.rows, b.rows);
+      const out = await session.run({
+        q: aT,
+        b: tj === ti ? aT : new Tensor('float32', b.data, [b.rows, d]),
+        k: new Tensor('int64', BigInt64Array.of(BigInt(kk)), [1]),
+      });
+      const rowValues = out.rowValues!.data as Float32Array;
+      const rowIndices = out.rowIndices!.data as BigInt64Array;
+      for (let r = 0; r < a.rows; r++)
+        for (let j = 0; j < kk; j++) {
+          const other = b0 + Number(rowIndices[r * kk + j]!);
+          if (other !== a0 + r) best.offer(a0 + r, rowValues[r * kk + j]!, other);
+        }
+      if (tj !== ti) {
+        const columnValues = out.columnValues!.data as Float32Array;
+        const columnIndices = out.columnIndices!.data as BigInt64Array;
+        for (let c = 0; c < b.rows; c++)
+          for (let j = 0; j < kk; j++)
+            best.offer(b0 + c, columnValues[c * kk + j]!, a0 + Number(columnIndices[c * kk + j]!));
+      }
+    }
+    done += a.rows;
+    options.onProgress?.(done, n);
+  }
+  return best.result();
+}
+
+/** Per row, the k best (value, index) candidates offered so far: value descending, then index ascending. */
+class RunningTopK {
+  private readonly values: Float32Array;
+  private readonly indices: Int32Array;
+  private readonly filled: Int32Array;
+
+  constructor(
+    private readonly rows: number,
+    private readonly keep: number,
+    private readonly k: number,
+  ) {
+    this.values = new Float32Array(rows * k).fill(-Infinity);
+    this.indices = new Int32Array(rows * k).fill(-1);
+    this.filled = new Int32Array(rows);
+  }
+
+  offer(row: number, value: number, index: number): void {
+    const { values, indices, keep } = this;
+    if (keep === 0) return;
+    const base = row * this.k;
+    let at = this.filled[row]!;
+    if (at === keep) {
+      const lastValue = values[base + keep - 1]!;
+      if (value < lastValue || (value === lastValue && index > indices[base + keep - 1]!)) return;
+      at = keep - 1; // the last one drops out
+    } else this.filled[row]!++;
+    // Insertion: shift worse candidates one slot down.
+    while (at > 0) {
+      const v = values[base + at - 1]!;
+      if (v > value || (v === value && indices[base + at - 1]! < index)) break;
+      values[base + at] = v;
+      indices[base + at] = indices[base + at - 1]!;
+      at--;
+    }
+    values[base + at] = value;
+    indices[base + at] = index;
+  }
+
+  result(): TopK {
+    return { k: this.k, indices: this.indices, values: this.values };
+  }
 }
 
 /**
