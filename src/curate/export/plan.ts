@@ -10,6 +10,7 @@ import type { Catalog } from '../catalog.js';
 import type { ReviewDecision } from '../reviews.js';
 import type { StoredSelection } from '../selections.js';
 import { NameAllocator } from './names.js';
+import { isPipeSpec } from '../../embed/readers/pipe.js';
 import { isCompressedTar, type TarMemberEntry } from './tarIndex.js';
 import type { SkippedSample } from './types.js';
 
@@ -345,6 +346,11 @@ export async function checkSources(
   for (const p of picks) {
     signal?.throwIfAborted();
     const file = p.source.file;
+    // A `pipe:` shard has no size to compare; reading it checks each image's size against the catalog.
+    if (isPipeSpec(file)) {
+      ok.push(p);
+      continue;
+    }
     const size = await sizeOf(file);
     const expected = p.source.kind === 'file' ? p.row.image_bytes : Number(p.row.part_size ?? -1);
     let reason: string | undefined;

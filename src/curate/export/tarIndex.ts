@@ -11,6 +11,7 @@
  */
 import { open } from 'node:fs/promises';
 import { MAX_IMAGE_BYTES } from '../../embed/readers/files.js';
+import { isPipeSpec, shardIsGzipped } from '../../embed/readers/pipe.js';
 import { memberProblem, splitMemberName } from '../../embed/readers/webdataset.js';
 import type { Pick } from './plan.js';
 import type { SkippedSample } from './types.js';
@@ -28,7 +29,7 @@ const MAX_LONG_HEADER = 1024 * 1024;
 
 /** Whether the shard is gzip-compressed (as the WebDataset reader decides): no offsets can be given. */
 export function isCompressedTar(file: string): boolean {
-  return /\.(tgz|gz)$/i.test(file);
+  return shardIsGzipped(file);
 }
 
 /** Every regular-file member of an uncompressed tar, in archive order. Throws on a damaged header. */
@@ -137,7 +138,8 @@ export async function locateTarMembers(
   const ok: Pick[] = [];
   for (const p of picks) {
     const source = p.source;
-    if (source.kind !== 'tar' || isCompressedTar(source.file)) {
+    // A `pipe:` shard is a command's output, not a file to seek in: no offsets either.
+    if (source.kind !== 'tar' || isCompressedTar(source.file) || isPipeSpec(source.file)) {
       ok.push(p);
       continue;
     }

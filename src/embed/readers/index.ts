@@ -3,6 +3,7 @@ import path from 'node:path';
 import { expandSpec } from './files.js';
 import { FolderReader } from './folder.js';
 import { ManifestReader } from './manifest.js';
+import { expandPipeSpec, isPipeSpec, pipeDatasetName } from './pipe.js';
 import { DatasetError, type DatasetFormat, type DatasetReader, type ReaderOptions } from './types.js';
 import { WebDatasetReader } from './webdataset.js';
 
@@ -19,8 +20,8 @@ const EXTENSION_FORMATS: ReadonlyArray<[RegExp, DatasetFormat]> = [
 ];
 
 export const SUPPORTED_INPUTS =
-  'WebDataset shards (.tar, .tar.gz, .tgz; globs and {000..010} ranges), image folders, ' +
-  'and .csv/.tsv/.jsonl/.parquet manifests';
+  'WebDataset shards (.tar, .tar.gz, .tgz; globs and {000..010} ranges; remote ones as ' +
+  "'pipe:COMMAND'), image folders, and .csv/.tsv/.jsonl/.parquet manifests";
 
 export function formatOfFile(file: string): DatasetFormat | undefined {
   return EXTENSION_FORMATS.find(([re]) => re.test(file))?.[1];
@@ -36,12 +37,13 @@ export interface OpenedDataset {
   missing: string[];
 }
 
-/** Resolve a user's dataset spec (path, glob or brace range) to the reader for its format. */
+/** Resolve a user's dataset spec (path, glob, brace range or `pipe:` command) to the reader for its format. */
 export async function openDataset(
   spec: string,
   options: ReaderOptions = {},
   cwd = process.cwd(),
 ): Promise<OpenedDataset> {
+  if (isPipeSpec(spec)) return openPipeDataset(spec);
   const { paths, missing } = await expandSpec(spec, cwd);
   if (paths.length === 0) {
     throw new DatasetError(
@@ -83,6 +85,21 @@ export async function openDataset(
       ? new WebDatasetReader(paths)
       : new ManifestReader(format, paths, options.columns);
   return { reader, canonicalSpec, suggestedName, missing };
+}
+
+/**
+ * `pipe:COMMAND` shards (pipe.ts): one part per expanded command, read as WebDataset tar streams. The
+ * spec is kept as written (it is a command line, not a path to resolve).
+ */
+function openPipeDataset(spec: string): OpenedDataset {
+  const commands = expandPipeSpec(spec);
+  if (commands.length === 0) throw new DatasetError(`'${spec}' names no command after 'pipe:'`);
+  return {
+    reader: new WebDatasetReader(commands),
+    canonicalSpec: spec.trim(),
+    suggestedName: pipeDatasetName(commands[0]!),
+    missing: [],
+  };
 }
 
 /** The reader for one recorded part of a catalogued dataset (to stream its samples again). */

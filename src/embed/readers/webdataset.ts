@@ -9,6 +9,7 @@ import {
   partOfPath,
   statRegularFile,
 } from './files.js';
+import { isPipeSpec, runPipe, shardIsGzipped, type PipeRun } from './pipe.js';
 import {
   ImageLoadError,
   issue,
@@ -29,6 +30,10 @@ import {
  * any repeated key; hidden (`.x`), `__`-prefixed, absolute, `..` or backslash names and links, devices
  * and FIFOs are `skipped-member` issues; a member over {@link MAX_IMAGE_BYTES} is `too-large` and is
  * skipped without being loaded. A shard that is not a regular file is not opened.
+ *
+ * A shard may also be a `pipe:COMMAND` (pipe.ts): the command's standard output is read as the tar
+ * stream, and a command that fails is an `unreadable-part` issue naming it, its exit status and the end
+ * of its standard error (samples it delivered before failing are kept, as for a truncated archive).
  */
 export class WebDatasetReader implements DatasetReader {
   readonly format = 'webdataset';
@@ -36,24 +41,48 @@ export class WebDatasetReader implements DatasetReader {
   constructor(private readonly shards: string[]) {}
 
   async parts(): Promise<DatasetPart[]> {
-    return Promise.all(this.shards.map(partOfPath));
+    return Promise.all(
+      this.shards.map((shard) =>
+        // A command has no size or date to compare: once read, a pipe part counts as unchanged.
+        isPipeSpec(shard) ? { path: shard, size: 0, mtimeMs: 0 } : partOfPath(shard),
+      ),
+    );
   }
 
   async *read(part: DatasetPart, ctx: ReadContext = {}): AsyncIterable<ReadItem> {
     const shard = part.path;
-    try {
-      await statRegularFile(shard);
-    } catch (err) {
-      const kind = err instanceof ImageLoadError ? err.kind : 'unreadable-part';
-      yield issue(kind, shard, `shard not read: ${(err as Error).message}`);
-      return;
+    let pipe: PipeRun | undefined;
+    let source: Readable;
+    if (isPipeSpec(shard)) {
+      pipe = runPipe(shard, ctx.signal);
+      source = pipe.stdout;
+      let bytes = 0;
+      if (ctx.onBytes) source.on('data', (chunk: Buffer) => ctx.onBytes!((bytes += chunk.length)));
+    } else {
+      try {
+        await statRegularFile(shard);
+      } catch (err) {
+        const kind = err instanceof ImageLoadError ? err.kind : 'unreadable-part';
+        yield issue(kind, shard, `shard not read: ${(err as Error).message}`);
+        return;
+      }
+      source = countingReadStream(shard, ctx.onBytes);
     }
     const extract = tar.extract();
-    const source = countingReadStream(shard, ctx.onBytes);
-    const stages: Readable[] = /\.(tgz|gz)$/i.test(shard) ? [source, createGunzip()] : [source];
+    const stages: Readable[] = shardIsGzipped(shard) ? [source, createGunzip()] : [source];
     // pipeline() destroys the extractor with the upstream error (truncated gzip, unreadable file).
     pipeline([...stages, extract], () => {});
+    try {
+      yield* this.samplesOf(shard, extract, ctx);
+      const failed = await pipe?.failure;
+      if (failed)
+        yield issue('unreadable-part', shard, `command failed (${failed}); samples read before it are kept`);
+    } finally {
+      pipe?.stop();
+    }
+  }
 
+  private async *samplesOf(shard: string, extract: tar.Extract, ctx: ReadContext): AsyncGenerator<ReadItem> {
     let group: MemberGroup | undefined;
     try {
       for await (const entry of extract) {
