@@ -5,6 +5,7 @@
  *   select1m.ts [select|hnsw] [--methods=a,b]  (default: both, every method below; methods left out
  *                                              keep their previous rows)
  *   select1m.ts hnsw-from FILE  (write the HNSW section from a recorded hnswWorker.ts output line)
+ *   select1m.ts table           (write the selection section again from the recorded rows)
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -25,12 +26,25 @@ const worker = (script: string, args: string[]) =>
     stdio: ['ignore', 'pipe', 'inherit'],
   });
 
-if (only !== 'hnsw' && only !== 'hnsw-from') {
-  type Row = { method: string; picks: number; seconds: number; peakRssMiB: number; matrixMiB: number };
+type Row = {
+  method: string;
+  picks: number;
+  seconds: number;
+  peakRssMiB: number;
+  matrixMiB: number;
+  /** Day the row was measured (rows of methods left out of a run are kept from earlier runs). */
+  measured?: string;
+};
+
+if (only === 'table') await writeSelect1m((await previousResults<Row[]>('select-1m')) ?? []);
+else if (only !== 'hnsw' && only !== 'hnsw-from') {
   // Each method's row is written as soon as it is measured (one failing run does not lose the others).
   for (const { method, fraction } of runs) {
     const out = worker('selectWorker.ts', [method, '1000000', '512', fraction]);
-    const r = JSON.parse(out.trim().split('\n').at(-1)!) as Row;
+    const r: Row = {
+      ...(JSON.parse(out.trim().split('\n').at(-1)!) as Row),
+      measured: new Date().toISOString().slice(0, 10),
+    };
     log(r);
     const results = [
       ...((await previousResults<Row[]>('select-1m')) ?? []).filter((x) => x.method !== method),
@@ -40,31 +54,30 @@ if (only !== 'hnsw' && only !== 'hnsw-from') {
   }
 }
 
-async function writeSelect1m(
-  results: Array<{ method: string; picks: number; seconds: number; peakRssMiB: number; matrixMiB: number }>,
-) {
+async function writeSelect1m(results: Row[]) {
   await writeSection(
     'select-1m',
     [
       '### N = 1,000,000 synthetic embeddings (d = 512), fresh process each',
       '',
-      '| method | picks | seconds | peak RSS MiB | embedding matrices read MiB | RSS / matrices |',
-      '|---|---:|---:|---:|---:|---:|',
+      '| method | picks | seconds | peak RSS MiB | embedding matrices read MiB | RSS / matrices | measured |',
+      '|---|---:|---:|---:|---:|---:|---|',
       ...results.map(
         (r) =>
-          `| ${r.method} | ${r.picks.toLocaleString('en-US')} | ${r.seconds.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} | ${r.matrixMiB.toFixed(0)} | ${(r.peakRssMiB / r.matrixMiB).toFixed(2)} |`,
+          `| ${r.method} | ${r.picks.toLocaleString('en-US')} | ${r.seconds.toFixed(0)} | ${r.peakRssMiB.toFixed(0)} | ${r.matrixMiB.toFixed(0)} | ${(r.peakRssMiB / r.matrixMiB).toFixed(2)} | ${r.measured ?? '?'} |`,
       ),
       '',
       'Facility location: kNN-20 graph from k-means cells (√N cells, 3 probed) + exact top-k within them, lazy greedy. ' +
         'k-center: top 64 principal components, lazy evaluation with a kernel synchronisation every 256 picks (1% budget here). ' +
         'herding: top 64 principal components, one MatMul + TopK pass on the kernel per pick (exact picks of the plain loop). ' +
-        'clipcov, sas, fast, pdd, pdd-synth: k-means latent classes (no labels in this data), defaults otherwise; clipcov reads the caption matrix too. Goal ≤ 300 s each.',
+        'clipcov, sas, fast, pdd, pdd-synth: k-means latent classes (no labels in this data), defaults otherwise; clipcov reads the caption matrix too. ' +
+        'fast: k-means partitions of at most 20,000 items on one worker thread per core (docs/methods/fast.md#cost). Goal ≤ 300 s each.',
     ].join('\n'),
     results,
   );
 }
 
-if (only !== 'select') {
+if (only !== 'select' && only !== 'table') {
   const out =
     only === 'hnsw-from'
       ? readFileSync(process.argv[3]!, 'utf8')
