@@ -28,6 +28,8 @@ export { DatasetError, ISSUE_KINDS, type IssueKind } from '../embed/readers/type
 export {
   embedCatalog,
   embeddingsDir,
+  parseEmbedSlice,
+  type EmbedSlice,
   type EmbedOptions,
   type EmbedProgress,
   type EmbedReport,

@@ -8,6 +8,7 @@ import { nonFiniteReason } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { cataloguedSamples, listParts, type PartRow } from './parts.js';
 import { writeRowMaps } from './rowMap.js';
+import { readTaskRecords, registerTaskRecords, writeTaskRecord } from './taskRecords.js';
 
 export interface EmbedProgress {
   part: string;
@@ -28,6 +29,28 @@ export interface EmbedOptions {
   variant?: string;
   signal?: AbortSignal;
   onProgress?: (p: EmbedProgress) => void;
+  /**
+   * One task of an array job (`curate embed --shard I/N`): embed only the parts at positions
+   * index, index + count, … of the catalog's part list. The catalog is only read (open it read-only:
+   * the other tasks read it too); each finished shard leaves a task record (taskRecords.ts) that the
+   * next embed without a slice registers.
+   */
+  slice?: EmbedSlice;
+}
+
+/** Task `index` of `count` (0 ≤ index < count). */
+export interface EmbedSlice {
+  index: number;
+  count: number;
+}
+
+/** "I/N" → the slice, or an error saying what is wrong with it. */
+export function parseEmbedSlice(text: string): EmbedSlice {
+  const match = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const [index, count] = match ? [Number(match[1]), Number(match[2])] : [NaN, NaN];
+  if (!(count >= 1 && index >= 0 && index < count))
+    throw new Error(`--shard ${text}: expected I/N with 0 ≤ I < N (task I of N, counted from 0)`);
+  return { index, count };
 }
 
 export interface EmbedReport {
@@ -41,6 +64,10 @@ export interface EmbedReport {
   nonFinite: number;
   seconds: number;
   samplesPerSecond: number;
+  /** Shards that array-job tasks had written and this run registered in the catalog. */
+  shardsRegistered: number;
+  /** The slice this run embedded, for a task of an array job. */
+  slice?: EmbedSlice;
 }
 
 export function embeddingsDir(workspace: string): string {
@@ -87,8 +114,14 @@ export async function embedCatalog(
   options: EmbedOptions = {},
 ): Promise<EmbedReport> {
   const started = performance.now();
-  const store = await EmbeddingStore.open(storeDir(workspace, options.variant), encoder, options.dtype);
-  const parts = await listParts(catalog);
+  const slice = options.slice;
+  const store = await EmbeddingStore.open(storeDir(workspace, options.variant), encoder, options.dtype, {
+    shared: slice !== undefined,
+  });
+  // The finishing run of an array job (or any run after one) first takes in what the tasks wrote.
+  const shardsRegistered = slice ? 0 : await registerTaskRecords(catalog, store, encoder.fingerprint);
+  const allParts = await listParts(catalog);
+  const parts = slice ? allParts.filter((_, i) => i % slice.count === slice.index) : allParts;
   const done = new Map(
     (
       await catalog.rows<{ shard: string; rows: number }>(
@@ -97,6 +130,8 @@ export async function embedCatalog(
       )
     ).map((r) => [r.shard, r.rows]),
   );
+  // A task's own finished shards, from an earlier run of the same task (killed and re-submitted).
+  const taskDone = slice ? await readTaskRecords(store, encoder.fingerprint) : new Map();
   const samplesTotal = parts.reduce((n, p) => n + p.samples, 0);
   let samplesDone = 0;
   let samplesEmbedded = 0;
@@ -111,12 +146,17 @@ export async function embedCatalog(
     const recorded = done.has(shard) ? shard : done.has(legacy) ? legacy : undefined;
     if (recorded !== undefined && (await store.hasShard(recorded, done.get(recorded)!))) {
       // Maps are missing after a kill between recording and writing them, or in an older workspace.
-      if (!(await store.hasRowMaps(recorded))) await writeRowMaps(catalog, store, recorded);
+      if (!slice && !(await store.hasRowMaps(recorded))) await writeRowMaps(catalog, store, recorded);
+      samplesDone += part.samples;
+      continue;
+    }
+    const byTask = taskDone.get(shard);
+    if (byTask && (await store.hasShard(shard, byTask.sampleIds.length))) {
       samplesDone += part.samples;
       continue;
     }
     // Embedded again under the current name: an old-named copy of the part must not stay recorded.
-    if (legacy !== shard) await forgetShard(catalog, store, legacy);
+    if (!slice && legacy !== shard) await forgetShard(catalog, store, legacy);
     const progress = (n: number) =>
       options.onProgress?.({
         part: part.path,
@@ -143,6 +183,8 @@ export async function embedCatalog(
     nonFinite,
     seconds,
     samplesPerSecond: seconds > 0 ? samplesEmbedded / seconds : 0,
+    shardsRegistered,
+    ...(slice ? { slice } : {}),
   };
 }
 
@@ -220,7 +262,7 @@ async function embedPart(
     throw err;
   }
 
-  await catalog.recordEmbeddedShard({
+  const record = {
     shard,
     datasetId: part.dataset_id,
     part: part.path,
@@ -228,8 +270,12 @@ async function embedPart(
     fingerprint: encoder.fingerprint,
     seconds: (performance.now() - started) / 1000,
     issues,
-  });
-  await writeRowMaps(catalog, store, shard);
+  };
+  if (options.slice) await writeTaskRecord(store, record);
+  else {
+    await catalog.recordEmbeddedShard(record);
+    await writeRowMaps(catalog, store, shard);
+  }
   const nonFinite = issues.filter((i) => i.kind === 'non-finite-embedding').length;
   return { embedded: ids.length, undecodable: issues.length - nonFinite, nonFinite };
 }

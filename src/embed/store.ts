@@ -129,10 +129,13 @@ export class EmbeddingStore {
     dir: string,
     encoder: StoreEncoderInfo,
     dtype: NpyDtype = 'float32',
+    options: { shared?: boolean } = {},
   ): Promise<EmbeddingStore> {
     await mkdir(dir, { recursive: true });
-    // The workspace is ours (its catalog is open): whatever a killed run left half-written goes.
-    await removeStaleTemps(dir);
+    // The workspace is ours (its catalog is open): whatever a killed run left half-written goes. Not
+    // when other tasks write into the same store at the same time (`shared`): their temporary files
+    // are live, and each task overwrites the temporary files of its own shards anyway.
+    if (!options.shared) await removeStaleTemps(dir);
     const existing = await readStoreMeta(dir);
     if (existing) {
       if (existing.encoder.fingerprint !== encoder.fingerprint)

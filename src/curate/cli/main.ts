@@ -11,6 +11,10 @@ import {
   DEVICES,
   embedCatalog,
   EncoderMismatchError,
+  isOfflineSpec,
+  offlineEncoderDir,
+  parseEmbedSlice,
+  type EmbedSlice,
   OFFLINE_ENCODER_NAME,
   resolveEncoder,
   type ResolveEncoderOptions,
@@ -30,7 +34,7 @@ import {
   PACKAGE_ROOT,
 } from '../api.js';
 import { registerResetCommand } from './resetCommand.js';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SelectionInputError } from '../../select/contract.js';
 import { ConfigError } from '../config.js';
@@ -170,11 +174,41 @@ export function buildProgram(out: (text: string) => void): Command {
       ),
     )
     .addOption(integerOption('--view-seed <n>', 'seed of the augmentations (default 0)', LIMITS.viewSeed, 0))
-    .action(async (opts: EmbedCliOptions, cmd: Command) => {
+    .option(
+      '--shard <I/N>',
+      'be task I of an N-task array job (I counted from 0): embed only every N-th part from the I-th, ' +
+        'reading the catalog only; then `curate embed` without --shard registers what the tasks wrote ' +
+        'and embeds whatever is missing (docs/cluster.md)',
+    )
+    .action(async (opts: EmbedCliOptions & { shard?: string }, cmd: Command) => {
       const workspace = workspaceOf(cmd);
-      await withCatalog(workspace, async (catalog) => {
-        out(formatEmbedReport(await embedWithBar(catalog, workspace, opts)) + '\n');
-      });
+      let slice: EmbedSlice | undefined;
+      try {
+        slice = opts.shard === undefined ? undefined : parseEmbedSlice(opts.shard);
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
+      if (
+        slice &&
+        isOfflineSpec(opts.encoder) &&
+        !existsSync(path.join(offlineEncoderDir(workspace), 'meta.json'))
+      )
+        throw new UsageError(
+          '--shard with the offline encoder needs its fit first (N tasks must not each fit their own): ' +
+            'run `curate embed` without --shard once, or pass a CLIP model with --encoder',
+        );
+      // Tasks only read the catalog, so N of them can run at once on the same workspace.
+      await withCatalog(
+        workspace,
+        async (catalog) => {
+          out(
+            formatEmbedReport(
+              await embedWithBar(catalog, workspace, { ...opts, ...(slice ? { slice } : {}) }),
+            ) + '\n',
+          );
+        },
+        slice ? { readOnly: true } : {},
+      );
     });
 
   program
@@ -296,6 +330,8 @@ interface EmbedCliOptions {
   /** Augmented views per image: embed their mean as a variant store instead of the main one. */
   views?: number;
   viewSeed?: number;
+  /** Task I of an N-task array job. */
+  slice?: EmbedSlice;
 }
 
 async function embedWithBar(
@@ -343,6 +379,7 @@ async function embedWithBar(
         ...(variant ? { variant } : {}),
         batchSize: opts.batchSize,
         ...(opts.storeDtype ? { dtype: opts.storeDtype } : {}),
+        ...(opts.slice ? { slice: opts.slice } : {}),
         signal,
         onProgress: bar.update,
       }),
@@ -369,6 +406,10 @@ function formatEmbedReport(r: EmbedReport & { encoderSeconds: number; fitted: bo
       : '') +
     (r.nonFinite
       ? `; ${r.nonFinite} samples got non-finite embeddings and were left out (see curate issues --kind non-finite-embedding)`
+      : '') +
+    (r.shardsRegistered ? `; registered ${r.shardsRegistered} shards written by array-job tasks` : '') +
+    (r.slice
+      ? `\ntask ${r.slice.index}/${r.slice.count} done: run \`curate embed\` without --shard once every task has finished, to register the shards in the catalog`
       : '')
   );
 }

@@ -11,6 +11,7 @@ import { comparisonsDir, listCompareRuns, readComparisonFile } from '../pipeline
 import { listSelectionInfo, type SelectionInfo } from '../selections.js';
 import { printable as p } from './escape.js';
 import { formatSummary } from './report.js';
+import { TASK_RECORDS } from '../taskRecords.js';
 
 const n = (x: number) => x.toLocaleString('en-US');
 
@@ -77,6 +78,13 @@ async function embeddingLines(catalog: Catalog, ws: string): Promise<string[]> {
   for (const variant of await subfolders(dir)) {
     if (existsSync(path.join(dir, variant, 'store.json'))) lines.push(`  augmented views: ${p(variant)}`);
   }
+  const waiting = (await readdir(path.join(dir, TASK_RECORDS)).catch(() => [] as string[])).filter((f) =>
+    f.endsWith('.json'),
+  ).length;
+  if (waiting)
+    lines.push(
+      `  ${n(waiting)} shards written by array-job tasks are not registered yet (run \`curate embed\` without --shard once every task has finished)`,
+    );
   return lines;
 }
 
