@@ -1,0 +1,132 @@
+/**
+ * `curate embed --shard I/N` as a real Slurm job array (scripts/slurm-tools.sh starts a single-node
+ * cluster: `npm run test:cluster`): a 3-task array and an `afterok` finishing job embed the fixture
+ * byte-identically to one process; one task is cancelled with `scancel` while it runs and re-submitted
+ * on its own, and only its part is embedded again.
+ */
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { embeddingsDir } from '../../src/curate/api.js';
+import { TASK_RECORDS } from '../../src/curate/taskRecords.js';
+import { MINI, tempDir } from '../helpers.js';
+import { captureCli } from '../support/cli.js';
+import { writeTinyClip } from '../support/tinyClip.js';
+
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const { curate } = captureCli();
+
+const slurm = (command: string, ...args: string[]) =>
+  execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+
+/** Every JobState= of `scontrol show job ID` (one per array task). */
+function jobStates(id: string): string[] {
+  return [...slurm('scontrol', 'show', 'job', id).matchAll(/JobState=(\w+)/g)].map((m) => m[1]!);
+}
+
+async function waitFor(what: string, done: () => boolean, seconds = 300): Promise<void> {
+  const until = Date.now() + seconds * 1000;
+  while (!done()) {
+    if (Date.now() > until) throw new Error(`Slurm: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+/** Whether every task of the job has reached a final state (COMPLETING is not one: the step is still being cleaned up). */
+const finished = (id: string) =>
+  jobStates(id).every(
+    (s) => !['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'REQUEUED'].includes(s),
+  );
+
+async function storeContents(ws: string): Promise<Record<string, string>> {
+  const dir = embeddingsDir(ws);
+  const out: Record<string, string> = {};
+  for (const name of (await readdir(dir)).filter((f) => f.endsWith('.npy')).sort())
+    out[`${name.split('.')[0]}.${name.split('.').at(-2)}`] = createHash('sha256')
+      .update(await readFile(path.join(dir, name)))
+      .digest('hex');
+  return out;
+}
+
+describe('curate embed --shard on a real Slurm cluster', () => {
+  it('array of 3 + afterok finishing job; a scancelled task re-submitted redoes only its part', async () => {
+    expect(slurm('sinfo', '-h', '-o', '%T')).toMatch(/idle|mixed|allocated/);
+    const root = await tempDir();
+    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
+    const spec = path.join(MINI, 'wds/mini-{000..002}.tar');
+    const single = path.join(root, 'single');
+    const ws = path.join(root, 'slurm');
+    for (const w of [single, ws]) expect((await curate('-w', w, 'init', spec)).code).toBe(0);
+    expect((await curate('-w', single, 'embed', '--encoder', model)).code).toBe(0);
+
+    const entry = path.join(root, 'curate-entry.mts');
+    await writeFile(
+      entry,
+      `import { main } from ${JSON.stringify(path.join(ROOT, 'src/curate/cli/main.ts'))};\n` +
+        'process.exitCode = await main(process.argv);\n',
+    );
+    const curateCommand = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(entry)} -w ${JSON.stringify(ws)}`;
+    // Task 1 waits (as a long task would) until it is allowed to go: it is cancelled in that wait.
+    const release = path.join(root, 'release-task-1');
+    const job = path.join(root, 'embed.sbatch');
+    await writeFile(
+      job,
+      [
+        '#!/bin/bash',
+        `cd ${JSON.stringify(ROOT)}`,
+        `if [ "$SLURM_ARRAY_TASK_ID" = 1 ] && [ ! -e ${JSON.stringify(release)} ]; then sleep 600; fi`,
+        `exec ${curateCommand} embed --encoder ${JSON.stringify(model)} --shard "$SLURM_ARRAY_TASK_ID/3"`,
+        '',
+      ].join('\n'),
+    );
+    await chmod(job, 0o755);
+    const out = (name: string) => path.join(root, name);
+    const array = slurm('sbatch', '--parsable', '--array=0-2', '-o', out('task-%A-%a.out'), job);
+    await waitFor('tasks 0 and 2', () => ['_0', '_2'].every((t) => finished(array + t)));
+    expect(jobStates(`${array}_0`)).toEqual(['COMPLETED']);
+    expect(jobStates(`${array}_2`)).toEqual(['COMPLETED']);
+    expect(jobStates(`${array}_1`)).toEqual(['RUNNING']);
+    slurm('scancel', `${array}_1`);
+    await waitFor('the cancelled task', () => finished(`${array}_1`));
+    expect(jobStates(`${array}_1`)).toEqual(['CANCELLED']);
+
+    const records = path.join(embeddingsDir(ws), TASK_RECORDS);
+    const kept = await readdir(records);
+    expect(kept).toHaveLength(2);
+    const mtimes = await Promise.all(kept.map(async (f) => (await stat(path.join(records, f))).mtimeMs));
+
+    // Re-submit task 1 alone; the finishing job depends on it (held until the records are checked).
+    await writeFile(release, '');
+    const again = slurm('sbatch', '--parsable', '--array=1', '-o', out('task-%A-%a.out'), job);
+    const finish = slurm(
+      'sbatch',
+      '--parsable',
+      '--hold',
+      `--dependency=afterok:${again}`,
+      '-o',
+      out('finish.out'),
+      '--wrap',
+      `cd ${JSON.stringify(ROOT)} && exec ${curateCommand} embed --encoder ${JSON.stringify(model)}`,
+    );
+    await waitFor('the re-submitted task', () => finished(`${again}_1`));
+    expect(jobStates(`${again}_1`)).toEqual(['COMPLETED']);
+    expect(await readFile(out(`task-${again}-1.out`), 'utf8')).toContain('shards: 1 written, 0 already done');
+    // Only task 1's record is new: the other two tasks' records are untouched.
+    expect((await readdir(records)).sort()).toEqual(
+      [...kept, (await readdir(records)).find((f) => !kept.includes(f))!].sort(),
+    );
+    for (const [i, f] of kept.entries()) expect((await stat(path.join(records, f))).mtimeMs).toBe(mtimes[i]);
+    expect(await readdir(records)).toHaveLength(3);
+
+    slurm('scontrol', 'release', finish);
+    await waitFor('the finishing job', () => finished(finish));
+    expect(jobStates(finish)).toEqual(['COMPLETED']);
+    const finishOut = await readFile(out('finish.out'), 'utf8');
+    expect(finishOut).toContain(
+      'shards: 0 written, 3 already done; registered 3 shards written by array-job tasks',
+    );
+    expect(await storeContents(ws)).toEqual(await storeContents(single));
+  });
+});
