@@ -5,17 +5,16 @@
  * on its own, and only its part is embedded again.
  */
 import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { embeddingsDir } from '../../src/curate/api.js';
 import { TASK_RECORDS } from '../../src/curate/taskRecords.js';
 import { MINI, tempDir } from '../helpers.js';
-import { captureCli } from '../support/cli.js';
+import { captureCli, cliEntry, ROOT } from '../support/cli.js';
+import { storeContents } from '../support/stores.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const { curate } = captureCli();
 
 const slurm = (command: string, ...args: string[]) =>
@@ -40,16 +39,6 @@ const finished = (id: string) =>
     (s) => !['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'REQUEUED'].includes(s),
   );
 
-async function storeContents(ws: string): Promise<Record<string, string>> {
-  const dir = embeddingsDir(ws);
-  const out: Record<string, string> = {};
-  for (const name of (await readdir(dir)).filter((f) => f.endsWith('.npy')).sort())
-    out[`${name.split('.')[0]}.${name.split('.').at(-2)}`] = createHash('sha256')
-      .update(await readFile(path.join(dir, name)))
-      .digest('hex');
-  return out;
-}
-
 describe('curate embed --shard on a real Slurm cluster', () => {
   it('array of 3 + afterok finishing job; a scancelled task re-submitted redoes only its part', async () => {
     expect(slurm('sinfo', '-h', '-o', '%T')).toMatch(/idle|mixed|allocated/);
@@ -61,12 +50,7 @@ describe('curate embed --shard on a real Slurm cluster', () => {
     for (const w of [single, ws]) expect((await curate('-w', w, 'init', spec)).code).toBe(0);
     expect((await curate('-w', single, 'embed', '--encoder', model)).code).toBe(0);
 
-    const entry = path.join(root, 'curate-entry.mts');
-    await writeFile(
-      entry,
-      `import { main } from ${JSON.stringify(path.join(ROOT, 'src/curate/cli/main.ts'))};\n` +
-        'process.exitCode = await main(process.argv);\n',
-    );
+    const entry = await cliEntry();
     const curateCommand = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(entry)} -w ${JSON.stringify(ws)}`;
     // Task 1 waits (as a long task would) until it is allowed to go: it is cancelled in that wait.
     const release = path.join(root, 'release-task-1');

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -14,37 +14,11 @@ import { seededRandom } from '../../src/embed/backends/random.js';
 import { parseBudget, runSelector, type SelectInput } from '../../src/select/contract.js';
 import { getSelector } from '../../src/select/registry.js';
 import { MINI, tempDir } from '../helpers.js';
-import { captureCli } from '../support/cli.js';
+import { captureCli, ROOT, spawnCli } from '../support/cli.js';
 import { embeddedMini } from '../support/miniWorkspace.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const { curate, stderr } = captureCli();
-
-/** Run the CLI from source in a child process, stdout and stderr piped (not a terminal). */
-async function spawnCli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; out: string; err: string }> {
-  const scratch = await tempDir();
-  const entry = path.join(scratch, 'curate-entry.mts');
-  await writeFile(
-    entry,
-    `import { main } from ${JSON.stringify(path.join(ROOT, 'src/curate/cli/main.ts'))};\n` +
-      'process.exitCode = await main(process.argv);\n',
-  );
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-  return { code, out, err };
-}
 
 describe('progress off a terminal', () => {
   it('init and embed print plain progress lines (start, end, done/total, rate) when stderr is a pipe', async () => {

@@ -4,57 +4,17 @@
  * shard and re-run, and the finishing `curate embed` registers the tasks' shards. The result is
  * compared byte for byte with a workspace embedded by one process.
  */
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { Catalog, embeddingsDir } from '../../src/curate/api.js';
 import { TASK_RECORDS } from '../../src/curate/taskRecords.js';
 import { MINI, tempDir } from '../helpers.js';
-import { captureCli } from '../support/cli.js';
+import { captureCli, spawnCli } from '../support/cli.js';
+import { storeContents } from '../support/stores.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
-const ROOT = path.resolve(import.meta.dirname, '../..');
 const { curate, stderr } = captureCli();
-
-/** The CLI from source in a child process. */
-async function spawnCli(
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; out: string; err: string }> {
-  const entry = path.join(await tempDir(), 'curate-entry.mts');
-  await writeFile(
-    entry,
-    `import { main } from ${JSON.stringify(path.join(ROOT, 'src/curate/cli/main.ts'))};\n` +
-      'process.exitCode = await main(process.argv);\n',
-  );
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, ...args], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
-  child.stderr.on('data', (c: Buffer) => (err += c.toString('utf8')));
-  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) =>
-    child.on('exit', (c, s) => resolve([c, s])),
-  );
-  return { code, signal, out, err };
-}
-
-/** Every .npy of the store by part (the name up to its first dot), with its content hash. */
-async function storeContents(ws: string): Promise<Record<string, string>> {
-  const dir = embeddingsDir(ws);
-  const names = (await readdir(dir)).filter((f) => f.endsWith('.npy')).sort();
-  const out: Record<string, string> = {};
-  for (const name of names)
-    out[`${name.split('.')[0]}.${name.split('.').at(-2)}`] = createHash('sha256')
-      .update(await readFile(path.join(dir, name)))
-      .digest('hex');
-  return out;
-}
 
 /** (sample key, row in its shard's part) for every embedded sample: what the catalog records. */
 async function embeddedRows(ws: string): Promise<string[]> {
