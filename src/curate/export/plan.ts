@@ -10,8 +10,8 @@ import type { Catalog } from '../catalog.js';
 import type { ReviewDecision } from '../reviews.js';
 import type { StoredSelection } from '../selections.js';
 import { NameAllocator } from './names.js';
-import { isPipeSpec } from '../../embed/readers/pipe.js';
-import { isCompressedTar, type TarMemberEntry } from './tarIndex.js';
+import { isPipeSpec, shardIsGzipped } from '../../embed/readers/pipe.js';
+import type { TarMemberEntry } from './tarIndex.js';
 import type { SkippedSample } from './types.js';
 
 export interface SampleRow {
@@ -89,7 +89,7 @@ export function pickFields(p: Pick) {
 export type ImageSource = 'file' | 'tar' | 'tar.gz' | 'row';
 
 export function imageSource(source: Source): ImageSource {
-  if (source.kind === 'tar') return isCompressedTar(source.file) ? 'tar.gz' : 'tar';
+  if (source.kind === 'tar') return shardIsGzipped(source.file) ? 'tar.gz' : 'tar';
   return source.kind === 'file' ? 'file' : 'row';
 }
 

@@ -27,11 +27,6 @@ const BLOCK = 512;
 /** pax and GNU long-name records larger than this are refused (tar-stream's limit too). */
 const MAX_LONG_HEADER = 1024 * 1024;
 
-/** Whether the shard is gzip-compressed (as the WebDataset reader decides): no offsets can be given. */
-export function isCompressedTar(file: string): boolean {
-  return shardIsGzipped(file);
-}
-
 /** Every regular-file member of an uncompressed tar, in archive order. Throws on a damaged header. */
 export async function indexTar(file: string, signal?: AbortSignal): Promise<TarMemberEntry[]> {
   const handle = await open(file, 'r');
@@ -139,7 +134,7 @@ export async function locateTarMembers(
   for (const p of picks) {
     const source = p.source;
     // A `pipe:` shard is a command's output, not a file to seek in: no offsets either.
-    if (source.kind !== 'tar' || isCompressedTar(source.file) || isPipeSpec(source.file)) {
+    if (source.kind !== 'tar' || shardIsGzipped(source.file) || isPipeSpec(source.file)) {
       ok.push(p);
       continue;
     }
