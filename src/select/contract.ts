@@ -3,6 +3,7 @@
  * the budget, checks inputs and parameters once, and checks the result, so no selector repeats that.
  */
 import { z } from 'zod';
+import type { PartitionedForm } from './partitioned.js';
 
 /** A count, or a fraction of the pool (B = round(f·N), baselines.md §0). */
 export type Budget = { count: number } | { fraction: number };
@@ -147,6 +148,8 @@ export interface Selector<P extends object = object> {
    */
   readonly kind?: 'filter';
   select(input: SelectInput, budget: number, params: P, ctx: SelectContext): Promise<Selection>;
+  /** Partition → local selection → merge, for pools split over processes (src/select/partitioned.ts). */
+  readonly partitioned?: PartitionedForm<P>;
 }
 
 /** Input the user gave is unusable for this method (exit code 2 in the CLI). */

@@ -7,7 +7,7 @@
 import { z } from 'zod';
 import { cellKnn } from '../kernels/cellKnn.js';
 import { innerProducts, topKInnerProduct, type Matrix } from '../kernels/similarity.js';
-import { denseColumns, FacilityLocation, sparseColumns } from '../submodular/facilityLocation.js';
+import { denseColumns, FacilityLocation, sparseColumns, type Columns } from '../submodular/facilityLocation.js';
 import { maximize, type OptimizerName } from '../submodular/optimizers.js';
 import { gather } from './vectors.js';
 
@@ -48,6 +48,11 @@ export interface FacilityOptions {
    * distance (C5): s = D_max − ‖x_i − x_j‖, D_max the block's (or the kNN graph's) largest distance.
    */
   similarity: Similarity;
+  /**
+   * How many items each row stands for (a merge round's candidates carry their first-round cluster
+   * sizes): F(S) = Σ_i w_i max_{j∈S} s_ij, and each pick's weight is the multiplicity it represents.
+   */
+  multiplicity?: Float64Array;
   signal?: AbortSignal;
 }
 
@@ -67,7 +72,7 @@ export async function facilitySelect(x: Matrix, budget: number, o: FacilityOptio
       for (let i = 0; i < s.length; i++) dmax = Math.max(dmax, (s[i] = distance(s[i]!)));
       for (let i = 0; i < s.length; i++) s[i] = dmax - s[i]!;
     }
-    f = new FacilityLocation(denseColumns(n, s));
+    f = new FacilityLocation(weighted(denseColumns(n, s), o.multiplicity));
   } else {
     const k = Math.min(o.neighbors, n - 1);
     const signal = o.signal ? { signal: o.signal } : {};
@@ -83,7 +88,9 @@ export async function facilitySelect(x: Matrix, budget: number, o: FacilityOptio
       o.similarity === 'cosine'
         ? (i: number, slot: number) => knn.values[i * k + slot]!
         : (i: number, slot: number) => dmax - distance(knn.values[i * k + slot]!);
-    f = new FacilityLocation(sparseColumns(n, k, knn.indices, sim, o.similarity === 'cosine' ? 1 : dmax));
+    f = new FacilityLocation(
+      weighted(sparseColumns(n, k, knn.indices, sim, o.similarity === 'cosine' ? 1 : dmax), o.multiplicity),
+    );
   }
   const { picks, gains } = await maximize(f, o.optimizer, {
     budget,
@@ -95,10 +102,27 @@ export async function facilitySelect(x: Matrix, budget: number, o: FacilityOptio
   return {
     picks,
     gains,
-    weights: f.clusterSizes(picks),
+    weights: o.multiplicity ? representedWeight(f.owner, picks, o.multiplicity) : f.clusterSizes(picks),
     owner: f.owner,
     mode: dense ? 'dense' : 'sparse',
   };
+}
+
+/** Item i's similarities scaled by w_i: max_j w_i·s_ij = w_i·max_j s_ij, so greedy maximises Σ_i w_i m_i. */
+function weighted(columns: Columns, multiplicity: Float64Array | undefined): Columns {
+  if (!multiplicity) return columns;
+  return { n: columns.n, forEach: (j, visit) => columns.forEach(j, (i, s) => visit(i, s * multiplicity[i]!)) };
+}
+
+/** Each pick's weight: the multiplicities of the items it represents (Σ = Σ w when every item is owned). */
+function representedWeight(owner: Int32Array, picks: Int32Array, multiplicity: Float64Array): Float32Array {
+  const position = new Map<number, number>();
+  picks.forEach((j, t) => position.set(j, t));
+  const out = new Float32Array(picks.length);
+  owner.forEach((o, i) => {
+    if (o >= 0) out[position.get(o)!]! += multiplicity[i]!;
+  });
+  return out;
 }
 
 /** Items whose kNN lists contain no pick go to their most similar pick (exact, on the kernel). */

@@ -33,6 +33,29 @@ export const facilityLocation: Selector<z.infer<typeof params>> = {
       ],
     };
   },
+  partitioned: {
+    merge:
+      'weighted facility location on the union of the partitions’ candidates, each counted as the items it stands for',
+    async local(input, want, p, seed, signal) {
+      const r = await facilitySelect(vectorsOf(input, p.embedding), want, {
+        ...p,
+        seed,
+        similarity: 'cosine',
+        ...(signal ? { signal } : {}),
+      });
+      return { indices: r.picks, weights: r.weights };
+    },
+    async combine(input, multiplicity, budget, p, seed, signal) {
+      const r = await facilitySelect(vectorsOf(input, p.embedding), budget, {
+        ...p,
+        seed,
+        similarity: 'cosine',
+        multiplicity,
+        ...(signal ? { signal } : {}),
+      });
+      return { indices: r.picks, weights: r.weights };
+    },
+  },
 };
 
 /** A pick: its marginal gain, when it was picked and how many items it stands for; others: their pick. */

@@ -1,0 +1,111 @@
+/**
+ * Partition → local selection → merge: how the coverage methods run on pools that do not fit one
+ * process (GreeDi: Mirzasoleiman, Karbasi, Sarkar & Krause, "Distributed Submodular Maximization",
+ * NeurIPS 2013, in its weighted form). The pool is split into N partitions; each partition keeps
+ * ⌈κ·k_I⌉ candidates chosen by the method itself (k_I = ⌈r·n_I⌉, its share of the budget at the
+ * budget's rate r), each weighted by how many of the partition's items it stands for; the merge runs
+ * the method once more on the union of candidates, each counted with that multiplicity, and keeps the
+ * budget. A partition's step reads only that partition; the merge only the candidates.
+ *
+ * The local step depends only on its own partition and the rate, never on the other partitions, so a
+ * partition whose inputs did not change keeps its candidates (incremental selection).
+ */
+import { SelectionInputError, type SelectInput, type Selector } from './contract.js';
+import type { Matrix } from './kernels/similarity.js';
+
+/** κ: candidates per partition = ⌈κ · k_I⌉ (GreeDi's oversampling; 2 as in NeSSA's merge round). */
+export const MERGE_FACTOR = 2;
+
+/** A partition's candidates (rows of its input) and the number of items each stands for. */
+export interface Candidates {
+  indices: Int32Array;
+  weights: Float32Array;
+}
+
+export interface PartitionedForm<P extends object = object> {
+  /** What the merge does, in words (for `curate methods`, the docs and the trace). */
+  readonly merge: string;
+  /** Up to `want` candidates of one partition; weights add up to the partition's size. */
+  local(input: SelectInput, want: number, params: P, seed: number, signal?: AbortSignal): Promise<Candidates>;
+  /** The final `budget` picks from the union, each row counted `multiplicity[i]` times. */
+  combine(
+    input: SelectInput,
+    multiplicity: Float64Array,
+    budget: number,
+    params: P,
+    seed: number,
+    signal?: AbortSignal,
+  ): Promise<Candidates>;
+}
+
+/** A selector that has a partitioned form. */
+export type PartitionedSelector = Selector<object> & { partitioned: PartitionedForm };
+
+export function partitionedFormOf(selector: Selector<never>, methods: readonly string[]): PartitionedSelector {
+  const s = selector as Selector<object>;
+  if (!s.partitioned)
+    throw new SelectionInputError(
+      `${s.name} has no partitioned form yet (methods with one: ${methods.join(', ')}); run it without --partitions`,
+    );
+  return s as PartitionedSelector;
+}
+
+/** k_I and the candidate count of a partition of `size` items at budget rate `rate`. */
+export function localWant(size: number, rate: number): { share: number; want: number } {
+  const share = Math.min(size, Math.ceil(rate * size));
+  return { share, want: Math.min(size, Math.ceil(MERGE_FACTOR * share)) };
+}
+
+/** Seed of partition I's local step (distinct per partition, fixed for a run's seed). */
+export function partitionSeed(seed: number, partition: number): number {
+  return seed + 104_729 * (partition + 1);
+}
+
+/**
+ * The whole scheme in one process over in-memory partitions (tests and benchmarks; the workspace form
+ * in src/curate/partitionedSelect.ts runs the same two steps over files). Returns rows of the
+ * concatenated partitions.
+ */
+export async function selectByPartitions<P extends object>(
+  form: PartitionedForm<P>,
+  partitions: readonly Matrix[],
+  budget: number,
+  params: P,
+  seed: number,
+): Promise<Candidates & { candidates: number }> {
+  const total = partitions.reduce((n, x) => n + x.rows, 0);
+  const rate = budget / total;
+  const dim = partitions[0]!.cols;
+  const union: number[] = []; // rows of the concatenated partitions
+  const vectors: Float32Array[] = [];
+  const multiplicity: number[] = [];
+  let offset = 0;
+  for (const [t, x] of partitions.entries()) {
+    const { want } = localWant(x.rows, rate);
+    const local = want > 0 ? await form.local(asInput(x), want, params, partitionSeed(seed, t)) : undefined;
+    local?.indices.forEach((row, j) => {
+      union.push(offset + row);
+      vectors.push(x.data.subarray(row * dim, (row + 1) * dim));
+      multiplicity.push(local.weights[j]!);
+    });
+    offset += x.rows;
+  }
+  const data = new Float32Array(union.length * dim);
+  vectors.forEach((v, j) => data.set(v, j * dim));
+  const merged = await form.combine(
+    asInput({ rows: union.length, cols: dim, data }),
+    Float64Array.from(multiplicity),
+    Math.min(budget, union.length),
+    params,
+    seed,
+  );
+  return {
+    indices: Int32Array.from(merged.indices, (j) => union[j]!),
+    weights: merged.weights,
+    candidates: union.length,
+  };
+}
+
+function asInput(x: Matrix): SelectInput {
+  return { n: x.rows, dim: x.cols, image: x.data };
+}

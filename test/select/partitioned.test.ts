@@ -1,0 +1,114 @@
+import { describe, expect, it } from 'vitest';
+import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { innerProducts, type Matrix } from '../../src/select/kernels/similarity.js';
+import { localWant, partitionedFormOf, selectByPartitions } from '../../src/select/partitioned.js';
+import { getSelector, selectionMethods } from '../../src/select/registry.js';
+import { facilitySelect } from '../../src/select/selectors/facility.js';
+
+function clustered(n: number, d: number, centres: number, seed: number): Matrix {
+  const normal = gaussian(seededRandom(seed));
+  const means = Array.from({ length: centres }, () => Array.from({ length: d }, normal));
+  const data = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    const m = means[Math.floor(seededRandom(seed + i)() * centres)]!;
+    for (let k = 0; k < d; k++) data[i * d + k] = m[k]! + 0.4 * normal();
+    const r = data.subarray(i * d, (i + 1) * d);
+    const s = Math.hypot(...r);
+    for (let k = 0; k < d; k++) r[k]! /= s;
+  }
+  return { rows: n, cols: d, data };
+}
+
+function rowsOf(x: Matrix, rows: readonly number[]): Matrix {
+  const data = new Float32Array(rows.length * x.cols);
+  rows.forEach((r, j) => data.set(x.data.subarray(r * x.cols, (r + 1) * x.cols), j * x.cols));
+  return { rows: rows.length, cols: x.cols, data };
+}
+
+/** The facility-location objective Σ_i max_{j∈S} cos(x_i, x_j), exactly, over every item. */
+async function coverage(x: Matrix, picks: ArrayLike<number>): Promise<number> {
+  const s = await innerProducts(x, rowsOf(x, Array.from(picks)));
+  let total = 0;
+  for (let i = 0; i < x.rows; i++) {
+    let best = -Infinity;
+    for (let j = 0; j < picks.length; j++) best = Math.max(best, s[i * picks.length + j]!);
+    total += best;
+  }
+  return total;
+}
+
+const FL_PARAMS = { embedding: 'image', mode: 'auto', neighbors: 20, optimizer: 'lazy', epsilon: 0.1 };
+
+describe('partition → local selection → merge (GreeDi)', () => {
+  it('weighted facility location picks what the plain one picks on the pool with rows repeated', async () => {
+    const x = clustered(60, 8, 5, 3);
+    const copies = Array.from({ length: x.rows }, (_, i) => 1 + (i % 3));
+    const repeated = copies.flatMap((c, i) => Array<number>(c).fill(i));
+    const plain = await facilitySelect(rowsOf(x, repeated), 8, {
+      mode: 'dense',
+      neighbors: 10,
+      optimizer: 'naive',
+      epsilon: 0.1,
+      seed: 1,
+      similarity: 'cosine',
+    });
+    const weighted = await facilitySelect(x, 8, {
+      mode: 'dense',
+      neighbors: 10,
+      optimizer: 'naive',
+      epsilon: 0.1,
+      seed: 1,
+      similarity: 'cosine',
+      multiplicity: Float64Array.from(copies),
+    });
+    expect(Array.from(weighted.picks)).toEqual(Array.from(plain.picks, (r) => repeated[r]!));
+    // Each pick stands for the copies it represents: the same totals as the repeated pool's cluster sizes.
+    expect(Array.from(weighted.weights)).toEqual(Array.from(plain.weights));
+    expect(weighted.weights.reduce((a, b) => a + b, 0)).toBe(repeated.length);
+  });
+
+  it('keeps ≥ 97% of the single run’s coverage, beats random picks, and accounts for every item', async () => {
+    const x = clustered(3000, 16, 40, 11);
+    const budget = 60;
+    const form = partitionedFormOf(getSelector('facility-location'), selectionMethods()).partitioned;
+    // Three partitions of interleaved rows, as catalog parts spread over tasks would be.
+    const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
+    const parts = members.map((m) => rowsOf(x, m));
+    const result = await selectByPartitions(form, parts, budget, FL_PARAMS, 5);
+    // Rows of the concatenated partitions back to pool rows.
+    const picks = Array.from(result.indices, (r) => members[Math.floor(r / 1000)]![r % 1000]!);
+    expect(new Set(picks).size).toBe(budget);
+    expect(result.candidates).toBe(3 * localWant(1000, budget / 3000).want);
+    expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(3000, 3);
+
+    const single = await facilitySelect(x, budget, {
+      mode: 'auto',
+      neighbors: 20,
+      optimizer: 'lazy',
+      epsilon: 0.1,
+      seed: 5,
+      similarity: 'cosine',
+    });
+    const partitioned = await coverage(x, picks);
+    const whole = await coverage(x, single.picks);
+    expect(partitioned / whole).toBeGreaterThanOrEqual(0.97);
+    const random = seededRandom(9);
+    for (let trial = 0; trial < 3; trial++) {
+      const sample = new Set<number>();
+      while (sample.size < budget) sample.add(Math.floor(random() * x.rows));
+      expect(await coverage(x, [...sample])).toBeLessThan(partitioned);
+    }
+  });
+
+  it('sizes a partition’s candidates from its own size and the budget rate only', () => {
+    expect(localWant(1000, 0.01)).toEqual({ share: 10, want: 20 });
+    expect(localWant(3, 0.5)).toEqual({ share: 2, want: 3 });
+    expect(localWant(0, 0.5)).toEqual({ share: 0, want: 0 });
+  });
+
+  it('names the methods that have a partitioned form when asked for one that has none', () => {
+    expect(() => partitionedFormOf(getSelector('random'), ['facility-location'])).toThrow(
+      /random has no partitioned form yet \(methods with one: facility-location\)/,
+    );
+  });
+});
