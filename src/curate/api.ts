@@ -63,6 +63,14 @@ export {
   type Comparison,
 } from './pipeline.js';
 export {
+  selectPartitioned,
+  selectPartitionTask,
+  parsePartitionSlice,
+  partitionsDir,
+  type PartitionedRequest,
+  type PartitionTaskReport,
+} from './partitionedSelect.js';
+export {
   loadSelection,
   listSelections,
   loadScores,
@@ -226,3 +234,12 @@ export {
 } from '../eval/evaluate.js';
 export { staticPlan, withinNoise, type SeededMetric, type TrainingPlan } from '../eval/types.js';
 export { COMPARE_COLUMNS, columnsOf, marksOf, formatCell } from './compareTable.js';
+export {
+  ClusterInputError,
+  makePlan,
+  type ClusterPlan,
+  type ClusterStep,
+} from './cluster/plan.js';
+export { describeStates, slurmStates, submitSlurm, waitForSlurm, writeSlurmScripts } from './cluster/slurm.js';
+export { writeK8s } from './cluster/k8s.js';
+export { listSubmitted, type Submitted } from './cluster/records.js';

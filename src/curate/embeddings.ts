@@ -39,19 +39,23 @@ export function describeExcluded(excluded: readonly ExcludedSample[], show = 10)
 export async function loadEmbeddings(
   catalog: Catalog,
   workspace: string,
-  options: { labelField?: string; views?: string } = {},
+  options: { labelField?: string; views?: string; only?: PoolSubset } = {},
 ): Promise<WorkspaceEmbeddings> {
   const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
   const dim = store.meta.encoder.dim;
   const labelSql = options.labelField ? `(s.metadata->>$field)::INTEGER` : 'NULL::INTEGER';
-  const all = await catalog.rows<EmbeddedRow>(
+  const listed = await catalog.rows<EmbeddedRow>(
     `SELECT s.id, s.key, e.shard, e."row", ${labelSql} AS label, s.dataset_id || ':' || s.part AS part,
             s.image_bytes + strlen(s.caption) AS bytes
      FROM embeddings e JOIN samples s ON s.id = e.sample_id
      JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp ORDER BY s.id`,
     { fp: store.meta.encoder.fingerprint, ...(options.labelField ? { field: options.labelField } : {}) },
   );
-  if (all.length === 0) throw new Error(`no embeddings in ${store.dir}: run curate embed first`);
+  const only = options.only;
+  const all = only
+    ? listed.filter((r) => (!only.parts || only.parts.has(r.part)) && (!only.ids || only.ids.has(BigInt(r.id))))
+    : listed;
+  if (listed.length === 0) throw new Error(`no embeddings in ${store.dir}: run curate embed first`);
   const allImage = new Float32Array(all.length * dim);
   const allText = new Float32Array(all.length * dim);
   const byShard = new Map<string, Array<[number, number]>>();
@@ -91,7 +95,7 @@ export async function loadEmbeddings(
       excluded.push({ id: BigInt(all[i]!.id), key: all[i]!.key, reason: reasons.join('; ') });
     else keep.push(i);
   }
-  if (keep.length === 0)
+  if (all.length > 0 && keep.length === 0)
     throw new Error(
       `all ${all.length} embeddings in ${store.dir} hold NaN or infinite values: run curate embed again ` +
         '(delete the damaged .npy files first)',
@@ -131,6 +135,15 @@ export async function loadEmbeddings(
     encoder: { name: store.meta.encoder.name, fingerprint: store.meta.encoder.fingerprint },
     excluded,
   };
+}
+
+/**
+ * Part of the pool to load: samples of these catalog parts (`<dataset id>:<part path>`) and/or with
+ * these sample ids. Only their shards are read, so memory follows the subset, not the pool.
+ */
+export interface PoolSubset {
+  parts?: ReadonlySet<string>;
+  ids?: ReadonlySet<bigint>;
 }
 
 interface EmbeddedRow {

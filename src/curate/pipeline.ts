@@ -699,7 +699,7 @@ export async function listCompareRuns(workspace: string): Promise<Map<string, st
   return new Map([...runs].sort(([a], [b]) => a.localeCompare(b)));
 }
 
-function embeddingOptions(o: EmbeddingOptions): { labelField?: string; views?: string } {
+export function embeddingOptions(o: EmbeddingOptions): { labelField?: string; views?: string } {
   return { ...(o.labelField ? { labelField: o.labelField } : {}), ...(o.views ? { views: o.views } : {}) };
 }
 

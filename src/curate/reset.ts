@@ -5,7 +5,7 @@
  *                undecodable while embedding, and the index built from them   → `curate embed`
  *   index        index/                                                          → `curate index`
  *   encoder      encoders/offline/ (the offline encoder's fit)                   → `curate embed` fits it
- *   selections   selections/, compare/                                           → `curate select`, `compare`
+ *   selections   selections/, compare/, partitions/                              → `curate select`, `compare`
  *   all          all of the above
  */
 import { existsSync } from 'node:fs';
@@ -16,6 +16,7 @@ import { Catalog } from './catalog.js';
 import { embeddingsDir } from './embed.js';
 import { offlineEncoderDir } from './offline.js';
 import { WorkspaceIndex } from './searchIndex.js';
+import { partitionsDir } from './partitionedSelect.js';
 import { selectionsDir } from './selections.js';
 
 export const RESET_TARGETS = ['embeddings', 'index', 'encoder', 'selections', 'all'] as const;
@@ -77,6 +78,7 @@ export async function resetWorkspace(
     // A compare run's tables name its selections: they go together.
     await remove(selectionsDir(ws));
     await remove(path.join(ws, 'compare'));
+    await remove(partitionsDir(ws)); // partitioned runs' candidates (`select --partitions`)
   }
   if (targets.has('embeddings')) {
     await catalog.transaction(async () => {

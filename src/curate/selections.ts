@@ -133,6 +133,8 @@ export interface SaveSelectionInput {
   selection: Selection;
   /** Catalog sample id of each pool row (the selector's indices point into this). */
   poolIds: BigInt64Array;
+  /** The pool's size when `poolIds` hold only part of it (a partitioned run's merge candidates). */
+  poolSize?: number;
   encoder: { name: string; fingerprint: string };
   seconds: number;
   excluded?: Array<{ key: string; reason: string }>;
@@ -250,7 +252,7 @@ async function stageAndSwap(
     params: s.params,
     seed: s.seed,
     budget: s.budget,
-    pool: s.poolIds.length,
+    pool: s.poolSize ?? s.poolIds.length,
     sampleIds,
     keys: Array.from(s.selection.indices, (i) => keyAt(i)),
     ...(s.selection.weights ? { weights: Array.from(s.selection.weights) } : {}),

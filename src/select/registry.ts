@@ -65,6 +65,19 @@ export function selectionMethods(): string[] {
   return SELECTORS.filter((s) => s.kind !== 'filter').map((s) => s.name);
 }
 
+/** Methods with a partition → local → merge form (`curate select --partitions N`). */
+export function partitionedMethods(): string[] {
+  return SELECTORS.filter((s) => (s as Selector<object>).partitioned).map((s) => s.name);
+}
+
+/** How a method runs when the pool is large: its scale mode, in words (`curate methods`, the docs). */
+export function scaleModeOf(selector: Selector<never>): string {
+  const form = (selector as Selector<object>).partitioned;
+  return form
+    ? `partition → local selection → merge (--partitions N; tasks: --partition I/N): ${form.merge}`
+    : 'one process: the whole pool in memory (up to ~2.1M pairs at d = 512 with float32 vectors)';
+}
+
 export function getSelector(name: string): Selector<never> {
   const found = registry.get(name);
   if (!found)
@@ -82,6 +95,8 @@ export interface MethodDescription {
   params: unknown;
   /** User documentation, relative to the package root (`docs/methods/craig.md`); absent if none yet. */
   docs?: string;
+  /** How it runs on pools too large for one process ({@link scaleModeOf}). */
+  scale: string;
 }
 
 export function describeMethods(): MethodDescription[] {
@@ -92,5 +107,6 @@ export function describeMethods(): MethodDescription[] {
     ...(s.kind ? { kind: s.kind } : {}),
     params: z.toJSONSchema(s.params as z.ZodType),
     docs: methodDoc(s.name),
+    scale: scaleModeOf(s),
   }));
 }

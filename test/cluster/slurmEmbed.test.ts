@@ -4,7 +4,6 @@
  * byte-identically to one process; one task is cancelled with `scancel` while it runs and re-submitted
  * on its own, and only its part is embedded again.
  */
-import { execFileSync } from 'node:child_process';
 import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -12,32 +11,11 @@ import { embeddingsDir } from '../../src/curate/api.js';
 import { TASK_RECORDS } from '../../src/curate/taskRecords.js';
 import { MINI, tempDir } from '../helpers.js';
 import { captureCli, cliEntry, ROOT } from '../support/cli.js';
+import { finished, jobStates, slurm, waitFor } from '../support/slurm.js';
 import { storeContents } from '../support/stores.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
 const { curate } = captureCli();
-
-const slurm = (command: string, ...args: string[]) =>
-  execFileSync(command, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
-
-/** Every JobState= of `scontrol show job ID` (one per array task). */
-function jobStates(id: string): string[] {
-  return [...slurm('scontrol', 'show', 'job', id).matchAll(/JobState=(\w+)/g)].map((m) => m[1]!);
-}
-
-async function waitFor(what: string, done: () => boolean, seconds = 300): Promise<void> {
-  const until = Date.now() + seconds * 1000;
-  while (!done()) {
-    if (Date.now() > until) throw new Error(`Slurm: timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
-
-/** Whether every task of the job has reached a final state (COMPLETING is not one: the step is still being cleaned up). */
-const finished = (id: string) =>
-  jobStates(id).every(
-    (s) => !['PENDING', 'CONFIGURING', 'RUNNING', 'COMPLETING', 'SUSPENDED', 'REQUEUED'].includes(s),
-  );
 
 describe('curate embed --shard on a real Slurm cluster', () => {
   it('array of 3 + afterok finishing job; a scancelled task re-submitted redoes only its part', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
 import { innerProducts, type Matrix } from '../../src/select/kernels/similarity.js';
 import { localWant, partitionedFormOf, selectByPartitions } from '../../src/select/partitioned.js';
-import { getSelector, selectionMethods } from '../../src/select/registry.js';
+import { getSelector, partitionedMethods } from '../../src/select/registry.js';
 import { facilitySelect } from '../../src/select/selectors/facility.js';
 
 function clustered(n: number, d: number, centres: number, seed: number): Matrix {
@@ -70,7 +70,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
   it('keeps ≥ 97% of the single run’s coverage, beats random picks, and accounts for every item', async () => {
     const x = clustered(3000, 16, 40, 11);
     const budget = 60;
-    const form = partitionedFormOf(getSelector('facility-location'), selectionMethods()).partitioned;
+    const form = partitionedFormOf(getSelector('facility-location'), partitionedMethods()).partitioned;
     // Three partitions of interleaved rows, as catalog parts spread over tasks would be.
     const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
     const parts = members.map((m) => rowsOf(x, m));
@@ -100,15 +100,44 @@ describe('partition → local selection → merge (GreeDi)', () => {
     }
   });
 
+  it('CRAIG (features mode): the partitioned run keeps ≥ 97% of the single run’s coverage; gradient mode is refused', async () => {
+    const x = clustered(3000, 16, 40, 12);
+    const budget = 60;
+    const selector = getSelector('craig');
+    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+    const params = (selector.params as { parse(v: unknown): object }).parse({});
+    const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
+    const result = await selectByPartitions(
+      form,
+      members.map((m) => rowsOf(x, m)),
+      budget,
+      params,
+      5,
+    );
+    const picks = Array.from(result.indices, (r) => members[Math.floor(r / 1000)]![r % 1000]!);
+    expect(new Set(picks).size).toBe(budget);
+    expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(3000, 3);
+    const single = await selector.select({ n: x.rows, dim: x.cols, image: x.data }, budget, params as never, {
+      seed: 5,
+    });
+    expect((await coverage(x, picks)) / (await coverage(x, single.indices))).toBeGreaterThanOrEqual(0.97);
+
+    const gradients = (selector.params as { parse(v: unknown): object }).parse({ mode: 'gradients' });
+    await expect(
+      form.local({ n: 100, dim: 16, image: x.data.subarray(0, 1600) }, 10, gradients, 1),
+    ).rejects.toThrow(/craig --partitions runs features mode only/);
+    expect(partitionedMethods()).not.toContain('adacore');
+  });
+
   it('sizes a partition’s candidates from its own size and the budget rate only', () => {
-    expect(localWant(1000, 0.01)).toEqual({ share: 10, want: 20 });
+    expect(localWant(1000, 0.01)).toEqual({ share: 10, want: 40 });
     expect(localWant(3, 0.5)).toEqual({ share: 2, want: 3 });
     expect(localWant(0, 0.5)).toEqual({ share: 0, want: 0 });
   });
 
   it('names the methods that have a partitioned form when asked for one that has none', () => {
-    expect(() => partitionedFormOf(getSelector('random'), ['facility-location'])).toThrow(
-      /random has no partitioned form yet \(methods with one: facility-location\)/,
+    expect(() => partitionedFormOf(getSelector('random'), partitionedMethods())).toThrow(
+      /random has no partitioned form yet \(methods with one: facility-location, craig\)/,
     );
   });
 });

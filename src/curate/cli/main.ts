@@ -34,6 +34,8 @@ import {
   PACKAGE_ROOT,
 } from '../api.js';
 import { registerResetCommand } from './resetCommand.js';
+import { registerClusterCommands } from './clusterCommands.js';
+import { ClusterInputError } from '../cluster/plan.js';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SelectionInputError } from '../../select/contract.js';
@@ -256,6 +258,7 @@ export function buildProgram(out: (text: string) => void): Command {
   registerTagCommand(program, out);
   registerDiffCommand(program, out);
   registerResetCommand(program, out);
+  registerClusterCommands(program, out);
 
   program
     .command('demo')
@@ -461,6 +464,7 @@ export async function main(
       err instanceof DatasetError ||
       err instanceof EncoderMismatchError ||
       err instanceof SelectionInputError ||
+      err instanceof ClusterInputError ||
       err instanceof ExportInputError ||
       err instanceof ReviewInputError ||
       err instanceof ConfigError ||

@@ -102,6 +102,7 @@ export function seedOption(flags = '--seed <n>', description = 'random seed (def
 /** Limits of the numeric options, in one place (the tests and `--help` read the same numbers). */
 export const LIMITS = {
   batchSize: { min: 1, max: 65_536 },
+  partitions: { min: 1, max: 100_000 },
   threads: { min: 1, max: 1_024 },
   /** hnswlib's M: below 2 the graph cannot link (M = 0 crashes the native code); above 512 it only wastes memory. */
   m: { min: 2, max: 512 },

@@ -9,9 +9,12 @@ import {
   compareAtBudgets,
   loadConfig,
   parseParamPairs,
+  parsePartitionSlice,
   resolveEncoder,
   saveComparison,
   selectionDir,
+  selectPartitioned,
+  selectPartitionTask,
   selectSubset,
   WorkspaceIndex,
   writeRunReport,
@@ -183,7 +186,20 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       .option('--budget <n|p%>', 'subset size: a count (500) or a share of the pool (10%)')
       .option('--name <sel>', 'selection name (default: <method>-<budget>)')
       .option('--from <sel>', "select within an earlier selection's picks (e.g. a filter's result)")
-      .option('-p, --param <name=value>', 'method option, repeatable (values parse as JSON)', collect, []),
+      .option('-p, --param <name=value>', 'method option, repeatable (values parse as JSON)', collect, [])
+      .addOption(
+        integerOption(
+          '--partitions <N>',
+          'split the pool into N partitions (catalog part i → partition i mod N), select in each, merge ' +
+            '(methods with a partitioned form: see curate methods); reuses the partitions tasks or earlier runs computed',
+          LIMITS.partitions,
+        ),
+      )
+      .option(
+        '--partition <I/N>',
+        'one task of an array job: compute partition I of N only (I from 0), reading the catalog only; ' +
+          'then `curate select … --partitions N` merges',
+      ),
   ).action(
     async (
       o: SharedSelectOptions & {
@@ -192,6 +208,8 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         name?: string;
         from?: string;
         param: string[];
+        partitions?: number;
+        partition?: string;
       },
       cmd,
     ) => {
@@ -217,6 +235,63 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
           `selection name '${name}': names with '/' are kept for compare runs (<run>/<method>-<budget>)`,
         );
       const classes = classNamesChoice(o, config);
+      const slice = o.partition === undefined ? undefined : parsePartitionSlice(o.partition);
+      if (slice && o.partitions !== undefined && o.partitions !== slice.count)
+        throw new UsageError(`--partition ${o.partition} and --partitions ${o.partitions} disagree on N`);
+      const partitions = slice?.count ?? o.partitions;
+      if (partitions !== undefined) {
+        if (!budget) throw new SelectionInputError(`--partitions needs a budget (--budget)`);
+        const request = {
+          method,
+          budget,
+          partitions,
+          params,
+          ...(name ? { name } : {}),
+          ...(o.from ? { from: o.from } : {}),
+          ...embeddingChoice(o, config),
+        };
+        await withCatalog(
+          workspace,
+          (catalog) =>
+            interruptible(async (signal) => {
+              const steps = stepsBar(
+                slice ? `select ${method} partition ${slice.index}/${partitions}` : `select ${method}`,
+              );
+              try {
+                if (slice) {
+                  const r = await selectPartitionTask(
+                    catalog,
+                    workspace,
+                    { ...request, signal },
+                    slice.index,
+                  );
+                  steps.stop();
+                  out(
+                    `task ${r.index}/${r.count}: ${r.candidates} candidates from ${r.items} items in ${r.parts} parts` +
+                      `${r.reused ? ' (already done by an earlier run of this task)' : ''} → ${r.file}\n` +
+                      `run \`curate select … --partitions ${r.count}\` without --partition once every task has finished, to merge\n`,
+                  );
+                  return;
+                }
+                const stored = await selectPartitioned(catalog, workspace, {
+                  ...request,
+                  signal,
+                  progress: steps.update,
+                });
+                steps.stop();
+                out(
+                  `${stored.name}: ${stored.method} kept ${stored.sampleIds.length} of ${stored.pool} in ${stored.provenance.seconds.toFixed(1)} s → ${selectionDir(workspace, stored.name)}\n`,
+                );
+                for (const t of stored.trace) out(`  ${t.stage}: ${printable(t.message)}\n`);
+              } catch (err) {
+                steps.stop(false);
+                throw err;
+              }
+            }),
+          slice ? { readOnly: true } : {},
+        );
+        return;
+      }
       await withCatalog(workspace, async (catalog) => {
         await checkInputs(catalog, workspace, o, config, classes);
         await interruptible(async (signal) => {
@@ -423,6 +498,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       for (const m of methods) {
         out(`${m.name} — ${m.description}${m.needs.length ? ` (needs ${m.needs.join(', ')})` : ''}\n`);
         out(`  docs: ${m.docs ?? '(none yet)'}\n`);
+        out(`  scale: ${m.scale}\n`);
         const props = (
           m.params as { properties?: Record<string, { default?: unknown; description?: string }> }
         ).properties;

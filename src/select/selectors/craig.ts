@@ -16,6 +16,7 @@ import { asDense } from '../../embed/backends/linalg.js';
 import { kmeans } from '../../embed/backends/kmeans.js';
 import {
   itemRef,
+  SelectionInputError,
   type Selection,
   type SelectContext,
   type SelectInput,
@@ -43,6 +44,7 @@ import { proxyParams, proxyProblem, proxySignals, warmProxy, warmEpochsParam } f
 import { simulateRounds } from '../proxy/simulate.js';
 import type { SoftmaxHead } from '../proxy/softmaxHead.js';
 import { groupByLabel } from '../stratify.js';
+import { weightsByNearest } from '../partitioned.js';
 import { facilityParams, facilitySelect } from './facility.js';
 import { embeddingParam, gather, vectorsOf } from './vectors.js';
 
@@ -100,7 +102,8 @@ const params = z.object({
 
 export type CraigParams = z.infer<typeof params>;
 
-export const craig: Selector<CraigParams> = {
+/** What CRAIG and AdaCore share; only CRAIG's features mode has a partitioned form. */
+const craigSelector: Selector<CraigParams> = {
   name: 'craig',
   description:
     'CRAIG coreset: per-class facility location on embeddings or proxy gradients, weights = cluster sizes; ' +
@@ -114,9 +117,43 @@ export const craig: Selector<CraigParams> = {
   },
 };
 
+export const craig: Selector<CraigParams> = {
+  ...craigSelector,
+  partitioned: {
+    merge:
+      'CRAIG (features mode) again on the union of the partitions’ candidates, each counted as the items it ' +
+      'stands for (class quotas from those counts)',
+    // Weights: every item to its nearest pick (featureMode's γ leaves out the clusters of picks its
+    // class quotas trimmed, and a merge round must see all of a partition's items).
+    async local(input, want, p, seed, signal) {
+      const r = await featureMode(input, want, featuresOnly(p), { seed, ...(signal ? { signal } : {}) });
+      return {
+        indices: r.indices,
+        weights: await weightsByNearest(vectorsOf(input, p.embedding), r.indices),
+      };
+    },
+    async combine(input, multiplicity, budget, p, seed, signal) {
+      const ctx = { seed, ...(signal ? { signal } : {}) };
+      const r = await featureMode(input, budget, featuresOnly(p), ctx, multiplicity);
+      const x = vectorsOf(input, p.embedding);
+      return { indices: r.indices, weights: await weightsByNearest(x, r.indices, multiplicity) };
+    },
+  },
+};
+
+/** The partitioned form runs features mode only: gradient mode's proxy is trained on the whole pool. */
+function featuresOnly(p: CraigParams): CraigParams {
+  if (p.mode !== 'features' || p.preconditioner !== 'none')
+    throw new SelectionInputError(
+      'craig --partitions runs features mode only (mode=features, no preconditioner): ' +
+        'gradient mode trains its proxy on the whole pool',
+    );
+  return p;
+}
+
 /** AdaCore: the same selector with the per-example preconditioner on (adacore.md §4). */
 export const adacore: Selector<CraigParams> = {
-  ...craig,
+  ...craigSelector,
   name: 'adacore',
   description: 'AdaCore (reconstructed): CRAIG on Hessian-preconditioned proxy gradients',
   params: params.extend({
@@ -125,11 +162,16 @@ export const adacore: Selector<CraigParams> = {
   }) as unknown as z.ZodType<CraigParams>,
 };
 
+/**
+ * Features mode; with `multiplicity` (a partitioned run's merge) each row counts as that many items:
+ * class quotas follow the classes' summed multiplicities and facility location weighs each item by it.
+ */
 async function featureMode(
   input: SelectInput,
   budget: number,
   p: CraigParams,
   ctx: SelectContext,
+  multiplicity?: Float64Array,
 ): Promise<Selection> {
   const x = vectorsOf(input, p.embedding);
   const labels =
@@ -137,11 +179,10 @@ async function featureMode(
     (await kmeans(asDense(x), Math.min(p.pseudoClasses, x.rows), { seed: ctx.seed })).assignment;
   const classes = groupByLabel(labels).filter((g) => g.length > 0);
   const mode: ClassBudgetMode = p.classBudget === 'equal' ? 'equal' : 'proportional';
-  const quotas = classBudgets(
-    classes.map((g) => g.length),
-    budget,
-    mode,
+  const sizes = classes.map((g) =>
+    multiplicity ? g.reduce((sum, i) => sum + multiplicity[i]!, 0) : g.length,
   );
+  const quotas = classBudgets(sizes, budget, mode).map((q, c) => Math.min(q, classes[c]!.length));
   const orders = [];
   const owner = new Int32Array(x.rows).fill(-1);
   for (const [c, members] of classes.entries()) {
@@ -152,6 +193,7 @@ async function featureMode(
       epsilon: p.epsilon,
       seed: ctx.seed + c,
       similarity: 'distance',
+      ...(multiplicity ? { multiplicity: Float64Array.from(members, (i) => multiplicity[i]!) } : {}),
       ...(ctx.signal ? { signal: ctx.signal } : {}),
     });
     orders.push({ picks: Array.from(r.picks, (local) => members[local]!), weights: r.weights });

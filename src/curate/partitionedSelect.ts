@@ -1,0 +1,328 @@
+/**
+ * `curate select … --partitions N [--partition I/N]`: a method's partition → local → merge form
+ * (src/select/partitioned.ts) over the workspace, as N tasks of an array job or in one process.
+ *
+ * Partition I holds the samples of the catalog parts at positions I, I + N, … of the part list (the
+ * rule `curate embed --shard I/N` uses, so a select task reads what the embed task of the same index
+ * wrote). A task (`--partition I/N`) reads only its partition's embeddings, with the catalog open
+ * read-only, and writes its candidates to one immutable file; the finishing run (`--partitions N`)
+ * takes every file whose inputs still match, computes the partitions that have none, merges, and saves
+ * the selection. Run alone, the finishing run does the whole job.
+ *
+ * A partition file is keyed by everything its candidates depend on: the method and its parameters,
+ * the seed, N, the budget's rate, the encoder, and the partition's parts with their embedded row
+ * counts. Adding a dataset or re-embedding a part changes only the partitions that hold them, so a
+ * re-run recomputes those and reuses the others (the trace says which).
+ */
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { EmbeddingStore } from '../embed/store.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { parseBudget, resolveBudget, SelectionInputError, type TraceEvent } from '../select/contract.js';
+import {
+  localWant,
+  MERGE_FACTOR,
+  partitionedFormOf,
+  partitionSeed,
+  type PartitionedSelector,
+} from '../select/partitioned.js';
+import { getSelector, partitionedMethods } from '../select/registry.js';
+import type { Catalog } from './catalog.js';
+import { embeddingsDir } from './embed.js';
+import { loadEmbeddings } from './embeddings.js';
+import { listParts } from './parts.js';
+import { defaultSelectionName, embeddingOptions, type SelectRequest } from './pipeline.js';
+import { saveSelection, type StoredSelection } from './selections.js';
+
+export interface PartitionedRequest extends SelectRequest {
+  /** N: how many partitions. */
+  partitions: number;
+}
+
+/** `--partition I/N` (I counted from 0). */
+export function parsePartitionSlice(text: string): { index: number; count: number } {
+  const match = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = match ? Number(match[1]) : NaN;
+  const count = match ? Number(match[2]) : NaN;
+  if (!(count >= 1 && index >= 0 && index < count))
+    throw new SelectionInputError(
+      `--partition ${text}: expected I/N with 0 ≤ I < N (partition I of N, counted from 0)`,
+    );
+  return { index, count };
+}
+
+/** One partition's inputs: its parts and their embedded row counts. */
+interface PartitionInputs {
+  parts: Array<{ part: string; rows: number }>;
+  items: number;
+}
+
+/** What a partition's local step leaves behind (one JSON file, written once). */
+interface PartitionFile {
+  fingerprint: string;
+  partition: number;
+  partitions: number;
+  inputs: PartitionInputs;
+  /** Candidates as catalog sample ids (decimal strings: they are 64-bit) and the items each stands for. */
+  sampleIds: string[];
+  weights: number[];
+  excluded: Array<{ key: string; reason: string }>;
+  seconds: number;
+}
+
+/** Everything a run's partition files are keyed by, resolved once. */
+interface Plan {
+  selector: PartitionedSelector;
+  params: Record<string, unknown>;
+  seed: number;
+  count: number;
+  /** Budget rate r: k_I = ⌈r·n_I⌉. */
+  rate: number;
+  budget: number;
+  total: number;
+  encoder: { name: string; fingerprint: string };
+  inputs: PartitionInputs[];
+  dir: string;
+  runKey: string;
+}
+
+/** Folder of a run's partition files: `<workspace>/partitions/<run key>/`. */
+export function partitionsDir(workspace: string): string {
+  return path.join(path.resolve(workspace), 'partitions');
+}
+
+async function planOf(catalog: Catalog, workspace: string, request: PartitionedRequest): Promise<Plan> {
+  const selector = partitionedFormOf(getSelector(request.method), partitionedMethods());
+  if (request.from !== undefined)
+    throw new SelectionInputError('--partitions with --from is not supported yet: select the whole pool');
+  if (!(Number.isInteger(request.partitions) && request.partitions >= 1))
+    throw new SelectionInputError(`--partitions ${request.partitions}: expected a whole number ≥ 1`);
+  if (request.budget === undefined) throw new SelectionInputError(`${request.method} needs a budget`);
+  const params = (selector.params as { parse(v: unknown): Record<string, unknown> }).parse(
+    request.params ?? {},
+  );
+  const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
+  const encoder = { name: store.meta.encoder.name, fingerprint: store.meta.encoder.fingerprint };
+  const counted = await catalog.rows<{ part: string; rows: number | bigint }>(
+    `SELECT s.dataset_id || ':' || s.part AS part, count(*) AS rows
+     FROM embeddings e JOIN samples s ON s.id = e.sample_id
+     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp GROUP BY 1`,
+    { fp: encoder.fingerprint },
+  );
+  const rowsOf = new Map(counted.map((r) => [r.part, Number(r.rows)]));
+  const count = request.partitions;
+  const inputs: PartitionInputs[] = Array.from({ length: count }, () => ({ parts: [], items: 0 }));
+  (await listParts(catalog)).forEach((p, position) => {
+    const part = `${p.dataset_id}:${p.path}`;
+    const rows = rowsOf.get(part) ?? 0;
+    if (rows === 0) return;
+    const target = inputs[position % count]!;
+    target.parts.push({ part, rows });
+    target.items += rows;
+  });
+  const total = inputs.reduce((n, p) => n + p.items, 0);
+  if (total === 0) throw new Error(`no embeddings in ${store.dir}: run curate embed first`);
+  const parsed = parseBudget(request.budget);
+  const budget = resolveBudget(parsed, total);
+  const rate = 'fraction' in parsed ? parsed.fraction : budget / total;
+  const seed = request.seed ?? 0;
+  const runKey = hash({
+    method: selector.name,
+    params,
+    seed,
+    count,
+    rate,
+    kappa: MERGE_FACTOR,
+    encoder: encoder.fingerprint,
+    labelField: request.labelField ?? null,
+  }).slice(0, 16);
+  return {
+    selector,
+    params,
+    seed,
+    count,
+    rate,
+    budget,
+    total,
+    encoder,
+    inputs,
+    dir: path.join(partitionsDir(workspace), runKey),
+    runKey,
+  };
+}
+
+function hash(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value)).digest('hex');
+}
+
+function fileOf(plan: Plan, index: number): string {
+  return path.join(plan.dir, `partition-${index}-of-${plan.count}.json`);
+}
+
+function fingerprintOf(plan: Plan, index: number): string {
+  return hash({ run: plan.runKey, index, inputs: plan.inputs[index] });
+}
+
+/** The partition's file when it exists and was computed from the current inputs. */
+async function finishedPartition(plan: Plan, index: number): Promise<PartitionFile | undefined> {
+  try {
+    const file = JSON.parse(await readFile(fileOf(plan, index), 'utf8')) as PartitionFile;
+    return file.fingerprint === fingerprintOf(plan, index) ? file : undefined;
+  } catch {
+    return undefined; // missing, or cut short by a kill before the rename: computed again
+  }
+}
+
+/** Partition I's local step: read its parts' embeddings, pick its candidates, write its file. */
+async function computePartition(
+  catalog: Catalog,
+  workspace: string,
+  plan: Plan,
+  index: number,
+  request: SelectRequest,
+): Promise<PartitionFile> {
+  const started = performance.now();
+  const inputs = plan.inputs[index]!;
+  let sampleIds: string[] = [];
+  let weights: number[] = [];
+  let excluded: PartitionFile['excluded'] = [];
+  if (inputs.items > 0) {
+    const e = await loadEmbeddings(catalog, workspace, {
+      ...embeddingOptions(request),
+      only: { parts: new Set(inputs.parts.map((p) => p.part)) },
+    });
+    excluded = e.excluded.map(({ key, reason }) => ({ key, reason }));
+    const { want } = localWant(e.n, plan.rate);
+    if (want > 0) {
+      const local = await plan.selector.partitioned.local(
+        e,
+        want,
+        plan.params,
+        partitionSeed(plan.seed, index),
+        request.signal,
+      );
+      sampleIds = Array.from(local.indices, (row) => String(e.ids[row]!));
+      weights = Array.from(local.weights);
+    }
+  }
+  const file: PartitionFile = {
+    fingerprint: fingerprintOf(plan, index),
+    partition: index,
+    partitions: plan.count,
+    inputs,
+    sampleIds,
+    weights,
+    excluded,
+    seconds: (performance.now() - started) / 1000,
+  };
+  await mkdir(plan.dir, { recursive: true });
+  await writeFileAtomic(fileOf(plan, index), JSON.stringify(file) + '\n');
+  return file;
+}
+
+export interface PartitionTaskReport {
+  index: number;
+  count: number;
+  items: number;
+  parts: number;
+  candidates: number;
+  /** The file was already there from an earlier run of this task with the same inputs. */
+  reused: boolean;
+  file: string;
+}
+
+/** One task of an array job (`--partition I/N`): partition I's candidates, nothing else. */
+export async function selectPartitionTask(
+  catalog: Catalog,
+  workspace: string,
+  request: PartitionedRequest,
+  index: number,
+): Promise<PartitionTaskReport> {
+  const plan = await planOf(catalog, workspace, request);
+  if (index >= plan.count) throw new SelectionInputError(`--partition ${index}/${plan.count}: I must be < N`);
+  const earlier = await finishedPartition(plan, index);
+  const file = earlier ?? (await computePartition(catalog, workspace, plan, index, request));
+  return {
+    index,
+    count: plan.count,
+    items: file.inputs.items,
+    parts: file.inputs.parts.length,
+    candidates: file.sampleIds.length,
+    reused: earlier !== undefined,
+    file: fileOf(plan, index),
+  };
+}
+
+/**
+ * The finishing run: every partition's candidates (from the tasks' files where their inputs match,
+ * computed here otherwise), merged into the final selection, saved under the request's name.
+ */
+export async function selectPartitioned(
+  catalog: Catalog,
+  workspace: string,
+  request: PartitionedRequest,
+): Promise<StoredSelection> {
+  const started = performance.now();
+  const plan = await planOf(catalog, workspace, request);
+  const files: PartitionFile[] = [];
+  const computed: number[] = [];
+  for (let index = 0; index < plan.count; index++) {
+    request.signal?.throwIfAborted();
+    let file = await finishedPartition(plan, index);
+    if (!file) {
+      file = await computePartition(catalog, workspace, plan, index, request);
+      computed.push(index);
+    }
+    files.push(file);
+    request.progress?.(index + 1, plan.count + 1);
+  }
+  // The union in sample-id order (independent of partition order), first-round weights as multiplicities.
+  const weightOf = new Map<bigint, number>();
+  for (const f of files) f.sampleIds.forEach((id, j) => weightOf.set(BigInt(id), f.weights[j]!));
+  const union = await loadEmbeddings(catalog, workspace, {
+    ...embeddingOptions(request),
+    only: { ids: new Set(weightOf.keys()) },
+  });
+  const multiplicity = Float64Array.from(union.ids, (id) => weightOf.get(id)!);
+  const keep = Math.min(plan.budget, union.n);
+  const merged = await plan.selector.partitioned.combine(
+    union,
+    multiplicity,
+    keep,
+    plan.params,
+    plan.seed,
+    request.signal,
+  );
+  request.progress?.(plan.count + 1, plan.count + 1);
+  const reused = plan.count - computed.length;
+  const trace: TraceEvent[] = [
+    {
+      stage: 'partitions',
+      message:
+        `${plan.count} partitions of ${plan.total} items (catalog part i → partition i mod ${plan.count}; sizes ` +
+        `${files.map((f) => f.inputs.items).join(', ')}); each keeps ⌈${MERGE_FACTOR}·k_I⌉ candidates, ` +
+        `k_I = ⌈${(100 * plan.rate).toPrecision(3)}% · n_I⌉; ${computed.length} computed in this run` +
+        (computed.length ? ` (${computed.join(', ')})` : '') +
+        `, ${reused} reused from task files or an earlier run with the same inputs`,
+    },
+    {
+      stage: 'merge',
+      message: `${union.n} candidates → ${merged.indices.length} picks: ${plan.selector.partitioned.merge}`,
+    },
+  ];
+  const excluded = files.flatMap((f) => f.excluded);
+  return saveSelection(catalog, workspace, {
+    name: request.name ?? defaultSelectionName(request.method, request.budget!),
+    method: request.method,
+    params: plan.params,
+    seed: plan.seed,
+    budget: { requested: request.budget!, count: plan.budget },
+    selection: { indices: merged.indices, weights: merged.weights, trace },
+    poolIds: union.ids,
+    poolSize: plan.total,
+    encoder: plan.encoder,
+    seconds: (performance.now() - started) / 1000,
+    excluded,
+  });
+}

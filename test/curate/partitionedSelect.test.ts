@@ -1,0 +1,129 @@
+/**
+ * `curate select … --partitions N` and `--partition I/N`: task processes compute their partitions of
+ * one workspace at the same time (real child processes, catalog read-only), the finishing run merges
+ * what they wrote, and the result equals the in-process partitioned run. Adding a shard recomputes only
+ * the partition that holds it.
+ */
+import { cp, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import sharp from 'sharp';
+import tar from 'tar-stream';
+import { describe, expect, it } from 'vitest';
+import { loadSelection, partitionsDir } from '../../src/curate/api.js';
+import { MINI, tempDir } from '../helpers.js';
+import { captureCli, spawnCli } from '../support/cli.js';
+import { writeTinyClip } from '../support/tinyClip.js';
+
+const { curate, stderr } = captureCli();
+
+const SELECT = ['select', '--method', 'facility-location', '--budget', '10%', '--seed', '3'];
+
+/** A new shard: mini-000's samples under new keys, each image mirrored (so new content, same captions). */
+async function mirroredShard(file: string): Promise<void> {
+  const extract = tar.extract();
+  const pack = tar.pack();
+  const done = (async () => {
+    const chunks: Buffer[] = [];
+    for await (const c of pack as AsyncIterable<Buffer>) chunks.push(c);
+    await writeFile(file, Buffer.concat(chunks));
+  })();
+  extract.on('entry', (header, stream, next) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: unknown) => chunks.push(c as Buffer));
+    stream.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const name = `mirror${header.name}`;
+      const bytes = name.endsWith('.jpg')
+        ? sharp(body).flop().jpeg({ quality: 95 }).toBuffer()
+        : Promise.resolve(body);
+      void bytes.then((b) => pack.entry({ name, size: b.length }, b, () => next()));
+    });
+  });
+  extract.on('finish', () => pack.finalize());
+  extract.end(await readFile(path.join(MINI, 'wds', 'mini-000.tar')));
+  await done;
+}
+
+function printedTrace(out: string, stage: string): string {
+  return out.split('\n').find((l) => l.trimStart().startsWith(`${stage}:`)) ?? '';
+}
+
+describe('curate select --partitions N (partition → local → merge over a workspace)', () => {
+  it('tasks at once, a missing task done by the merge, a re-run task reused: the in-process result', async () => {
+    const root = await tempDir();
+    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
+    const inProcess = path.join(root, 'in-process');
+    expect((await curate('-w', inProcess, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
+    expect((await curate('-w', inProcess, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    const tasks = path.join(root, 'tasks');
+    await cp(inProcess, tasks, { recursive: true });
+
+    const whole = await curate('-w', inProcess, ...SELECT, '--partitions', '3', '--name', 'fl');
+    expect(whole.code, stderr()).toBe(0);
+    expect(whole.out).toContain('fl: facility-location kept 24 of 240');
+    expect(printedTrace(whole.out, 'partitions')).toContain('3 partitions of 240 items');
+    expect(printedTrace(whole.out, 'partitions')).toContain('3 computed in this run (0, 1, 2), 0 reused');
+
+    // Tasks 0 and 1 at once on the copy; task 2 never ran (killed before writing, say).
+    const runs = await Promise.all(
+      [0, 1].map((i) => spawnCli(['-w', tasks, ...SELECT, '--partition', `${i}/3`, '--name', 'fl'])),
+    );
+    for (const r of runs) expect(r.code, r.err).toBe(0);
+    expect(runs[0]!.out).toMatch(/task 0\/3: 32 candidates from 80 items in 1 parts → /);
+    const dir = (await readdir(partitionsDir(tasks)))[0]!;
+    const files = path.join(partitionsDir(tasks), dir);
+    expect((await readdir(files)).sort()).toEqual(['partition-0-of-3.json', 'partition-1-of-3.json']);
+    const written = (await stat(path.join(files, 'partition-0-of-3.json'))).mtimeMs;
+    const again = await spawnCli(['-w', tasks, ...SELECT, '--partition', '0/3', '--name', 'fl']);
+    expect(again.out).toContain('(already done by an earlier run of this task)');
+    expect((await stat(path.join(files, 'partition-0-of-3.json'))).mtimeMs).toBe(written);
+
+    const merged = await curate('-w', tasks, ...SELECT, '--partitions', '3', '--name', 'fl');
+    expect(merged.code, stderr()).toBe(0);
+    expect(printedTrace(merged.out, 'partitions')).toContain('1 computed in this run (2), 2 reused');
+    const [a, b] = await Promise.all([loadSelection(inProcess, 'fl'), loadSelection(tasks, 'fl')]);
+    expect(b.keys).toEqual(a.keys);
+    expect(b.weights).toEqual(a.weights);
+    expect(a.pool).toBe(240);
+    expect(a.weights!.reduce((s, w) => s + w, 0)).toBe(240);
+
+    // A task of another N, or an I out of range, is refused before any work.
+    const wrong = await curate('-w', tasks, ...SELECT, '--partition', '3/3');
+    expect(wrong.code).toBe(2);
+    expect(stderr()).toContain('--partition 3/3: expected I/N with 0 ≤ I < N');
+  });
+
+  it('a new shard recomputes only the partition that holds it', async () => {
+    const root = await tempDir();
+    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
+    const ws = path.join(root, 'ws');
+    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
+    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    const first = await curate('-w', ws, ...SELECT, '--partitions', '3', '--name', 'fl');
+    expect(printedTrace(first.out, 'partitions')).toContain('3 computed in this run (0, 1, 2), 0 reused');
+
+    const extra = path.join(root, 'mirror-000.tar');
+    await mirroredShard(extra);
+    expect((await curate('-w', ws, 'init', extra)).code, stderr()).toBe(0);
+    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    const second = await curate('-w', ws, ...SELECT, '--partitions', '3', '--name', 'fl');
+    expect(second.code, stderr()).toBe(0);
+    // The fourth part goes to partition 3 mod 3 = 0; partitions 1 and 2 are untouched.
+    expect(printedTrace(second.out, 'partitions')).toContain('3 partitions of 320 items');
+    expect(printedTrace(second.out, 'partitions')).toContain('1 computed in this run (0), 2 reused');
+    expect(second.out).toContain('fl: facility-location kept 32 of 320');
+    const picks = await loadSelection(ws, 'fl');
+    expect(picks.keys.some((k) => k.startsWith('mirror'))).toBe(true);
+  });
+
+  it('refuses a method without a partitioned form, naming those that have one', async () => {
+    const root = await tempDir();
+    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
+    const ws = path.join(root, 'ws');
+    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-000.tar'))).code).toBe(0);
+    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    const r = await curate('-w', ws, 'select', '--method', 'random', '--budget', '10', '--partitions', '2');
+    expect(r.code).toBe(2);
+    expect(stderr()).toContain('random has no partitioned form yet (methods with one: facility-location, craig)');
+  });
+});
