@@ -12,7 +12,7 @@ import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { addDataset, Catalog, embedCatalog, embeddingsDir, offlineEncoderFor } from '../src/curate/api.js';
-import { createSession, Tensor } from '../src/embed/backends/ort.js';
+import { createSession, Tensor } from '../src/compute/ort.js';
 import { ClipOnnxEncoder } from '../src/embed/encoders/clipOnnx.js';
 import { preprocessThreads } from '../src/embed/preprocess.js';
 import { stack } from '../src/embed/encoders/types.js';

@@ -17,7 +17,7 @@ import { evaluateSubset, type EvaluationSetup } from '../src/eval/evaluate.js';
 import { staticPlan } from '../src/eval/types.js';
 import { getSelector } from '../src/select/registry.js';
 import { runSelector } from '../src/select/contract.js';
-import { seededRandom } from '../src/embed/backends/random.js';
+import { seededRandom } from '../src/compute/random.js';
 
 const W = process.argv[2] ?? '/tmp/cifar/ws';
 const catalog = await Catalog.open(W, { readOnly: true });

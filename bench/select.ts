@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { addDataset, Catalog, embedCatalog, offlineEncoderFor } from '../src/curate/api.js';
 import { loadEmbeddings } from '../src/curate/embeddings.js';
-import { gaussian, seededRandom } from '../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../src/compute/random.js';
 import { runSelector } from '../src/select/contract.js';
 import { innerProducts, topKInnerProduct } from '../src/select/kernels/similarity.js';
 import { linearProbe } from '../src/select/proxy/probe.js';

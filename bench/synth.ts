@@ -21,7 +21,7 @@ import sharp from 'sharp';
 import { addDataset, Catalog } from '../src/curate/api.js';
 import { embeddingsDir, shardName } from '../src/curate/embed.js';
 import { writeRowMaps } from '../src/curate/rowMap.js';
-import { gaussian, seededRandom } from '../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../src/compute/random.js';
 import { EmbeddingStore } from '../src/embed/store.js';
 
 const { values } = parseArgs({

@@ -2,7 +2,7 @@
  * Synthetic unit embeddings for the scale benchmarks: 100 Gaussian clusters (d dims), captions = image +
  * noise with 20% shuffled, all L2-normalised. Same seeds in every worker so runs are comparable.
  */
-import { gaussian, seededRandom } from '../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../src/compute/random.js';
 
 export function syntheticEmbeddings(n: number, dim: number, withText: boolean) {
   const normal = gaussian(seededRandom(1));

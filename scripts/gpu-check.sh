@@ -12,7 +12,7 @@ LIMIT="${GPU_CHECK_SECONDS:-480}"
 [ -d node_modules ] || npm install --no-audit --no-fund >&2
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   nvidia-smi -L
-  if ! node -e "import('./dist/src/embed/backends/ort.js').then(m => process.exit(m.cudaInstalled() ? 0 : 1))"; then
+  if ! node -e "import('./dist/src/compute/ort.js').then(m => process.exit(m.cudaInstalled() ? 0 : 1))"; then
     echo "gpu-check: installing onnxruntime-node's CUDA provider (needs network)"
     timeout 300 env ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js >&2 \
       || echo "gpu-check: could not install the CUDA provider (offline or no CUDA 12 build); CUDA part will be skipped"

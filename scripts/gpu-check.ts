@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { addDataset, Catalog, DEMO_DATASET, embedCatalog } from '../src/curate/api.js';
 import { loadEmbeddings } from '../src/curate/embeddings.js';
-import { cudaInstalled, type Device } from '../src/embed/backends/ort.js';
+import { cudaInstalled, type Device } from '../src/compute/ort.js';
 import { ClipOnnxEncoder } from '../src/embed/encoders/clipOnnx.js';
 import { writeTinyClip } from '../test/support/tinyClip.js';
 

@@ -3,7 +3,7 @@
  */
 import path from 'node:path';
 import { PACKAGE_ROOT } from '../embed/env.js';
-import { providerFor } from '../embed/backends/ort.js';
+import { providerFor } from '../compute/ort.js';
 import { isOfflineSpec, loadClipEncoder, type ClipLoadOptions } from '../embed/encoders/registry.js';
 import type { Encoder } from '../embed/encoders/types.js';
 import { Catalog } from './catalog.js';
@@ -44,7 +44,7 @@ export {
 } from '../embed/encoders/registry.js';
 export { OFFLINE_ENCODER_NAME } from '../embed/encoders/offline/index.js';
 export type { Encoder } from '../embed/encoders/types.js';
-export { DEVICES, DeviceUnavailableError, type Device } from '../embed/backends/ort.js';
+export { DEVICES, DeviceUnavailableError, type Device } from '../compute/ort.js';
 
 export { PACKAGE_ROOT } from '../embed/env.js';
 
@@ -234,12 +234,13 @@ export {
 } from '../eval/evaluate.js';
 export { staticPlan, withinNoise, type SeededMetric, type TrainingPlan } from '../eval/types.js';
 export { COMPARE_COLUMNS, columnsOf, marksOf, formatCell } from './compareTable.js';
+export { ClusterInputError, makePlan, type ClusterPlan, type ClusterStep } from './cluster/plan.js';
 export {
-  ClusterInputError,
-  makePlan,
-  type ClusterPlan,
-  type ClusterStep,
-} from './cluster/plan.js';
-export { describeStates, slurmStates, submitSlurm, waitForSlurm, writeSlurmScripts } from './cluster/slurm.js';
+  describeStates,
+  slurmStates,
+  submitSlurm,
+  waitForSlurm,
+  writeSlurmScripts,
+} from './cluster/slurm.js';
 export { writeK8s } from './cluster/k8s.js';
 export { listSubmitted, type Submitted } from './cluster/records.js';

@@ -7,7 +7,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { seededRandom } from '../embed/backends/random.js';
+import { seededRandom } from '../compute/random.js';
 import { rowsOf } from '../select/kernels/similarity.js';
 import type { WorkspaceEmbeddings } from './embeddings.js';
 import { layoutOffThread } from './mapWorker.js';

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { listValue } from '@duckdb/node-api';
 import { EmbeddingStore } from '../embed/store.js';
 import { nonFiniteReason, type SelectInput } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
@@ -44,18 +45,26 @@ export async function loadEmbeddings(
   const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
   const dim = store.meta.encoder.dim;
   const labelSql = options.labelField ? `(s.metadata->>$field)::INTEGER` : 'NULL::INTEGER';
-  const listed = await catalog.rows<EmbeddedRow>(
+  // A subset is filtered by the catalog, so only its rows become JS objects (a partition, not the pool).
+  const only = options.only;
+  const filters = [
+    ...(only?.parts ? [`(s.dataset_id || ':' || s.part) IN (SELECT unnest($parts))`] : []),
+    ...(only?.ids ? ['s.id IN (SELECT unnest($ids))'] : []),
+  ];
+  const all = await catalog.rows<EmbeddedRow>(
     `SELECT s.id, s.key, e.shard, e."row", ${labelSql} AS label, s.dataset_id || ':' || s.part AS part,
             s.image_bytes + strlen(s.caption) AS bytes
      FROM embeddings e JOIN samples s ON s.id = e.sample_id
-     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp ORDER BY s.id`,
-    { fp: store.meta.encoder.fingerprint, ...(options.labelField ? { field: options.labelField } : {}) },
+     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp
+     ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''} ORDER BY s.id`,
+    {
+      fp: store.meta.encoder.fingerprint,
+      ...(options.labelField ? { field: options.labelField } : {}),
+      ...(only?.parts ? { parts: listValue([...only.parts]) } : {}),
+      ...(only?.ids ? { ids: listValue([...only.ids]) } : {}),
+    },
   );
-  const only = options.only;
-  const all = only
-    ? listed.filter((r) => (!only.parts || only.parts.has(r.part)) && (!only.ids || only.ids.has(BigInt(r.id))))
-    : listed;
-  if (listed.length === 0) throw new Error(`no embeddings in ${store.dir}: run curate embed first`);
+  if (all.length === 0 && !only) throw new Error(`no embeddings in ${store.dir}: run curate embed first`);
   const allImage = new Float32Array(all.length * dim);
   const allText = new Float32Array(all.length * dim);
   const byShard = new Map<string, Array<[number, number]>>();

@@ -4,8 +4,8 @@
  * clusters on the vectors. It runs in a worker thread (mapWorker.ts), never on the extension host's.
  */
 import { UMAP } from 'umap-js';
-import { kmeans } from '../embed/backends/kmeans.js';
-import { seededRandom } from '../embed/backends/random.js';
+import { kmeans } from '../compute/kmeans.js';
+import { seededRandom } from '../compute/random.js';
 import { HnswIndex } from '../select/index/hnsw.js';
 
 export const MAP_CLUSTERS = 10;

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { Device } from '../embed/backends/ort.js';
+import type { Device } from '../compute/ort.js';
 import {
   OfflineEncoder,
   recoverFit,

@@ -21,7 +21,7 @@ import { EmbeddingStore } from '../embed/store.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { parseBudget, resolveBudget, SelectionInputError, type TraceEvent } from '../select/contract.js';
 import {
-  localWant,
+  candidatesWanted,
   MERGE_FACTOR,
   partitionedFormOf,
   partitionSeed,
@@ -133,6 +133,8 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
     seed,
     count,
     rate,
+    // An exact form keeps the budget's best in every partition: its files depend on B itself.
+    ...(selector.partitioned.exact ? { budget } : {}),
     kappa: MERGE_FACTOR,
     encoder: encoder.fingerprint,
     labelField: request.labelField ?? null,
@@ -193,7 +195,7 @@ async function computePartition(
       only: { parts: new Set(inputs.parts.map((p) => p.part)) },
     });
     excluded = e.excluded.map(({ key, reason }) => ({ key, reason }));
-    const { want } = localWant(e.n, plan.rate);
+    const want = candidatesWanted(plan.selector.partitioned, e.n, plan.budget, plan.rate);
     if (want > 0) {
       const local = await plan.selector.partitioned.local(
         e,
@@ -301,8 +303,11 @@ export async function selectPartitioned(
       stage: 'partitions',
       message:
         `${plan.count} partitions of ${plan.total} items (catalog part i → partition i mod ${plan.count}; sizes ` +
-        `${files.map((f) => f.inputs.items).join(', ')}); each keeps ⌈${MERGE_FACTOR}·k_I⌉ candidates, ` +
-        `k_I = ⌈${(100 * plan.rate).toPrecision(3)}% · n_I⌉; ${computed.length} computed in this run` +
+        `${files.map((f) => f.inputs.items).join(', ')}); ` +
+        (plan.selector.partitioned.exact
+          ? `each keeps its best min(n_I, ${plan.budget})`
+          : `each keeps ⌈${MERGE_FACTOR}·k_I⌉ candidates, k_I = ⌈${(100 * plan.rate).toPrecision(3)}% · n_I⌉`) +
+        `; ${computed.length} computed in this run` +
         (computed.length ? ` (${computed.join(', ')})` : '') +
         `, ${reused} reused from task files or an earlier run with the same inputs`,
     },

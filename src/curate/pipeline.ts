@@ -26,7 +26,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { seededRandom } from '../embed/backends/random.js';
+import { seededRandom } from '../compute/random.js';
 import {
   parseBudget,
   resolveBudget,

@@ -4,7 +4,7 @@
  * Written to `<workspace>/reports/<name>/index.html` (+ `plots/*.png`) by `writeReport`.
  */
 import path from 'node:path';
-import { seededRandom } from '../embed/backends/random.js';
+import { seededRandom } from '../compute/random.js';
 import { OFFLINE_ENCODER_NAME } from '../embed/encoders/offline/index.js';
 import { SelectionInputError } from '../select/contract.js';
 import type { Catalog } from './catalog.js';

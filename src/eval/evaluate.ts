@@ -11,7 +11,7 @@
  * seed s and is tested on its own resample of the held-out split (a seeded ⌈0.8·n⌉ subset, without
  * replacement), so the spread covers both training noise and test-set noise.
  */
-import { seededRandom } from '../embed/backends/random.js';
+import { seededRandom } from '../compute/random.js';
 import { SelectionInputError } from '../select/contract.js';
 import { linearProbe } from '../select/proxy/probe.js';
 import { accuracyFromResiduals, headPass, type SoftmaxHead } from '../select/proxy/softmaxHead.js';

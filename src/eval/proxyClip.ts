@@ -26,9 +26,9 @@
  * probability and zero gradient) wherever two different batch positions hold the same pool row, so an
  * item is never a negative for its own copy. The diagonal is never masked.
  */
-import { GraphBuilder } from '../embed/backends/onnxGraph.js';
-import { createSession, Tensor, type Session } from '../embed/backends/ort.js';
-import { gaussian, seededRandom } from '../embed/backends/random.js';
+import { GraphBuilder } from '../compute/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../compute/ort.js';
+import { gaussian, seededRandom } from '../compute/random.js';
 import { normalizeRows, retrievalRecall, zeroShotTop1 } from './retrieval.js';
 import type { PlanRound, TrainingPlan } from './types.js';
 

@@ -29,9 +29,9 @@
  *   ∂L/∂Z = (∂L/∂U − U · rowsum(∂L/∂U ⊙ U)) / ‖Z‖              (through the L2 normalisation)
  *   then the usual dense/ReLU back-propagation to W, b.
  */
-import { GraphBuilder } from '../embed/backends/onnxGraph.js';
-import { createSession, Tensor, type Session } from '../embed/backends/ort.js';
-import { seededRandom } from '../embed/backends/random.js';
+import { GraphBuilder } from '../compute/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../compute/ort.js';
+import { seededRandom } from '../compute/random.js';
 import { innerProducts, topKInnerProduct, type Matrix } from '../select/kernels/similarity.js';
 import { linearProbe, type ProbeOptions } from '../select/proxy/probe.js';
 import type { TrainingPlan } from './types.js';

@@ -10,8 +10,8 @@
  * match, reading the match's score from the same MatMul output (so rounding cannot make the match beat
  * itself). JavaScript only normalises rows and adds up counts.
  */
-import { GraphBuilder } from '../embed/backends/onnxGraph.js';
-import { createSession, Tensor, type Session } from '../embed/backends/ort.js';
+import { GraphBuilder } from '../compute/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../compute/ort.js';
 
 export const RECALL_KS: readonly number[] = [1, 5, 10];
 

@@ -4,8 +4,8 @@
  * k-means on the unit embeddings (the specs' spherical k-means fallback; centroids renormalised).
  */
 import { z } from 'zod';
-import { kmeans } from '../embed/backends/kmeans.js';
-import { asDense } from '../embed/backends/linalg.js';
+import { kmeans } from '../compute/kmeans.js';
+import { asDense } from '../compute/linalg.js';
 import { SelectionInputError, type SelectInput } from './contract.js';
 import { topKInnerProduct, type Matrix } from './kernels/similarity.js';
 import { groupByLabel } from './stratify.js';

@@ -29,6 +29,12 @@ export interface Candidates {
 export interface PartitionedForm<P extends object = object> {
   /** What the merge does, in words (for `curate methods`, the docs and the trace). */
   readonly merge: string;
+  /**
+   * Exact forms (per-item scores): each partition keeps its best min(n_I, B) items by the method's own
+   * order, so the union holds the single run's picks and the merge returns exactly them. Otherwise a
+   * partition keeps ⌈κ·k_I⌉ weighted candidates (GreeDi).
+   */
+  readonly exact?: boolean;
   /** Up to `want` candidates of one partition; weights add up to the partition's size. */
   local(input: SelectInput, want: number, params: P, seed: number, signal?: AbortSignal): Promise<Candidates>;
   /** The final `budget` picks from the union, each row counted `multiplicity[i]` times. */
@@ -63,6 +69,16 @@ export function localWant(size: number, rate: number): { share: number; want: nu
   return { share, want: Math.min(size, Math.ceil(MERGE_FACTOR * share)) };
 }
 
+/** How many candidates a partition of `size` items keeps for `form` (see {@link PartitionedForm.exact}). */
+export function candidatesWanted(
+  form: PartitionedForm<never>,
+  size: number,
+  budget: number,
+  rate: number,
+): number {
+  return form.exact ? Math.min(size, budget) : localWant(size, rate).want;
+}
+
 /** Seed of partition I's local step (distinct per partition, fixed for a run's seed). */
 export function partitionSeed(seed: number, partition: number): number {
   return seed + 104_729 * (partition + 1);
@@ -75,32 +91,38 @@ export function partitionSeed(seed: number, partition: number): number {
  */
 export async function selectByPartitions<P extends object>(
   form: PartitionedForm<P>,
-  partitions: readonly Matrix[],
+  partitions: readonly SelectInput[],
   budget: number,
   params: P,
   seed: number,
 ): Promise<Candidates & { candidates: number }> {
-  const total = partitions.reduce((n, x) => n + x.rows, 0);
+  const total = partitions.reduce((n, x) => n + x.n, 0);
   const rate = budget / total;
-  const dim = partitions[0]!.cols;
+  const dim = partitions[0]!.dim;
   const union: number[] = []; // rows of the concatenated partitions
-  const vectors: Float32Array[] = [];
+  const from: Array<[SelectInput, number]> = [];
   const multiplicity: number[] = [];
   let offset = 0;
   for (const [t, x] of partitions.entries()) {
-    const { want } = localWant(x.rows, rate);
-    const local = want > 0 ? await form.local(asInput(x), want, params, partitionSeed(seed, t)) : undefined;
+    const want = candidatesWanted(form as PartitionedForm<never>, x.n, budget, rate);
+    const local = want > 0 ? await form.local(x, want, params, partitionSeed(seed, t)) : undefined;
     local?.indices.forEach((row, j) => {
       union.push(offset + row);
-      vectors.push(x.data.subarray(row * dim, (row + 1) * dim));
+      from.push([x, row]);
       multiplicity.push(local.weights[j]!);
     });
-    offset += x.rows;
+    offset += x.n;
   }
-  const data = new Float32Array(union.length * dim);
-  vectors.forEach((v, j) => data.set(v, j * dim));
+  const rowsOf = (which: 'image' | 'text') => {
+    if (!partitions[0]![which]) return undefined;
+    const out = new Float32Array(union.length * dim);
+    from.forEach(([x, row], j) => out.set(x[which]!.subarray(row * dim, (row + 1) * dim), j * dim));
+    return out;
+  };
+  const image = rowsOf('image');
+  const text = rowsOf('text');
   const merged = await form.combine(
-    asInput({ rows: union.length, cols: dim, data }),
+    { n: union.length, dim, ...(image ? { image } : {}), ...(text ? { text } : {}) },
     Float64Array.from(multiplicity),
     Math.min(budget, union.length),
     params,
@@ -111,6 +133,11 @@ export async function selectByPartitions<P extends object>(
     weights: merged.weights,
     candidates: union.length,
   };
+}
+
+/** A matrix of image vectors as a selector's input. */
+export function imageInput(x: Matrix): SelectInput {
+  return { n: x.rows, dim: x.cols, image: x.data };
 }
 
 /**
@@ -128,8 +155,4 @@ export async function weightsByNearest(
   const nearest = await topKInnerProduct(x, gather(x, picks), 1);
   for (let i = 0; i < x.rows; i++) weights[nearest.indices[i]!]! += multiplicity ? multiplicity[i]! : 1;
   return weights;
-}
-
-function asInput(x: Matrix): SelectInput {
-  return { n: x.rows, dim: x.cols, image: x.data };
 }

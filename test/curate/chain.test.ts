@@ -11,7 +11,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/curate/catalog.js';
 import { selectSubset } from '../../src/curate/pipeline.js';
 import { loadSelection } from '../../src/curate/selections.js';
-import { seededRandom } from '../../src/embed/backends/random.js';
+import { seededRandom } from '../../src/compute/random.js';
 import { captureCli } from '../support/cli.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 import { MINI, MINI_COUNT, tempDir } from '../helpers.js';

@@ -8,7 +8,7 @@ import {
   DEMO_OFFLINE_FIT_NOTE,
   describeDemoSettings,
 } from '../../src/curate/cli/demo.js';
-import { cudaInstalled } from '../../src/embed/backends/ort.js';
+import { cudaInstalled } from '../../src/compute/ort.js';
 import { BUNDLED_CLIP_TOKENIZER } from '../../src/embed/tokenizer.js';
 import { BROKEN, MINI, tempDir } from '../helpers.js';
 import { captureCli } from '../support/cli.js';

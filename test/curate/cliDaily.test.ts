@@ -10,7 +10,7 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { progressLine } from '../../src/curate/cli/progress.js';
-import { seededRandom } from '../../src/embed/backends/random.js';
+import { seededRandom } from '../../src/compute/random.js';
 import { parseBudget, runSelector, type SelectInput } from '../../src/select/contract.js';
 import { getSelector } from '../../src/select/registry.js';
 import { MINI, tempDir } from '../helpers.js';

@@ -124,7 +124,9 @@ describe('curate cluster submit (scripts and refusals, no cluster)', () => {
     expect((await submit('embed', '--shard', '0/2')).code).toBe(2);
     expect(stderr()).toContain("cluster submit sets --shard itself: leave it out of the step's arguments");
     expect((await submit('select', '--method', 'random', '--budget', '10')).code).toBe(2);
-    expect(stderr()).toContain('random has no partitioned form yet (methods with one: facility-location, craig)');
+    expect(stderr()).toContain(
+      'random has no partitioned form yet (methods with one: clip-score, facility-location, craig)',
+    );
     const k8s = await curate('-w', ws, 'cluster', 'submit', '--engine', 'k8s', '--tasks', '2', '--', 'embed');
     expect(k8s.code).toBe(2);
     expect(stderr()).toContain('--engine k8s needs --image and --volume-claim');

@@ -87,6 +87,16 @@ describe('curate select --partitions N (partition → local → merge over a wor
     expect(a.pool).toBe(240);
     expect(a.weights!.reduce((s, w) => s + w, 0)).toBe(240);
 
+    // clip-score's exact form: partitioned picks are the single run's, in order.
+    const plain = ['select', '--method', 'clip-score', '--budget', '10%'];
+    expect((await curate('-w', tasks, ...plain, '--name', 'cs')).code, stderr()).toBe(0);
+    expect((await curate('-w', tasks, ...plain, '--partitions', '3', '--name', 'cs-3')).code, stderr()).toBe(
+      0,
+    );
+    const [cs, cs3] = await Promise.all([loadSelection(tasks, 'cs'), loadSelection(tasks, 'cs-3')]);
+    expect(cs3.keys).toEqual(cs.keys);
+    expect(cs3.keys).toHaveLength(24);
+
     // A task of another N, or an I out of range, is refused before any work.
     const wrong = await curate('-w', tasks, ...SELECT, '--partition', '3/3');
     expect(wrong.code).toBe(2);
@@ -124,6 +134,8 @@ describe('curate select --partitions N (partition → local → merge over a wor
     expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
     const r = await curate('-w', ws, 'select', '--method', 'random', '--budget', '10', '--partitions', '2');
     expect(r.code).toBe(2);
-    expect(stderr()).toContain('random has no partitioned form yet (methods with one: facility-location, craig)');
+    expect(stderr()).toContain(
+      'random has no partitioned form yet (methods with one: clip-score, facility-location, craig)',
+    );
   });
 });

@@ -12,7 +12,7 @@ import {
   type GridSample,
   type ReportData,
 } from '../../src/curate/report/index.js';
-import { seededRandom } from '../../src/embed/backends/random.js';
+import { seededRandom } from '../../src/compute/random.js';
 import { MINI, tempDir } from '../helpers.js';
 
 const METHODS = ['clipscore', 'semdedup', 'random'];

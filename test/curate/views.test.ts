@@ -6,7 +6,7 @@ import { addDataset, Catalog } from '../../src/curate/api.js';
 import { embedCatalog } from '../../src/curate/embed.js';
 import { loadEmbeddings } from '../../src/curate/embeddings.js';
 import { randomResizedCrop, simclrView } from '../../src/embed/augment.js';
-import { seededRandom } from '../../src/embed/backends/random.js';
+import { seededRandom } from '../../src/compute/random.js';
 import { AugmentedViewsEncoder, viewsVariant } from '../../src/embed/encoders/augmentedViews.js';
 import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
 import { MINI, tempDir } from '../helpers.js';

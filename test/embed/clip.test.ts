@@ -3,7 +3,7 @@ import path from 'node:path';
 import { AutoProcessor, env, RawImage } from '@huggingface/transformers';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { cudaInstalled } from '../../src/embed/backends/ort.js';
+import { cudaInstalled } from '../../src/compute/ort.js';
 import { ClipHfEncoder } from '../../src/embed/encoders/clipHf.js';
 import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
 import { CLIP_PREPROCESSING, preprocessImage } from '../../src/embed/preprocess.js';

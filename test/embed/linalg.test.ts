@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Matrix, EigenvalueDecomposition } from 'ml-matrix';
-import { kmeans } from '../../src/embed/backends/kmeans.js';
+import { kmeans } from '../../src/compute/kmeans.js';
 import {
   covariance,
   dense,
@@ -9,8 +9,8 @@ import {
   symmetricEigen,
   tmatmul,
   type Dense,
-} from '../../src/embed/backends/linalg.js';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+} from '../../src/compute/linalg.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { fitAlignment } from '../../src/embed/encoders/offline/align.js';
 import { fitVocabulary, hashedTerms, lsa, tfidf } from '../../src/embed/encoders/offline/text.js';
 import { floatToHalf, halfToFloat, readNpy, writeNpy } from '../../src/embed/npy.js';

@@ -1,4 +1,4 @@
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 
 /**
  * Synthetic image–caption embeddings whose two spaces are NOT pre-aligned: every pair shares a latent

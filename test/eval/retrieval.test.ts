@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { retrievalRecall, zeroShotTop1 } from '../../src/eval/retrieval.js';
 import { bruteRecall, cosine } from './clipData.js';
 

@@ -1,4 +1,4 @@
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 
 /**
  * Toy view embeddings with latent classes, where view invariance is what separates the classes.

@@ -19,7 +19,7 @@ import { embedCatalog, embeddingsDir } from '../../src/curate/embed.js';
 import { describeExcluded, loadEmbeddings, type WorkspaceEmbeddings } from '../../src/curate/embeddings.js';
 import { listParts, cataloguedSamples } from '../../src/curate/parts.js';
 import { selectSubset } from '../../src/curate/pipeline.js';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
 import type { Encoder } from '../../src/embed/encoders/types.js';
 import { parseNpyHeader, readNpy } from '../../src/embed/npy.js';

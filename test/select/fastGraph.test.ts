@@ -4,8 +4,8 @@
  * worker threads against FAST in process.
  */
 import { describe, expect, it } from 'vitest';
-import { dense, symmetricEigen } from '../../src/embed/backends/linalg.js';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { dense, symmetricEigen } from '../../src/compute/linalg.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { runSelector } from '../../src/select/contract.js';
 import { fuzzyKnnGraph, type SparseGraph } from '../../src/select/graph/fuzzyGraph.js';
 import { spectralEmbedding } from '../../src/select/graph/spectral.js';

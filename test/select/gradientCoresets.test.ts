@@ -3,7 +3,7 @@
  * §7) and the Data-Diet scores, on real onnxruntime kernels and the real softmax proxy.
  */
 import { describe, expect, it } from 'vitest';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { runSelector, type SelectInput } from '../../src/select/contract.js';
 import {
   classBudgets,

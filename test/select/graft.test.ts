@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { dense, symmetricEigen } from '../../src/embed/backends/linalg.js';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { dense, symmetricEigen } from '../../src/compute/linalg.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { runSelector } from '../../src/select/contract.js';
 import {
   batchTargetNorm,

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { HnswIndex } from '../../src/select/index/hnsw.js';
 import { topKInnerProduct } from '../../src/select/kernels/similarity.js';
 import { tempDir } from '../helpers.js';

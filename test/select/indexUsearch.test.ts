@@ -1,7 +1,7 @@
 import { copyFile, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { IndexFileError } from '../../src/select/index/hnsw.js';
 import { measureRecall, recallAt, sampleRows } from '../../src/select/index/recall.js';
 import { UsearchIndex } from '../../src/select/index/usearch.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { runSelector, type SelectInput, type Selection } from '../../src/select/contract.js';
 import { perClassCoreset, type GradientSpace } from '../../src/select/gradient/coreset.js';
 import type { Matrix } from '../../src/select/kernels/similarity.js';

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { innerProducts, type Matrix } from '../../src/select/kernels/similarity.js';
-import { localWant, partitionedFormOf, selectByPartitions } from '../../src/select/partitioned.js';
+import {
+  imageInput,
+  localWant,
+  partitionedFormOf,
+  selectByPartitions,
+} from '../../src/select/partitioned.js';
 import { getSelector, partitionedMethods } from '../../src/select/registry.js';
 import { facilitySelect } from '../../src/select/selectors/facility.js';
 
@@ -73,7 +78,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
     const form = partitionedFormOf(getSelector('facility-location'), partitionedMethods()).partitioned;
     // Three partitions of interleaved rows, as catalog parts spread over tasks would be.
     const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
-    const parts = members.map((m) => rowsOf(x, m));
+    const parts = members.map((m) => imageInput(rowsOf(x, m)));
     const result = await selectByPartitions(form, parts, budget, FL_PARAMS, 5);
     // Rows of the concatenated partitions back to pool rows.
     const picks = Array.from(result.indices, (r) => members[Math.floor(r / 1000)]![r % 1000]!);
@@ -109,7 +114,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
     const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
     const result = await selectByPartitions(
       form,
-      members.map((m) => rowsOf(x, m)),
+      members.map((m) => imageInput(rowsOf(x, m))),
       budget,
       params,
       5,
@@ -129,6 +134,38 @@ describe('partition → local selection → merge (GreeDi)', () => {
     expect(partitionedMethods()).not.toContain('adacore');
   });
 
+  it('clip-score (exact form): the partitioned picks are the single run’s, in order, in both modes', async () => {
+    const image = clustered(900, 8, 6, 21);
+    const text = clustered(900, 8, 6, 22);
+    const selector = getSelector('clip-score');
+    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+    expect(form.exact).toBe(true);
+    // Uneven partitions, one of them smaller than the budget.
+    const bounds = [0, 50, 500, 900];
+    const parts = bounds.slice(1).map((end, t) => {
+      const start = bounds[t]!;
+      return {
+        n: end - start,
+        dim: 8,
+        image: image.data.subarray(start * 8, end * 8),
+        text: text.data.subarray(start * 8, end * 8),
+      };
+    });
+    for (const raw of [{}, { mode: 'threshold', threshold: 0.2 }]) {
+      const params = (selector.params as { parse(v: unknown): object }).parse(raw);
+      const single = await selector.select(
+        { n: 900, dim: 8, image: image.data, text: text.data },
+        120,
+        params as never,
+        {
+          seed: 1,
+        },
+      );
+      const merged = await selectByPartitions(form, parts, 120, params, 1);
+      expect(Array.from(merged.indices)).toEqual(Array.from(single.indices));
+    }
+  });
+
   it('sizes a partition’s candidates from its own size and the budget rate only', () => {
     expect(localWant(1000, 0.01)).toEqual({ share: 10, want: 40 });
     expect(localWant(3, 0.5)).toEqual({ share: 2, want: 3 });
@@ -137,7 +174,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
 
   it('names the methods that have a partitioned form when asked for one that has none', () => {
     expect(() => partitionedFormOf(getSelector('random'), partitionedMethods())).toThrow(
-      /random has no partitioned form yet \(methods with one: facility-location, craig\)/,
+      /random has no partitioned form yet \(methods with one: clip-score, facility-location, craig\)/,
     );
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { seededRandom } from '../../src/embed/backends/random.js';
+import { seededRandom } from '../../src/compute/random.js';
 import { runSelector } from '../../src/select/contract.js';
 import { distilEmbeddings, snapToReal, SYNTH_DEFAULTS, type SynthStage } from '../../src/select/pdd/synth.js';
 import { unrolledTrajectoryLoss } from '../../src/select/pdd/unroll.js';

@@ -4,7 +4,7 @@
  * cut, CRAIG's weight is the pick's weight and cluster, clip-score's score is the cosine, and so on.
  */
 import { describe, expect, it } from 'vitest';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import {
   REASON_MAX,
   runSelector,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { runSelector, type SelectInput } from '../../src/select/contract.js';
 import { getSelector } from '../../src/select/registry.js';
 

@@ -1,4 +1,4 @@
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 
 /**
  * Labelled toy embeddings: K Gaussian classes around random unit centres, rows renormalised to unit

@@ -6,8 +6,8 @@
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { GraphBuilder } from '../../src/embed/backends/onnxGraph.js';
-import { seededRandom } from '../../src/embed/backends/random.js';
+import { GraphBuilder } from '../../src/compute/onnxGraph.js';
+import { seededRandom } from '../../src/compute/random.js';
 import { BUNDLED_CLIP_TOKENIZER } from '../../src/embed/tokenizer.js';
 
 export interface TinyClipOptions {

@@ -1,5 +1,5 @@
 /** Random unit-norm rows and a brute-force top-k over them, for testing the kNN indexes and kernels. */
-import { gaussian, seededRandom } from '../../src/embed/backends/random.js';
+import { gaussian, seededRandom } from '../../src/compute/random.js';
 import type { Matrix } from '../../src/select/kernels/similarity.js';
 
 export function unitRows(n: number, d: number, seed: number): Matrix {

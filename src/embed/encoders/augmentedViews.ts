@@ -5,7 +5,7 @@
  * Wrapping an encoder lets the ordinary embed step produce, store and resume view embeddings.
  */
 import { createHash } from 'node:crypto';
-import { seededRandom } from '../backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import { simclrView } from '../augment.js';
 import { stack, type Encoder } from './types.js';
 

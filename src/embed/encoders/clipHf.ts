@@ -10,7 +10,7 @@ import {
   Tensor as HfTensor,
   type PreTrainedModel,
 } from '@huggingface/transformers';
-import { providerFor, type Device } from '../backends/ort.js';
+import { providerFor, type Device } from '../../compute/ort.js';
 import {
   CLIP_PREPROCESSING,
   loadPreprocessorConfig,

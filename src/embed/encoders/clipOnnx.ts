@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createSession, Tensor, type Device, type Session } from '../backends/ort.js';
+import { createSession, Tensor, type Device, type Session } from '../../compute/ort.js';
 import {
   CLIP_PREPROCESSING,
   loadPreprocessorConfig,

@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { Device } from '../backends/ort.js';
+import type { Device } from '../../compute/ort.js';
 import { ClipHfEncoder } from './clipHf.js';
 import { ClipOnnxEncoder, findTowerFiles, type Dtype } from './clipOnnx.js';
 import type { Encoder } from './types.js';

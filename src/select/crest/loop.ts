@@ -12,7 +12,7 @@
  *    check (R6) on ∪V_p only (crest.md §8: never a full-data forward); a failed check reselects;
  *  - optional learned-example dropping (R8).
  */
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import type { Schedule, ScheduleRound } from '../contract.js';
 import {
   classBudgets,

@@ -8,7 +8,7 @@
  * and F̃(δ) = L₀ + gᵀδ + ½ δᵀ diag(h) δ. The O(|S|·K·d) parts run on the kernel: the gradient in the head
  * pass, the diagonal as one product (s ⊙ p(1 − p))ᵀ · (x ⊙ x).
  */
-import { asDense, tmatmul } from '../../embed/backends/linalg.js';
+import { asDense, tmatmul } from '../../compute/linalg.js';
 import type { Matrix } from '../kernels/similarity.js';
 import { headPass, type SoftmaxHead } from '../proxy/softmaxHead.js';
 

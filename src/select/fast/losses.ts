@@ -4,7 +4,7 @@
  * optimisation step on the (small) proxy set; the DPP term's M·D² products go to the MatMul kernel and the
  * n-sized work (φ_ref, PDAS refresh) to the trig kernel.
  */
-import { dense, matmul, tmatmul } from '../../embed/backends/linalg.js';
+import { dense, matmul, tmatmul } from '../../compute/linalg.js';
 import { projectedTrig } from '../kernels/trig.js';
 
 export interface Proxies {

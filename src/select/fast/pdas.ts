@@ -7,9 +7,9 @@
  * fixed point on a probe set: s_j² ∝ the discrepancy-weighted second moment of the probe directions'
  * j-th coordinate (directions where the initial proxies mismatch the data get more frequencies).
  */
-import { gaussian } from '../../embed/backends/random.js';
+import { gaussian } from '../../compute/random.js';
 import { wrap } from './losses.js';
-import { dense, matmul } from '../../embed/backends/linalg.js';
+import { dense, matmul } from '../../compute/linalg.js';
 import { characteristicFunction, projectedTrig, type Frequencies } from '../kernels/trig.js';
 import type { Matrix } from '../kernels/similarity.js';
 

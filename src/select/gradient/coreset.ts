@@ -7,8 +7,8 @@
  * the Gram is the last-layer form ⟨ĝ_i, ĝ_j⟩ = ⟨g_i, g_j⟩·(1 + ⟨h_i, h_j⟩) of ĝ = [g; g ⊗ h], never
  * materialised (craig.md §2). Both products run on the MatMul kernel.
  */
-import { kmeans } from '../../embed/backends/kmeans.js';
-import { asDense } from '../../embed/backends/linalg.js';
+import { kmeans } from '../../compute/kmeans.js';
+import { asDense } from '../../compute/linalg.js';
 import { gather, innerProducts, type Matrix } from '../kernels/similarity.js';
 import { denseColumns, FacilityLocation } from '../submodular/facilityLocation.js';
 import { maximize, type OptimizerName } from '../submodular/optimizers.js';

@@ -11,8 +11,8 @@
  * ⟨x_i, x_j⟩ is the batch Gram of (G2) itself. With q = C classes and r > C, e(P) = 0 for every candidate
  * in the 'logits' form (§8), which ĝ (q = C(d+1)) avoids.
  */
-import { asDense, dense, tmatmul } from '../../embed/backends/linalg.js';
-import { seededRandom } from '../../embed/backends/random.js';
+import { asDense, dense, tmatmul } from '../../compute/linalg.js';
+import { seededRandom } from '../../compute/random.js';
 import { gather, innerProducts, type Matrix } from '../kernels/similarity.js';
 import { topEigenpairs } from './eigen.js';
 import { greedyMaxVol, pivotLogVolume, refineMaxVol, type Factor } from './maxvol.js';

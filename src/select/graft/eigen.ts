@@ -6,7 +6,7 @@
  * the wanted eigenvectors of T by inverse iteration (O(K) per solve, re-orthogonalised within clusters of
  * close eigenvalues as LAPACK's dstein does), then mapped back through the reflectors (O(K²) each).
  */
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 
 export interface TopEigen {
   /** All eigenvalues, descending. */

@@ -10,10 +10,10 @@
  * recurrence reuses three blocks instead of allocating one per product. Rounds stop early once every
  * wanted Ritz value has moved by less than `tolerance` since the previous round.
  */
-import { dense, matmul64, symmetricEigen } from '../../embed/backends/linalg.js';
-import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
-import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
-import { gaussian, seededRandom } from '../../embed/backends/random.js';
+import { dense, matmul64, symmetricEigen } from '../../compute/linalg.js';
+import { GraphBuilder } from '../../compute/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../../compute/ort.js';
+import { gaussian, seededRandom } from '../../compute/random.js';
 import type { Matrix } from '../kernels/similarity.js';
 import type { SparseGraph } from './fuzzyGraph.js';
 

@@ -4,7 +4,7 @@
  * product other than itself (the exact top-k kernel), and recall@k is the share of them the index
  * returns among its own k (itself left out too), over all queries.
  */
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import { gather, topKInnerProduct, type Matrix } from '../kernels/similarity.js';
 import type { Index } from './types.js';
 

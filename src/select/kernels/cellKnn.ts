@@ -3,8 +3,8 @@
  * on the MatMul kernel), then the exact blocked top-k kernel between each cell's members and the members
  * of its `probe` nearest cells. Work ≈ N · probe · (N / cells) · d instead of N² · d.
  */
-import { kmeans } from '../../embed/backends/kmeans.js';
-import { dense } from '../../embed/backends/linalg.js';
+import { kmeans } from '../../compute/kmeans.js';
+import { dense } from '../../compute/linalg.js';
 import { groupByLabel } from '../stratify.js';
 import { gather, topKInnerProduct, type Matrix, type TopK } from './similarity.js';
 

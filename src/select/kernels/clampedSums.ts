@@ -4,8 +4,8 @@
  * SAS's thresholded row sums are exactly this (floor = 0; floor = −∞ disables the threshold). Also
  * counts the negative products, which tells whether the threshold bites.
  */
-import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
-import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../../compute/ort.js';
+import { GraphBuilder } from '../../compute/onnxGraph.js';
 import { rowsOf, type Matrix } from './similarity.js';
 
 const TILE_ELEMENTS = 16 * 1024 * 1024;

@@ -3,7 +3,7 @@
  * recommends cutting d to 64–128 first. Covariance and projection run on the MatMul kernel in row blocks,
  * so no centred copy of the N × d matrix is made.
  */
-import { asDense, dense, matmul, symmetricEigen, tmatmul } from '../../embed/backends/linalg.js';
+import { asDense, dense, matmul, symmetricEigen, tmatmul } from '../../compute/linalg.js';
 import { rowsOf, type Matrix } from './similarity.js';
 
 const BLOCK = 65_536;

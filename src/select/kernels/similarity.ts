@@ -3,8 +3,8 @@
  * kernel itself (TopK, ReduceMax) so JavaScript only merges k candidates per row and tile. Tiles are sized
  * so one S tile stays below ~64 MB whatever N is.
  */
-import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
-import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
+import { GraphBuilder } from '../../compute/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../../compute/ort.js';
 
 export interface Matrix {
   rows: number;

@@ -3,8 +3,8 @@
  * characteristic function φ_Y(ω) = (1/|Y|) Σ_y exp(i⟨ω, y⟩) of a sample at many frequencies, streamed in
  * row tiles (FAST, fast.md §3.4).
  */
-import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
-import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../../compute/ort.js';
+import { GraphBuilder } from '../../compute/onnxGraph.js';
 import { rowsOf, type Matrix } from './similarity.js';
 
 let session: Promise<Session> | undefined;

@@ -13,7 +13,7 @@
  * Synthetic vectors can train heads on frozen embeddings, not a CLIP encoder; `snapToReal` turns them into
  * a selection (nearest unused real example of the same label, stage by stage; pitfall 9).
  */
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import type { SelectContext } from '../contract.js';
 import { gather, innerProducts, type Matrix } from '../kernels/similarity.js';
 import { cloneHead, freshSgdState, initHead, trainHead, type SoftmaxHead } from '../proxy/softmaxHead.js';

@@ -11,8 +11,8 @@
  *   ∂L/∂α = −Σ_n ⟨Λ_{n+1}, ḡ_n⟩.
  * Each backward step is one onnxruntime graph (HVP, the batch rows' gradients and ⟨Λ, ḡ⟩ together).
  */
-import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
-import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
+import { GraphBuilder } from '../../compute/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../../compute/ort.js';
 import { gather, type Matrix } from '../kernels/similarity.js';
 import { cloneHead, headPass, type SoftmaxHead } from '../proxy/softmaxHead.js';
 

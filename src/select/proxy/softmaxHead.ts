@@ -9,9 +9,9 @@
  * Rᵀ·diag(s)·Φ as a second MatMul), so training and per-example residual export run on the BLAS-grade
  * kernel; JavaScript only does the O(K·d) parameter updates.
  */
-import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
-import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
-import { gaussian, seededRandom } from '../../embed/backends/random.js';
+import { GraphBuilder } from '../../compute/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../../compute/ort.js';
+import { gaussian, seededRandom } from '../../compute/random.js';
 import { rowsOf, type Matrix } from '../kernels/similarity.js';
 
 export interface SoftmaxHead {

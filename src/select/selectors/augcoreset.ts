@@ -10,7 +10,7 @@
  * measured (U1): the coreset's gradient error on augmented inputs next to random and max-loss sets.
  */
 import { z } from 'zod';
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import type { SelectInput, Selector, TraceEvent } from '../contract.js';
 import { gather, type Matrix } from '../kernels/similarity.js';
 import { proxyFeatures, proxyProblem, proxySignals, warmProxy } from '../proxy/problem.js';

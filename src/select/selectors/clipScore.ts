@@ -4,7 +4,8 @@
  * first, at most B. (DataComp's own `get_threshold` keeps ⌊f·N⌋ + 1 items plus ties, one more than B.)
  */
 import { z } from 'zod';
-import type { Selector } from '../contract.js';
+import type { SelectInput, Selector } from '../contract.js';
+import type { Candidates } from '../partitioned.js';
 
 const params = z.object({
   mode: z.enum(['budget', 'threshold']).default('budget').describe('top B, or everything above a threshold'),
@@ -59,7 +60,26 @@ export const clipScore: Selector<z.infer<typeof params>> = {
       ],
     };
   },
+  partitioned: {
+    exact: true,
+    merge: 'the highest CLIP scores of the union of every partition’s best: exactly the single run’s picks',
+    local: (input, want, p) => Promise.resolve(best(input, want, p)),
+    combine: (input, _multiplicity, budget, p) => Promise.resolve(best(input, budget, p)),
+  },
 };
+
+/** The `want` highest scores (at or above the threshold in threshold mode), best first; weight 1 each. */
+function best(input: SelectInput, want: number, p: z.infer<typeof params>): Candidates {
+  const scores = clipScores(input.image!, input.text!, input.n, input.dim);
+  const order = descendingOrder(scores);
+  let keep = Math.min(want, input.n);
+  if (p.mode === 'threshold') {
+    if (p.threshold === undefined) throw new Error('clip-score threshold mode needs a threshold');
+    const below = order.findIndex((i) => scores[i]! < p.threshold!);
+    if (below >= 0) keep = Math.min(keep, below);
+  }
+  return { indices: order.slice(0, keep), weights: new Float32Array(keep).fill(1) };
+}
 
 /**
  * One reason per pool item: its score against the cut (the threshold, or the last kept score when the

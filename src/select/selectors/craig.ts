@@ -12,8 +12,8 @@
  * train the proxy one segment on the weighted subset, one round per reselection.
  */
 import { z } from 'zod';
-import { asDense } from '../../embed/backends/linalg.js';
-import { kmeans } from '../../embed/backends/kmeans.js';
+import { asDense } from '../../compute/linalg.js';
+import { kmeans } from '../../compute/kmeans.js';
 import {
   itemRef,
   SelectionInputError,

@@ -7,7 +7,12 @@
 import { z } from 'zod';
 import { cellKnn } from '../kernels/cellKnn.js';
 import { innerProducts, topKInnerProduct, type Matrix } from '../kernels/similarity.js';
-import { denseColumns, FacilityLocation, sparseColumns, type Columns } from '../submodular/facilityLocation.js';
+import {
+  denseColumns,
+  FacilityLocation,
+  sparseColumns,
+  type Columns,
+} from '../submodular/facilityLocation.js';
 import { maximize, type OptimizerName } from '../submodular/optimizers.js';
 import { gather } from './vectors.js';
 
@@ -111,7 +116,10 @@ export async function facilitySelect(x: Matrix, budget: number, o: FacilityOptio
 /** Item i's similarities scaled by w_i: max_j w_i·s_ij = w_i·max_j s_ij, so greedy maximises Σ_i w_i m_i. */
 function weighted(columns: Columns, multiplicity: Float64Array | undefined): Columns {
   if (!multiplicity) return columns;
-  return { n: columns.n, forEach: (j, visit) => columns.forEach(j, (i, s) => visit(i, s * multiplicity[i]!)) };
+  return {
+    n: columns.n,
+    forEach: (j, visit) => columns.forEach(j, (i, s) => visit(i, s * multiplicity[i]!)),
+  };
 }
 
 /** Each pick's weight: the multiplicities of the items it represents (Σ = Σ w when every item is owned). */

@@ -8,11 +8,11 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
-import { setThreadSessionDefaults } from '../../embed/backends/ort.js';
+import { setThreadSessionDefaults } from '../../compute/ort.js';
 import { mapOnWorkers, serveJobs } from '../../io/threads.js';
-import { kmeans } from '../../embed/backends/kmeans.js';
-import { asDense } from '../../embed/backends/linalg.js';
-import { gaussian, seededRandom } from '../../embed/backends/random.js';
+import { kmeans } from '../../compute/kmeans.js';
+import { asDense } from '../../compute/linalg.js';
+import { gaussian, seededRandom } from '../../compute/random.js';
 import type { Selector, TraceEvent } from '../contract.js';
 import {
   cfdLoss,

@@ -20,7 +20,7 @@
  * rounding over the batches, so Σ r_b = B), no proxy, static.
  */
 import { z } from 'zod';
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import type { Selection, SelectContext, SelectInput, Selector, TraceEvent } from '../contract.js';
 import {
   batchTargetNorm,

@@ -16,8 +16,8 @@
  * candidates, and past 4,096 scores every item in float64.
  */
 import { z } from 'zod';
-import { GraphBuilder } from '../../embed/backends/onnxGraph.js';
-import { createSession, Tensor, type Session } from '../../embed/backends/ort.js';
+import { GraphBuilder } from '../../compute/onnxGraph.js';
+import { createSession, Tensor, type Session } from '../../compute/ort.js';
 import { abortCheckpoint, SelectionInputError, type Selector } from '../contract.js';
 import { gather } from '../kernels/similarity.js';
 import { allocateBudget, groupByLabel } from '../stratify.js';

@@ -13,7 +13,7 @@
  * pruned < 2% of checks on our data, so the lazy form is used.)
  */
 import { z } from 'zod';
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import { abortCheckpoint, SelectionInputError, type Selector } from '../contract.js';
 import { gather, nearestByDistance, type Matrix } from '../kernels/similarity.js';
 import { embeddingParam, pcaDimsParam, reducedVectorsOf } from './vectors.js';

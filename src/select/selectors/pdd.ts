@@ -14,7 +14,7 @@
  * trace with the proxy's full-data accuracy per stage (pitfall 7: it should still be rising).
  */
 import { z } from 'zod';
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import { type SelectContext, type Selection, type Selector } from '../contract.js';
 import { gather, type Matrix } from '../kernels/similarity.js';
 import { describeClasses, latentClassParams } from '../latentClasses.js';

@@ -4,7 +4,7 @@
  * N/B make weighted sums over the subset unbiased estimates of pool sums.
  */
 import { z } from 'zod';
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import type { Selector } from '../contract.js';
 import { allocateBudget, groupByLabel } from '../stratify.js';
 

@@ -11,7 +11,7 @@
  * Classes above `pairwiseLimit` estimate R_i from a seeded sample of the class (unbiased, §4 [R]).
  */
 import { z } from 'zod';
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import type { Selector, TraceEvent } from '../contract.js';
 import { clampedProductSums } from '../kernels/clampedSums.js';
 import { gather, type Matrix } from '../kernels/similarity.js';

@@ -6,8 +6,8 @@
  * With a budget and no ε, ε is calibrated to the budget: the B items with the smallest M_j are kept.
  */
 import { z } from 'zod';
-import { kmeans } from '../../embed/backends/kmeans.js';
-import { asDense } from '../../embed/backends/linalg.js';
+import { kmeans } from '../../compute/kmeans.js';
+import { asDense } from '../../compute/linalg.js';
 import { itemRef, type Selector } from '../contract.js';
 import { innerProducts } from '../kernels/similarity.js';
 import { groupByLabel } from '../stratify.js';

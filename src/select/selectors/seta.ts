@@ -18,7 +18,7 @@
  * fewer when the window holds fewer than B).
  */
 import { z } from 'zod';
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import { SelectionInputError, type SelectInput, type Selector, type TraceEvent } from '../contract.js';
 import type { Matrix } from '../kernels/similarity.js';
 import { describeClasses, type LatentClasses } from '../latentClasses.js';

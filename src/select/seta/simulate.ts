@@ -5,7 +5,7 @@
  * the kept list (weight 1 each: no InfoBatch rescaling) and refreshes the losses of the samples it
  * trained on. Everyone else keeps a stale score (seta.md §8), unless `refreshEvery` recomputes all.
  */
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import type { ScheduleRound } from '../contract.js';
 import { gather, type Matrix } from '../kernels/similarity.js';
 import { proxySignals, type ProxyTraining, type WarmProxy } from '../proxy/problem.js';

@@ -2,7 +2,7 @@
  * Greedy maximisers over any SetFunction (apricot/submodlib style: functions give gains, optimizers
  * choose). Ties go to the lowest index in every optimizer.
  */
-import { seededRandom } from '../../embed/backends/random.js';
+import { seededRandom } from '../../compute/random.js';
 import { abortCheckpoint } from '../contract.js';
 import type { SetFunction } from './facilityLocation.js';
 

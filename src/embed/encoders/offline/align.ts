@@ -14,7 +14,7 @@ import {
   tmatmul,
   whitening,
   type Dense,
-} from '../../backends/linalg.js';
+} from '../../../compute/linalg.js';
 
 export interface Alignment {
   /** x ↦ (x − meanA) · projA, and likewise for B. */

@@ -6,8 +6,8 @@
  * The whole feature map runs as one ONNX graph (convolutions and 1×1 products on onnxruntime).
  */
 import sharp from 'sharp';
-import { GraphBuilder } from '../../backends/onnxGraph.js';
-import { dense, transpose, type Dense } from '../../backends/linalg.js';
+import { GraphBuilder } from '../../../compute/onnxGraph.js';
+import { dense, transpose, type Dense } from '../../../compute/linalg.js';
 
 export const IMAGE_SIDE = 32;
 export const PATCH = 6;

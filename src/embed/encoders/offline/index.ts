@@ -15,7 +15,7 @@ import path from 'node:path';
 import { syncDir, WriteError, writeFileAtomic } from '../../../io/atomic.js';
 import { failpoint } from '../../../io/failpoints.js';
 import { WorkspaceStateError } from '../../store.js';
-import { kmeans } from '../../backends/kmeans.js';
+import { kmeans } from '../../../compute/kmeans.js';
 import {
   centerRows,
   columnMeans,
@@ -25,9 +25,9 @@ import {
   symmetricEigen,
   transpose,
   type Dense,
-} from '../../backends/linalg.js';
-import { createSession, Tensor, type Device, type Session } from '../../backends/ort.js';
-import { seededRandom } from '../../backends/random.js';
+} from '../../../compute/linalg.js';
+import { createSession, Tensor, type Device, type Session } from '../../../compute/ort.js';
+import { seededRandom } from '../../../compute/random.js';
 import { readNpy, writeNpy } from '../../npy.js';
 import { l2NormalizeRows, stack, type Encoder } from '../types.js';
 import { affine, fitAlignment } from './align.js';

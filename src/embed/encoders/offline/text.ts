@@ -3,8 +3,8 @@
  * Weinberger et al. 2009), sublinear TF · IDF, L2-normalised, then latent semantic analysis (a truncated
  * SVD, Deerwester et al. 1990) computed with a randomized range finder (Halko, Martinsson & Tropp 2011).
  */
-import { dense, matmul, symmetricEigen, tmatmul, type Dense } from '../../backends/linalg.js';
-import { gaussian, seededRandom } from '../../backends/random.js';
+import { dense, matmul, symmetricEigen, tmatmul, type Dense } from '../../../compute/linalg.js';
+import { gaussian, seededRandom } from '../../../compute/random.js';
 
 export const HASH_BITS = 20;
 const HASH_MASK = (1 << HASH_BITS) - 1;
