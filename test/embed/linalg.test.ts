@@ -13,7 +13,7 @@ import {
 import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { fitAlignment } from '../../src/embed/encoders/offline/align.js';
 import { fitVocabulary, hashedTerms, lsa, tfidf } from '../../src/embed/encoders/offline/text.js';
-import { floatToHalf, halfToFloat, readNpy, writeNpy } from '../../src/embed/npy.js';
+import { floatToHalf, halfToFloat, halvesToFloats, readNpy, writeNpy } from '../../src/embed/npy.js';
 import { tempDir } from '../helpers.js';
 import path from 'node:path';
 
@@ -138,6 +138,17 @@ describe('offline encoder building blocks', () => {
     const align = await fitAlignment(a, b, { whitenedDim: 6, dim: 2, ridge: 0, power: 1 });
     expect(align.correlations[0]!).toBeCloseTo(0.8, 1);
     expect(align.correlations[1]!).toBeLessThan(0.1);
+  });
+
+  it('float16 → float32 through the table equals the formula for all 65,536 halves (±0, subnormals, ∞, NaN)', () => {
+    const floats = halvesToFloats(Uint16Array.from({ length: 65536 }, (_, h) => h));
+    const differing = Array.from({ length: 65536 }, (_, h) => h).filter((h) => {
+      const f = halfToFloat(h);
+      return Number.isNaN(f) ? !Number.isNaN(floats[h]!) : !Object.is(floats[h], Math.fround(f));
+    });
+    expect(differing).toEqual([]);
+    expect(Object.is(floats[0x8000], -0)).toBe(true);
+    expect(floats[0x0001]).toBe(2 ** -24);
   });
 
   it('.npy files round-trip (float32 exactly, float16 to half precision)', async () => {
