@@ -201,7 +201,7 @@ async function computePartition(
         e,
         want,
         plan.params,
-        partitionSeed(plan.seed, index),
+        partitionSeed(plan.selector.partitioned, plan.seed, index),
         request.signal,
       );
       sampleIds = Array.from(local.indices, (row) => String(e.ids[row]!));

@@ -58,6 +58,8 @@ export interface SelectInput {
   samples?: SampleFacts;
   /** The encoder the embeddings come from, where known (checked against an evaluation set's). */
   encoder?: { name: string; fingerprint: string };
+  /** Catalog sample id of each item, where the caller has them (a draw keyed by them is the same in any partition). */
+  ids?: BigInt64Array;
 }
 
 export interface TraceEvent {

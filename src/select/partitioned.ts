@@ -79,9 +79,12 @@ export function candidatesWanted(
   return form.exact ? Math.min(size, budget) : localWant(size, rate).want;
 }
 
-/** Seed of partition I's local step (distinct per partition, fixed for a run's seed). */
-export function partitionSeed(seed: number, partition: number): number {
-  return seed + 104_729 * (partition + 1);
+/**
+ * Seed of partition I's local step: distinct per partition for the GreeDi forms, the run's own seed
+ * for exact forms (whose result must not depend on how the pool was split).
+ */
+export function partitionSeed(form: PartitionedForm<never>, seed: number, partition: number): number {
+  return form.exact ? seed : seed + 104_729 * (partition + 1);
 }
 
 /**
@@ -105,7 +108,7 @@ export async function selectByPartitions<P extends object>(
   let offset = 0;
   for (const [t, x] of partitions.entries()) {
     const want = candidatesWanted(form as PartitionedForm<never>, x.n, budget, rate);
-    const local = want > 0 ? await form.local(x, want, params, partitionSeed(seed, t)) : undefined;
+    const local = want > 0 ? await form.local(x, want, params, partitionSeed(form as PartitionedForm<never>, seed, t)) : undefined;
     local?.indices.forEach((row, j) => {
       union.push(offset + row);
       from.push([x, row]);
@@ -121,8 +124,9 @@ export async function selectByPartitions<P extends object>(
   };
   const image = rowsOf('image');
   const text = rowsOf('text');
+  const ids = partitions[0]!.ids && BigInt64Array.from(from, ([x, row]) => x.ids![row]!);
   const merged = await form.combine(
-    { n: union.length, dim, ...(image ? { image } : {}), ...(text ? { text } : {}) },
+    { n: union.length, dim, ...(image ? { image } : {}), ...(text ? { text } : {}), ...(ids ? { ids } : {}) },
     Float64Array.from(multiplicity),
     Math.min(budget, union.length),
     params,

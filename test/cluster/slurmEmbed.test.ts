@@ -4,14 +4,14 @@
  * byte-identically to one process; one task is cancelled with `scancel` while it runs and re-submitted
  * on its own, and only its part is embedded again.
  */
-import { chmod, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { embeddingsDir } from '../../src/curate/api.js';
 import { TASK_RECORDS } from '../../src/curate/taskRecords.js';
 import { MINI, tempDir } from '../helpers.js';
 import { captureCli, cliEntry, ROOT } from '../support/cli.js';
-import { finished, jobStates, slurm, waitFor } from '../support/slurm.js';
+import { arrayWithTask1Cancelled, finished, jobStates, slurm, waitFor } from '../support/slurm.js';
 import { storeContents } from '../support/stores.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
@@ -30,29 +30,10 @@ describe('curate embed --shard on a real Slurm cluster', () => {
 
     const entry = await cliEntry();
     const curateCommand = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(entry)} -w ${JSON.stringify(ws)}`;
-    // Task 1 waits (as a long task would) until it is allowed to go: it is cancelled in that wait.
-    const release = path.join(root, 'release-task-1');
-    const job = path.join(root, 'embed.sbatch');
-    await writeFile(
-      job,
-      [
-        '#!/bin/bash',
-        `cd ${JSON.stringify(ROOT)}`,
-        `if [ "$SLURM_ARRAY_TASK_ID" = 1 ] && [ ! -e ${JSON.stringify(release)} ]; then sleep 600; fi`,
-        `exec ${curateCommand} embed --encoder ${JSON.stringify(model)} --shard "$SLURM_ARRAY_TASK_ID/3"`,
-        '',
-      ].join('\n'),
+    const { job, out, release } = await arrayWithTask1Cancelled(
+      root,
+      `${curateCommand} embed --encoder ${JSON.stringify(model)} --shard`,
     );
-    await chmod(job, 0o755);
-    const out = (name: string) => path.join(root, name);
-    const array = slurm('sbatch', '--parsable', '--array=0-2', '-o', out('task-%A-%a.out'), job);
-    await waitFor('tasks 0 and 2', () => ['_0', '_2'].every((t) => finished(array + t)));
-    expect(jobStates(`${array}_0`)).toEqual(['COMPLETED']);
-    expect(jobStates(`${array}_2`)).toEqual(['COMPLETED']);
-    expect(jobStates(`${array}_1`)).toEqual(['RUNNING']);
-    slurm('scancel', `${array}_1`);
-    await waitFor('the cancelled task', () => finished(`${array}_1`));
-    expect(jobStates(`${array}_1`)).toEqual(['CANCELLED']);
 
     const records = path.join(embeddingsDir(ws), TASK_RECORDS);
     const kept = await readdir(records);
@@ -60,7 +41,7 @@ describe('curate embed --shard on a real Slurm cluster', () => {
     const mtimes = await Promise.all(kept.map(async (f) => (await stat(path.join(records, f))).mtimeMs));
 
     // Re-submit task 1 alone; the finishing job depends on it (held until the records are checked).
-    await writeFile(release, '');
+    await release();
     const again = slurm('sbatch', '--parsable', '--array=1', '-o', out('task-%A-%a.out'), job);
     const finish = slurm(
       'sbatch',

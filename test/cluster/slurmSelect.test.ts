@@ -4,13 +4,13 @@
  * cancelled with `scancel` while it runs and re-submitted on its own, and only its partition is
  * computed again.
  */
-import { cp, readdir, readFile, stat, writeFile, chmod } from 'node:fs/promises';
+import { cp, readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadSelection, partitionsDir } from '../../src/curate/api.js';
 import { MINI, tempDir } from '../helpers.js';
 import { captureCli, cliEntry, ROOT } from '../support/cli.js';
-import { finished, jobStates, slurm, waitFor } from '../support/slurm.js';
+import { arrayWithTask1Cancelled, finished, jobStates, slurm, waitFor } from '../support/slurm.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
 const { curate } = captureCli();
@@ -32,29 +32,7 @@ describe('curate select --partition on a real Slurm cluster', () => {
     const entry = await cliEntry();
     const curateCommand = `${JSON.stringify(process.execPath)} --import tsx ${JSON.stringify(entry)} -w ${JSON.stringify(ws)}`;
     const args = SELECT.map((a) => JSON.stringify(a)).join(' ');
-    // Task 1 waits (as a long task would) until it is allowed to go: it is cancelled in that wait.
-    const release = path.join(root, 'release-task-1');
-    const job = path.join(root, 'select.sbatch');
-    await writeFile(
-      job,
-      [
-        '#!/bin/bash',
-        `cd ${JSON.stringify(ROOT)}`,
-        `if [ "$SLURM_ARRAY_TASK_ID" = 1 ] && [ ! -e ${JSON.stringify(release)} ]; then sleep 600; fi`,
-        `exec ${curateCommand} ${args} --partition "$SLURM_ARRAY_TASK_ID/3"`,
-        '',
-      ].join('\n'),
-    );
-    await chmod(job, 0o755);
-    const out = (name: string) => path.join(root, name);
-    const array = slurm('sbatch', '--parsable', '--array=0-2', '-o', out('task-%A-%a.out'), job);
-    await waitFor('tasks 0 and 2', () => ['_0', '_2'].every((t) => finished(array + t)));
-    expect(jobStates(`${array}_0`)).toEqual(['COMPLETED']);
-    expect(jobStates(`${array}_2`)).toEqual(['COMPLETED']);
-    expect(jobStates(`${array}_1`)).toEqual(['RUNNING']);
-    slurm('scancel', `${array}_1`);
-    await waitFor('the cancelled task', () => finished(`${array}_1`));
-    expect(jobStates(`${array}_1`)).toEqual(['CANCELLED']);
+    const { job, out, release } = await arrayWithTask1Cancelled(root, `${curateCommand} ${args} --partition`);
 
     const dir = path.join(partitionsDir(ws), (await readdir(partitionsDir(ws)))[0]!);
     expect((await readdir(dir)).sort()).toEqual(['partition-0-of-3.json', 'partition-2-of-3.json']);
@@ -64,7 +42,7 @@ describe('curate select --partition on a real Slurm cluster', () => {
       ),
     );
 
-    await writeFile(release, '');
+    await release();
     const again = slurm('sbatch', '--parsable', '--array=1', '-o', out('task-%A-%a.out'), job);
     const finish = slurm(
       'sbatch',

@@ -97,6 +97,14 @@ describe('curate select --partitions N (partition → local → merge over a wor
     expect(cs3.keys).toEqual(cs.keys);
     expect(cs3.keys).toHaveLength(24);
 
+    // random's draw (bottom-k of hashed sample ids) does not depend on the partitioning.
+    const draw = ['select', '--method', 'random', '--budget', '10%', '--seed', '5'];
+    expect((await curate('-w', tasks, ...draw, '--partitions', '1', '--name', 'r-1')).code, stderr()).toBe(0);
+    expect((await curate('-w', tasks, ...draw, '--partitions', '3', '--name', 'r-3')).code, stderr()).toBe(0);
+    const [r1, r3] = await Promise.all([loadSelection(tasks, 'r-1'), loadSelection(tasks, 'r-3')]);
+    expect(r3.keys).toEqual(r1.keys);
+    expect(r3.keys).toHaveLength(24);
+
     // A task of another N, or an I out of range, is refused before any work.
     const wrong = await curate('-w', tasks, ...SELECT, '--partition', '3/3');
     expect(wrong.code).toBe(2);
@@ -132,10 +140,10 @@ describe('curate select --partitions N (partition → local → merge over a wor
     const ws = path.join(root, 'ws');
     expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-000.tar'))).code).toBe(0);
     expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
-    const r = await curate('-w', ws, 'select', '--method', 'random', '--budget', '10', '--partitions', '2');
+    const r = await curate('-w', ws, 'select', '--method', 'herding', '--budget', '10', '--partitions', '2');
     expect(r.code).toBe(2);
     expect(stderr()).toContain(
-      'random has no partitioned form yet (methods with one: clip-score, facility-location, craig)',
+      'herding has no partitioned form yet (methods with one: random, clip-score, facility-location, craig)',
     );
   });
 });

@@ -166,6 +166,39 @@ describe('partition → local selection → merge (GreeDi)', () => {
     }
   });
 
+  it('random (bottom-k by hashed ids): the same draw for 1, 3 or 7 partitions, uniform over the pool', async () => {
+    const n = 2000;
+    const ids = BigInt64Array.from({ length: n }, (_, i) => BigInt(1000 + 7 * i));
+    const selector = getSelector('random');
+    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+    const params = (selector.params as { parse(v: unknown): object }).parse({});
+    const split = (count: number) =>
+      Array.from({ length: count }, (_, t) => {
+        const rows = Array.from({ length: n }, (_, i) => i).filter((i) => i % count === t);
+        return { n: rows.length, dim: 1, ids: BigInt64Array.from(rows, (i) => ids[i]!) };
+      });
+    const drawn = async (count: number, seed: number) => {
+      const parts = split(count);
+      const r = await selectByPartitions(form, parts, 100, params, seed);
+      // Rows of the concatenated partitions → sample ids.
+      const flat = parts.flatMap((p) => Array.from(p.ids));
+      return Array.from(r.indices, (row) => flat[row]!).sort((a, b) => (a < b ? -1 : 1));
+    };
+    const one = await drawn(1, 3);
+    expect(one).toHaveLength(100);
+    expect(await drawn(3, 3)).toEqual(one);
+    expect(await drawn(7, 3)).toEqual(one);
+    expect(await drawn(3, 4)).not.toEqual(one);
+    // Uniform: over 40 seeds every tenth of the pool gets close to its 10% of the picks.
+    const counts = new Array<number>(10).fill(0);
+    for (let seed = 0; seed < 40; seed++)
+      for (const id of await drawn(3, seed)) counts[Math.floor((Number(id) - 1000) / 7 / 200)]! += 1;
+    for (const c of counts) expect(Math.abs(c - 400)).toBeLessThan(80); // 4,000 draws, sd ≈ 19
+    await expect(
+      form.local({ n: 1, dim: 1, ids }, 1, { stratified: true, weights: false }, 0),
+    ).rejects.toThrow(/random --partitions draws plain uniform subsets/);
+  });
+
   it('sizes a partition’s candidates from its own size and the budget rate only', () => {
     expect(localWant(1000, 0.01)).toEqual({ share: 10, want: 40 });
     expect(localWant(3, 0.5)).toEqual({ share: 2, want: 3 });
@@ -173,8 +206,8 @@ describe('partition → local selection → merge (GreeDi)', () => {
   });
 
   it('names the methods that have a partitioned form when asked for one that has none', () => {
-    expect(() => partitionedFormOf(getSelector('random'), partitionedMethods())).toThrow(
-      /random has no partitioned form yet \(methods with one: clip-score, facility-location, craig\)/,
+    expect(() => partitionedFormOf(getSelector('herding'), partitionedMethods())).toThrow(
+      /herding has no partitioned form yet \(methods with one: random, clip-score, facility-location, craig\)/,
     );
   });
 });

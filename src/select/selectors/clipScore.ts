@@ -63,8 +63,8 @@ export const clipScore: Selector<z.infer<typeof params>> = {
   partitioned: {
     exact: true,
     merge: 'the highest CLIP scores of the union of every partition’s best: exactly the single run’s picks',
-    local: (input, want, p) => Promise.resolve(best(input, want, p)),
-    combine: (input, _multiplicity, budget, p) => Promise.resolve(best(input, budget, p)),
+    local: (input, want, p) => new Promise((resolve) => resolve(best(input, want, p))),
+    combine: (input, _multiplicity, budget, p) => new Promise((resolve) => resolve(best(input, budget, p))),
   },
 };
 

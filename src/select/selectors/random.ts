@@ -5,7 +5,9 @@
  */
 import { z } from 'zod';
 import { seededRandom } from '../../compute/random.js';
-import type { Selector } from '../contract.js';
+import { SelectionInputError, type SelectInput, type Selector } from '../contract.js';
+import { fmix32 } from '../nessa/shards.js';
+import type { Candidates } from '../partitioned.js';
 import { allocateBudget, groupByLabel } from '../stratify.js';
 
 const params = z.object({
@@ -69,4 +71,37 @@ export const random: Selector<z.infer<typeof params>> = {
       ],
     };
   },
+  partitioned: {
+    exact: true,
+    merge:
+      'bottom-k sampling: every sample gets a key hashed from its catalog id and the seed, and the B ' +
+      'smallest keys of the pool are kept, so the draw is the same for any number of partitions ' +
+      '(a uniform draw, but not the one-process Fisher–Yates draw of the same seed)',
+    local: (input, want, p, seed) => new Promise((resolve) => resolve(smallestKeys(input, want, p, seed))),
+    combine: (input, _multiplicity, budget, p, seed) =>
+      new Promise((resolve) => resolve(smallestKeys(input, budget, p, seed))),
+  },
 };
+
+/** The `want` items with the smallest hashed keys (ties by id), smallest first; weight 1 each. */
+function smallestKeys(input: SelectInput, want: number, p: z.infer<typeof params>, seed: number): Candidates {
+  if (p.stratified || p.weights)
+    throw new SelectionInputError(
+      'random --partitions draws plain uniform subsets: leave out stratified and weights',
+    );
+  if (!input.ids) throw new SelectionInputError('random --partitions needs the catalog ids of the pool');
+  const ids = input.ids;
+  const keys = Array.from(ids, (id) => sampleKey(id, seed));
+  const order = Array.from({ length: input.n }, (_, i) => i).sort(
+    (a, b) => keys[a]! - keys[b]! || (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : 0),
+  );
+  const keep = Math.min(want, input.n);
+  return { indices: Int32Array.from(order.slice(0, keep)), weights: new Float32Array(keep).fill(1) };
+}
+
+/** A 32-bit key of a sample id under a seed (MurmurHash3's finaliser over both halves of the id). */
+export function sampleKey(id: bigint, seed: number): number {
+  const low = Number(BigInt.asUintN(32, id));
+  const high = Number(BigInt.asUintN(32, id >> 32n));
+  return fmix32(fmix32(low ^ Math.imul(seed | 0, 0x9e3779b1)) ^ high);
+}
