@@ -108,7 +108,10 @@ export async function selectByPartitions<P extends object>(
   let offset = 0;
   for (const [t, x] of partitions.entries()) {
     const want = candidatesWanted(form as PartitionedForm<never>, x.n, budget, rate);
-    const local = want > 0 ? await form.local(x, want, params, partitionSeed(form as PartitionedForm<never>, seed, t)) : undefined;
+    const local =
+      want > 0
+        ? await form.local(x, want, params, partitionSeed(form as PartitionedForm<never>, seed, t))
+        : undefined;
     local?.indices.forEach((row, j) => {
       union.push(offset + row);
       from.push([x, row]);
