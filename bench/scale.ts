@@ -136,6 +136,8 @@ await writeSection(
       (r) =>
         `| ${r.n.toLocaleString('en-US')} | ${r.method} | ${r.partitions ?? 'one process'} | ${r.seconds?.toFixed(0) ?? '–'} | ${r.seconds === null ? '–' : (r.seconds / (r.n / 1e6)).toFixed(0)} | ${r.peakRssMiB?.toFixed(0) ?? '–'} | ${r.outcome.replace(/\|/g, '\\|').slice(0, 160)} | ${r.measured ?? '?'} |`,
     ),
+    '',
+    "clip-score's exact form keeps B candidates per partition, so its merge loads N·B rows (900,000 × image + caption at 3M, 1%): its memory grows with N·B, not with the partition size; the GreeDi forms (facility-location, craig) keep ⌈4·k_I⌉ per partition and stay near one partition's memory.",
   ].join('\n'),
   rows,
 );
