@@ -39,6 +39,8 @@ const WAIT = {
   /** The palette listing a command of ours (re-opened every `paletteLook` until then). */
   commandListed: 120_000,
   paletteLook: 2_500,
+  /** The palette showing after F1 (pressed again after this). */
+  paletteOpen: 5_000,
   /** A quick input, a panel frame, a grid cell, a notification of a short step. */
   ui: 90_000,
   /** Reading a dataset, selecting, exporting (240 samples). */
@@ -325,8 +327,22 @@ async function openPaletteOn(title: string): Promise<void> {
   const deadline = Date.now() + WAIT.commandListed;
   for (let attempt = 1; ; attempt++) {
     await page.keyboard.press('Escape');
+    // F1 lands wherever the focus is; in the panel's webview the key is forwarded to the workbench,
+    // unless the webview is reloading at that moment (seen in CI: the palette never opened). So the
+    // key is pressed again until the palette shows.
+    // From the second try on, take the focus out of any webview first: the workbench's own key
+    // listener then gets F1 directly.
+    if (attempt > 1) await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
     await page.keyboard.press('F1');
-    await input.waitFor({ state: 'visible', timeout: WAIT.ui });
+    try {
+      await input.waitFor({ state: 'visible', timeout: WAIT.paletteOpen });
+    } catch {
+      if (Date.now() > deadline)
+        throw new Error(
+          `the palette did not open on F1 in ${attempt} tries over ${WAIT.commandListed / 1000} s`,
+        );
+      continue;
+    }
     await input.fill(`>${title}`);
     try {
       await row.waitFor({ timeout: WAIT.paletteLook });
