@@ -23,6 +23,7 @@ import { parseBudget, resolveBudget, SelectionInputError, type TraceEvent } from
 import {
   candidatesWanted,
   MERGE_FACTOR,
+  mergeRanked,
   partitionedFormOf,
   partitionSeed,
   type PartitionedSelector,
@@ -64,9 +65,12 @@ interface PartitionFile {
   partition: number;
   partitions: number;
   inputs: PartitionInputs;
-  /** Candidates as catalog sample ids (decimal strings: they are 64-bit) and the items each stands for. */
+  /** Candidates as catalog sample ids (decimal strings: they are 64-bit), best first for exact forms. */
   sampleIds: string[];
+  /** GreeDi forms: the items each candidate stands for. */
   weights: number[];
+  /** Exact forms: each candidate's order key (higher first). */
+  keys?: number[];
   excluded: Array<{ key: string; reason: string }>;
   seconds: number;
 }
@@ -188,6 +192,7 @@ async function computePartition(
   const inputs = plan.inputs[index]!;
   let sampleIds: string[] = [];
   let weights: number[] = [];
+  let keys: number[] | undefined;
   let excluded: PartitionFile['excluded'] = [];
   if (inputs.items > 0) {
     const e = await loadEmbeddings(catalog, workspace, {
@@ -205,7 +210,8 @@ async function computePartition(
         request.signal,
       );
       sampleIds = Array.from(local.indices, (row) => String(e.ids[row]!));
-      weights = Array.from(local.weights);
+      if ('keys' in local) keys = Array.from(local.keys);
+      else weights = Array.from(local.weights);
     }
   }
   const file: PartitionFile = {
@@ -215,6 +221,7 @@ async function computePartition(
     inputs,
     sampleIds,
     weights,
+    ...(keys ? { keys } : {}),
     excluded,
     seconds: (performance.now() - started) / 1000,
   };
@@ -267,8 +274,15 @@ export async function selectPartitioned(
 ): Promise<StoredSelection> {
   const started = performance.now();
   const plan = await planOf(catalog, workspace, request);
-  const files: PartitionFile[] = [];
+  const form = plan.selector.partitioned;
+  // What is kept of each file: its size and exclusions, and its candidates folded into `ranked` (exact
+  // forms: the budget's best so far) or `weightOf` (GreeDi: every candidate and its weight).
+  const sizes: number[] = [];
+  const excluded: PartitionFile['excluded'] = [];
   const computed: number[] = [];
+  let ranked: { keys: Float64Array; order: bigint[] } = { keys: new Float64Array(0), order: [] };
+  let candidates = 0;
+  const weightOf = new Map<bigint, number>();
   for (let index = 0; index < plan.count; index++) {
     request.signal?.throwIfAborted();
     let file = await finishedPartition(plan, index);
@@ -276,26 +290,41 @@ export async function selectPartitioned(
       file = await computePartition(catalog, workspace, plan, index, request);
       computed.push(index);
     }
-    files.push(file);
+    sizes.push(file.inputs.items);
+    excluded.push(...file.excluded);
+    candidates += file.sampleIds.length;
+    if (form.exact) {
+      const ids = file.sampleIds.map(BigInt);
+      ranked = mergeRanked([ranked, { keys: file.keys ?? [], order: ids }], plan.budget);
+    } else file.sampleIds.forEach((id, j) => weightOf.set(BigInt(id), file.weights[j]!));
     request.progress?.(index + 1, plan.count + 1);
   }
-  // The union in sample-id order (independent of partition order), first-round weights as multiplicities.
-  const weightOf = new Map<bigint, number>();
-  for (const f of files) f.sampleIds.forEach((id, j) => weightOf.set(BigInt(id), f.weights[j]!));
-  const union = await loadEmbeddings(catalog, workspace, {
-    ...embeddingOptions(request),
-    only: { ids: new Set(weightOf.keys()) },
-  });
-  const multiplicity = Float64Array.from(union.ids, (id) => weightOf.get(id)!);
-  const keep = Math.min(plan.budget, union.n);
-  const merged = await plan.selector.partitioned.combine(
-    union,
-    multiplicity,
-    keep,
-    plan.params,
-    plan.seed,
-    request.signal,
-  );
+  let merged: { indices: Int32Array; weights: Float32Array };
+  let poolIds: BigInt64Array;
+  if (form.exact) {
+    // Keys only: the picks are the budget's best keys, saved in that order.
+    poolIds = BigInt64Array.from(ranked.order);
+    merged = {
+      indices: Int32Array.from(poolIds, (_, j) => j),
+      weights: new Float32Array(poolIds.length).fill(1),
+    };
+  } else {
+    // The union in sample-id order (independent of partition order), first-round weights as multiplicities.
+    const union = await loadEmbeddings(catalog, workspace, {
+      ...embeddingOptions(request),
+      only: { ids: new Set(weightOf.keys()) },
+    });
+    const multiplicity = Float64Array.from(union.ids, (id) => weightOf.get(id)!);
+    merged = await form.combine(
+      union,
+      multiplicity,
+      Math.min(plan.budget, union.n),
+      plan.params,
+      plan.seed,
+      request.signal,
+    );
+    poolIds = union.ids;
+  }
   request.progress?.(plan.count + 1, plan.count + 1);
   const reused = plan.count - computed.length;
   const trace: TraceEvent[] = [
@@ -303,8 +332,8 @@ export async function selectPartitioned(
       stage: 'partitions',
       message:
         `${plan.count} partitions of ${plan.total} items (catalog part i → partition i mod ${plan.count}; sizes ` +
-        `${files.map((f) => f.inputs.items).join(', ')}); ` +
-        (plan.selector.partitioned.exact
+        `${sizes.join(', ')}); ` +
+        (form.exact
           ? `each keeps its best min(n_I, ${plan.budget})`
           : `each keeps ⌈${MERGE_FACTOR}·k_I⌉ candidates, k_I = ⌈${(100 * plan.rate).toPrecision(3)}% · n_I⌉`) +
         `; ${computed.length} computed in this run` +
@@ -313,10 +342,9 @@ export async function selectPartitioned(
     },
     {
       stage: 'merge',
-      message: `${union.n} candidates → ${merged.indices.length} picks: ${plan.selector.partitioned.merge}`,
+      message: `${candidates} candidates → ${merged.indices.length} picks: ${form.merge}`,
     },
   ];
-  const excluded = files.flatMap((f) => f.excluded);
   return saveSelection(catalog, workspace, {
     name: request.name ?? defaultSelectionName(request.method, request.budget!),
     method: request.method,
@@ -324,7 +352,7 @@ export async function selectPartitioned(
     seed: plan.seed,
     budget: { requested: request.budget!, count: plan.budget },
     selection: { indices: merged.indices, weights: merged.weights, trace },
-    poolIds: union.ids,
+    poolIds,
     poolSize: plan.total,
     encoder: plan.encoder,
     seconds: (performance.now() - started) / 1000,

@@ -10,7 +10,13 @@
  * The local step depends only on its own partition and the rate, never on the other partitions, so a
  * partition whose inputs did not change keeps its candidates (incremental selection).
  */
-import { SelectionInputError, type SelectInput, type Selector } from './contract.js';
+import {
+  SelectionInputError,
+  type SelectContext,
+  type Selection,
+  type SelectInput,
+  type Selector,
+} from './contract.js';
 import { gather, topKInnerProduct, type Matrix } from './kernels/similarity.js';
 
 /**
@@ -26,15 +32,30 @@ export interface Candidates {
   weights: Float32Array;
 }
 
-export interface PartitionedForm<P extends object = object> {
+/** An exact form's picks from one partition, best first, with the order key of each (higher first). */
+export interface Ranked {
+  indices: Int32Array;
+  keys: Float64Array;
+}
+
+/**
+ * Per-item-score methods: each partition keeps its best min(n_I, B) items with their order keys, and the
+ * merge keeps the B highest keys of the union (ties: the lower catalog id, the single run's order). The
+ * union holds the single run's picks, so the merge returns exactly them, and it reads keys only: no
+ * vectors, whatever N·B is.
+ */
+export interface ExactForm<P extends object = object> {
+  readonly exact: true;
   /** What the merge does, in words (for `curate methods`, the docs and the trace). */
   readonly merge: string;
-  /**
-   * Exact forms (per-item scores): each partition keeps its best min(n_I, B) items by the method's own
-   * order, so the union holds the single run's picks and the merge returns exactly them. Otherwise a
-   * partition keeps ⌈κ·k_I⌉ weighted candidates (GreeDi).
-   */
-  readonly exact?: boolean;
+  /** Up to `want` items of one partition, best first. */
+  local(input: SelectInput, want: number, params: P, seed: number, signal?: AbortSignal): Promise<Ranked>;
+}
+
+/** Two-round GreeDi: each partition keeps ⌈κ·k_I⌉ weighted candidates, the merge runs on their union. */
+export interface GreediForm<P extends object = object> {
+  readonly exact?: false;
+  readonly merge: string;
   /** Up to `want` candidates of one partition; weights add up to the partition's size. */
   local(input: SelectInput, want: number, params: P, seed: number, signal?: AbortSignal): Promise<Candidates>;
   /** The final `budget` picks from the union, each row counted `multiplicity[i]` times. */
@@ -46,6 +67,30 @@ export interface PartitionedForm<P extends object = object> {
     seed: number,
     signal?: AbortSignal,
   ): Promise<Candidates>;
+}
+
+export type PartitionedForm<P extends object = object> = ExactForm<P> | GreediForm<P>;
+
+/**
+ * The exact merge: the `budget` highest keys over every partition's ranked list, ties to the lower
+ * `order` value (catalog id, or row of the concatenated pool), best first. Lists are folded in one at a
+ * time, so memory is the budget plus one list.
+ */
+export function mergeRanked<T extends number | bigint>(
+  lists: Iterable<{ keys: ArrayLike<number>; order: ArrayLike<T> }>,
+  budget: number,
+): { keys: Float64Array; order: T[] } {
+  let keys: number[] = [];
+  let order: T[] = [];
+  for (const list of lists) {
+    const rows = [...keys.keys()].map((j) => ({ key: keys[j]!, order: order[j]! }));
+    for (let j = 0; j < list.keys.length; j++) rows.push({ key: list.keys[j]!, order: list.order[j]! });
+    rows.sort((a, b) => b.key - a.key || (a.order < b.order ? -1 : a.order > b.order ? 1 : 0));
+    rows.length = Math.min(rows.length, budget);
+    keys = rows.map((r) => r.key);
+    order = rows.map((r) => r.order);
+  }
+  return { keys: Float64Array.from(keys), order };
 }
 
 /** A selector that has a partitioned form. */
@@ -100,6 +145,22 @@ export async function selectByPartitions<P extends object>(
   seed: number,
 ): Promise<Candidates & { candidates: number }> {
   const total = partitions.reduce((n, x) => n + x.n, 0);
+  if (form.exact) {
+    const lists: Array<{ keys: Float64Array; order: number[] }> = [];
+    let start = 0;
+    for (const x of partitions) {
+      const local = await form.local(x, Math.min(x.n, budget), params, seed);
+      lists.push({ keys: local.keys, order: Array.from(local.indices, (row) => start + row) });
+      start += x.n;
+    }
+    const merged = mergeRanked(lists, budget);
+    const candidates = lists.reduce((n, l) => n + l.keys.length, 0);
+    return {
+      indices: Int32Array.from(merged.order),
+      weights: new Float32Array(merged.order.length).fill(1),
+      candidates,
+    };
+  }
   const rate = budget / total;
   const dim = partitions[0]!.dim;
   const union: number[] = []; // rows of the concatenated partitions
@@ -128,8 +189,18 @@ export async function selectByPartitions<P extends object>(
   const image = rowsOf('image');
   const text = rowsOf('text');
   const ids = partitions[0]!.ids && BigInt64Array.from(from, ([x, row]) => x.ids![row]!);
+  const labels = partitions[0]!.labels && Int32Array.from(from, ([x, row]) => x.labels![row]!);
+  const classPrompts = partitions[0]!.classPrompts;
   const merged = await form.combine(
-    { n: union.length, dim, ...(image ? { image } : {}), ...(text ? { text } : {}), ...(ids ? { ids } : {}) },
+    {
+      n: union.length,
+      dim,
+      ...(image ? { image } : {}),
+      ...(text ? { text } : {}),
+      ...(ids ? { ids } : {}),
+      ...(labels ? { labels } : {}),
+      ...(classPrompts ? { classPrompts } : {}),
+    },
     Float64Array.from(multiplicity),
     Math.min(budget, union.length),
     params,
@@ -162,4 +233,40 @@ export async function weightsByNearest(
   const nearest = await topKInnerProduct(x, gather(x, picks), 1);
   for (let i = 0; i < x.rows; i++) weights[nearest.indices[i]!]! += multiplicity ? multiplicity[i]! : 1;
   return weights;
+}
+
+/**
+ * The two-round scheme for a method without a weighted form of its own: the local step is the method
+ * itself at budget ⌈κ·k_I⌉, each pick weighted by the partition items nearest to it; the merge runs the
+ * method again on the union (each candidate once) and weights each final pick by the multiplicity
+ * nearest to it, so the weights still add up to the pool. Nearness is measured in the image space.
+ */
+export function twoRoundForm<P extends object>(
+  select: (input: SelectInput, budget: number, params: P, ctx: SelectContext) => Promise<Selection>,
+  merge: string,
+): GreediForm<P> {
+  const space = (input: SelectInput): Matrix => {
+    if (!input.image) throw new SelectionInputError('the partitioned form needs image embeddings');
+    return { rows: input.n, cols: input.dim, data: input.image };
+  };
+  const run = async (
+    input: SelectInput,
+    budget: number,
+    params: P,
+    seed: number,
+    signal: AbortSignal | undefined,
+    multiplicity?: Float64Array,
+  ): Promise<Candidates> => {
+    const picked = await select(input, budget, params, { seed, ...(signal ? { signal } : {}) });
+    return {
+      indices: picked.indices,
+      weights: await weightsByNearest(space(input), picked.indices, multiplicity),
+    };
+  };
+  return {
+    merge,
+    local: (input, want, params, seed, signal) => run(input, want, params, seed, signal),
+    combine: (input, multiplicity, budget, params, seed, signal) =>
+      run(input, budget, params, seed, signal, multiplicity),
+  };
 }

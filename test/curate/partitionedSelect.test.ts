@@ -143,7 +143,7 @@ describe('curate select --partitions N (partition → local → merge over a wor
     const r = await curate('-w', ws, 'select', '--method', 'herding', '--budget', '10', '--partitions', '2');
     expect(r.code).toBe(2);
     expect(stderr()).toContain(
-      'herding has no partitioned form yet (methods with one: random, clip-score, facility-location, craig)',
+      'herding has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, facility-location, craig, clipcov)',
     );
   });
 });

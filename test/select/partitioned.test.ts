@@ -4,6 +4,7 @@ import { innerProducts, type Matrix } from '../../src/select/kernels/similarity.
 import {
   imageInput,
   localWant,
+  mergeRanked,
   partitionedFormOf,
   selectByPartitions,
 } from '../../src/select/partitioned.js';
@@ -40,6 +41,20 @@ async function coverage(x: Matrix, picks: ArrayLike<number>): Promise<number> {
     total += best;
   }
   return total;
+}
+
+/** The covering radius max_i min_{j∈S} ‖x_i − x_j‖. */
+async function radius(x: Matrix, picks: ArrayLike<number>): Promise<number> {
+  const s = await innerProducts(x, rowsOf(x, Array.from(picks)));
+  const norm = (r: number) => x.data.subarray(r * x.cols, (r + 1) * x.cols).reduce((a, v) => a + v * v, 0);
+  let worst = 0;
+  for (let i = 0; i < x.rows; i++) {
+    let best = Infinity;
+    for (let j = 0; j < picks.length; j++)
+      best = Math.min(best, norm(i) + norm(picks[j]!) - 2 * s[i * picks.length + j]!);
+    worst = Math.max(worst, Math.sqrt(Math.max(0, best)));
+  }
+  return worst;
 }
 
 const FL_PARAMS = { embedding: 'image', mode: 'auto', neighbors: 20, optimizer: 'lazy', epsilon: 0.1 };
@@ -199,6 +214,131 @@ describe('partition → local selection → merge (GreeDi)', () => {
     ).rejects.toThrow(/random --partitions draws plain uniform subsets/);
   });
 
+  it('the exact merge: the budget’s highest keys of the union, ties to the lower id, for any split', () => {
+    const random = seededRandom(31);
+    const keys = Array.from({ length: 500 }, () => Math.round(random() * 50)); // many ties
+    const everything = keys
+      .map((key, id) => ({ key, id }))
+      .sort((a, b) => b.key - a.key || a.id - b.id)
+      .slice(0, 40)
+      .map((r) => r.id);
+    for (const count of [1, 4, 9]) {
+      // Each partition's list best first, as an exact form's local step returns it.
+      const lists = Array.from({ length: count }, (_, t) => {
+        const ids = keys.map((_, id) => id).filter((id) => id % count === t);
+        ids.sort((a, b) => keys[b]! - keys[a]! || a - b);
+        return { keys: ids.map((id) => keys[id]!), order: ids };
+      });
+      expect(mergeRanked(lists, 40).order).toEqual(everything);
+      expect(mergeRanked([...lists].reverse(), 40).order).toEqual(everything);
+    }
+  });
+
+  it('k-center: the partitioned cover’s radius is within 1.5× the single run’s, below random picks’, weights count every item', async () => {
+    const x = clustered(3000, 16, 40, 13);
+    const budget = 60;
+    const selector = getSelector('k-center');
+    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+    const params = (selector.params as { parse(v: unknown): object }).parse({});
+    const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
+    const result = await selectByPartitions(
+      form,
+      members.map((m) => imageInput(rowsOf(x, m))),
+      budget,
+      params,
+      5,
+    );
+    const picks = Array.from(result.indices, (r) => members[Math.floor(r / 1000)]![r % 1000]!);
+    expect(new Set(picks).size).toBe(budget);
+    expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(3000, 3);
+    const single = await selector.select(imageInput(x), budget, params as never, { seed: 5 });
+    const partitionedRadius = await radius(x, picks);
+    expect(partitionedRadius).toBeLessThanOrEqual(1.5 * (await radius(x, single.indices)));
+    const random = seededRandom(4);
+    const sample = new Set<number>();
+    while (sample.size < budget) sample.add(Math.floor(random() * x.rows));
+    expect(partitionedRadius).toBeLessThan(await radius(x, [...sample]));
+  });
+
+  it('SemDeDup: duplicates split across partitions meet in the merge; one of each group is kept, as in the single run', async () => {
+    // 400 random directions in 32 dimensions: no two of them anywhere near cos 0.95.
+    const normal = gaussian(seededRandom(14));
+    const unique = clustered(400, 32, 400, 14);
+    unique.data.forEach((_, k) => (unique.data[k] = normal()));
+    for (let i = 0; i < 400; i++) {
+      const r = unique.data.subarray(i * 32, (i + 1) * 32);
+      const norm = Math.hypot(...r);
+      r.forEach((v, k) => (r[k] = v / norm));
+    }
+    // 100 exact copies, each in another partition than its original (rows interleave over 3 partitions).
+    const rows = [
+      ...Array.from({ length: 400 }, (_, i) => i),
+      ...Array.from({ length: 100 }, (_, i) => 4 * i),
+    ];
+    const x = rowsOf(unique, rows);
+    const selector = getSelector('semdedup');
+    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+    const params = (selector.params as { parse(v: unknown): object }).parse({ epsilon: 0.05, clusters: 4 });
+    const members = [0, 1, 2].map((t) =>
+      Array.from({ length: x.rows }, (_, i) => i).filter((i) => i % 3 === t),
+    );
+    const copyInOtherPartition = rows.slice(400).filter((orig, j) => orig % 3 !== (400 + j) % 3).length;
+    expect(copyInOtherPartition).toBeGreaterThan(50);
+    const result = await selectByPartitions(
+      form,
+      members.map((m) => imageInput(rowsOf(x, m))),
+      x.rows,
+      params,
+      5,
+    );
+    const picks = Array.from(result.indices, (r) => {
+      let rest = r;
+      for (const m of members) {
+        if (rest < m.length) return m[rest]!;
+        rest -= m.length;
+      }
+      throw new Error('row out of range');
+    });
+    const single = await selector.select(imageInput(x), x.rows, params as never, { seed: 5 });
+    // Every original is kept once: as itself or as its copy, never both.
+    const kept = picks.map((i) => rows[i]!);
+    expect(new Set(kept).size).toBe(kept.length);
+    expect(kept.length).toBe(400);
+    expect(single.indices.length).toBe(400);
+  });
+
+  it('ClipCov (labels as classes): the partitioned picks keep the single run’s class balance and most of its picks', async () => {
+    const image = clustered(3000, 16, 8, 15);
+    const text = clustered(3000, 16, 8, 16);
+    const labels = Int32Array.from({ length: 3000 }, (_, i) => i % 6);
+    const selector = getSelector('clipcov');
+    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+    const params = (selector.params as { parse(v: unknown): object }).parse({ classes: 'labels' });
+    const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
+    const inputOf = (m: number[]) => ({
+      n: m.length,
+      dim: 16,
+      image: rowsOf(image, m).data,
+      text: rowsOf(text, m).data,
+      labels: Int32Array.from(m, (i) => labels[i]!),
+    });
+    const budget = 120;
+    const result = await selectByPartitions(form, members.map(inputOf), budget, params, 5);
+    const picks = Array.from(result.indices, (r) => members[Math.floor(r / 1000)]![r % 1000]!);
+    expect(new Set(picks).size).toBe(budget);
+    expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(3000, 3);
+    const all = Array.from({ length: 3000 }, (_, i) => i);
+    const single = await selector.select(inputOf(all), budget, params as never, { seed: 5 });
+    const perClass = (p: ArrayLike<number>) =>
+      Array.from(p).reduce((c, i) => (c[labels[i]!]++, c), new Array<number>(6).fill(0));
+    const a = perClass(picks);
+    const b = perClass(single.indices);
+    // Measured: per-class counts within 3 of the single run's (about 20 each), 84% of its picks.
+    a.forEach((count, k) => expect(Math.abs(count - b[k]!)).toBeLessThanOrEqual(4));
+    const singleSet = new Set(single.indices);
+    expect(picks.filter((i) => singleSet.has(i)).length / budget).toBeGreaterThanOrEqual(0.75);
+  });
+
   it('sizes a partition’s candidates from its own size and the budget rate only', () => {
     expect(localWant(1000, 0.01)).toEqual({ share: 10, want: 40 });
     expect(localWant(3, 0.5)).toEqual({ share: 2, want: 3 });
@@ -207,7 +347,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
 
   it('names the methods that have a partitioned form when asked for one that has none', () => {
     expect(() => partitionedFormOf(getSelector('herding'), partitionedMethods())).toThrow(
-      /herding has no partitioned form yet \(methods with one: random, clip-score, facility-location, craig\)/,
+      /herding has no partitioned form yet \(methods with one: random, clip-score, semdedup, k-center, facility-location, craig, clipcov\)/,
     );
   });
 });

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import type { SelectInput, Selector } from '../contract.js';
-import type { Candidates } from '../partitioned.js';
+import type { Ranked } from '../partitioned.js';
 
 const params = z.object({
   mode: z.enum(['budget', 'threshold']).default('budget').describe('top B, or everything above a threshold'),
@@ -64,12 +64,11 @@ export const clipScore: Selector<z.infer<typeof params>> = {
     exact: true,
     merge: 'the highest CLIP scores of the union of every partition’s best: exactly the single run’s picks',
     local: (input, want, p) => new Promise((resolve) => resolve(best(input, want, p))),
-    combine: (input, _multiplicity, budget, p) => new Promise((resolve) => resolve(best(input, budget, p))),
   },
 };
 
-/** The `want` highest scores (at or above the threshold in threshold mode), best first; weight 1 each. */
-function best(input: SelectInput, want: number, p: z.infer<typeof params>): Candidates {
+/** The `want` highest scores (at or above the threshold in threshold mode), best first, with their scores. */
+function best(input: SelectInput, want: number, p: z.infer<typeof params>): Ranked {
   const scores = clipScores(input.image!, input.text!, input.n, input.dim);
   const order = descendingOrder(scores);
   let keep = Math.min(want, input.n);
@@ -78,7 +77,8 @@ function best(input: SelectInput, want: number, p: z.infer<typeof params>): Cand
     const below = order.findIndex((i) => scores[i]! < p.threshold!);
     if (below >= 0) keep = Math.min(keep, below);
   }
-  return { indices: order.slice(0, keep), weights: new Float32Array(keep).fill(1) };
+  const indices = order.slice(0, keep);
+  return { indices, keys: Float64Array.from(indices, (i) => scores[i]!) };
 }
 
 /**

@@ -10,6 +10,7 @@
  * exact when the threshold is off and O(N·d). "auto" = pairwise for classes up to `pairwiseLimit` items.
  */
 import { z } from 'zod';
+import { twoRoundForm } from '../partitioned.js';
 import { REASON_MAX, type Selector } from '../contract.js';
 import type { LatentClasses } from '../latentClasses.js';
 import { clampedProductSums } from '../kernels/clampedSums.js';
@@ -229,6 +230,10 @@ export const clipcov: Selector<Params> = {
     const reasons = clipcovReasons(indices, gains, initial, classes, className, terms);
     return { indices, scores: initial, gains, reasons, trace };
   },
+  partitioned: twoRoundForm<z.infer<typeof params>>(
+    (input, budget, p, ctx) => clipcov.select(input, budget, p, ctx),
+    "ClipCov again on the union of the partitions' picks (latent classes, class sums and penalties over the candidates, each once); each pick weighted by the items nearest to it",
+  ),
 };
 
 function dotRows(a: Matrix, i: number, b: Matrix, j: number): number {

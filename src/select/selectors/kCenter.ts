@@ -13,6 +13,7 @@
  * pruned < 2% of checks on our data, so the lazy form is used.)
  */
 import { z } from 'zod';
+import { twoRoundForm } from '../partitioned.js';
 import { seededRandom } from '../../compute/random.js';
 import { abortCheckpoint, SelectionInputError, type Selector } from '../contract.js';
 import { gather, nearestByDistance, type Matrix } from '../kernels/similarity.js';
@@ -50,6 +51,10 @@ export const kCenter: Selector<z.infer<typeof params>> = {
       ],
     };
   },
+  partitioned: twoRoundForm<z.infer<typeof params>>(
+    (input, budget, p, ctx) => kCenter.select(input, budget, p, ctx),
+    "k-center greedy again on the union of the partitions' centres (a composable coreset: Malkomes et al., NeurIPS 2015); each pick weighted by the items nearest to it",
+  ),
 };
 
 export interface KCenterCover {

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { seededRandom } from '../../compute/random.js';
 import { SelectionInputError, type SelectInput, type Selector } from '../contract.js';
 import { fmix32 } from '../nessa/shards.js';
-import type { Candidates } from '../partitioned.js';
+import type { Ranked } from '../partitioned.js';
 import { allocateBudget, groupByLabel } from '../stratify.js';
 
 const params = z.object({
@@ -78,13 +78,11 @@ export const random: Selector<z.infer<typeof params>> = {
       'smallest keys of the pool are kept, so the draw is the same for any number of partitions ' +
       '(a uniform draw, but not the one-process Fisher–Yates draw of the same seed)',
     local: (input, want, p, seed) => new Promise((resolve) => resolve(smallestKeys(input, want, p, seed))),
-    combine: (input, _multiplicity, budget, p, seed) =>
-      new Promise((resolve) => resolve(smallestKeys(input, budget, p, seed))),
   },
 };
 
-/** The `want` items with the smallest hashed keys (ties by id), smallest first; weight 1 each. */
-function smallestKeys(input: SelectInput, want: number, p: z.infer<typeof params>, seed: number): Candidates {
+/** The `want` items with the smallest hashed keys (ties by id), smallest first; order key = −hash. */
+function smallestKeys(input: SelectInput, want: number, p: z.infer<typeof params>, seed: number): Ranked {
   if (p.stratified || p.weights)
     throw new SelectionInputError(
       'random --partitions draws plain uniform subsets: leave out stratified and weights',
@@ -95,8 +93,8 @@ function smallestKeys(input: SelectInput, want: number, p: z.infer<typeof params
   const order = Array.from({ length: input.n }, (_, i) => i).sort(
     (a, b) => keys[a]! - keys[b]! || (ids[a]! < ids[b]! ? -1 : ids[a]! > ids[b]! ? 1 : 0),
   );
-  const keep = Math.min(want, input.n);
-  return { indices: Int32Array.from(order.slice(0, keep)), weights: new Float32Array(keep).fill(1) };
+  const indices = Int32Array.from(order.slice(0, Math.min(want, input.n)));
+  return { indices, keys: Float64Array.from(indices, (i) => -keys[i]!) };
 }
 
 /** A 32-bit key of a sample id under a seed (MurmurHash3's finaliser over both halves of the id). */

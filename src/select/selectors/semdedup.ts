@@ -6,6 +6,7 @@
  * With a budget and no ε, ε is calibrated to the budget: the B items with the smallest M_j are kept.
  */
 import { z } from 'zod';
+import { twoRoundForm } from '../partitioned.js';
 import { kmeans } from '../../compute/kmeans.js';
 import { asDense } from '../../compute/linalg.js';
 import { itemRef, type Selector } from '../contract.js';
@@ -106,6 +107,10 @@ export const semdedup: Selector<z.infer<typeof params>> = {
     const reasons = semdedupReasons(kept, score, nearest, assignment, p.epsilon);
     return { indices: Int32Array.from(kept), scores: score, reasons, trace };
   },
+  partitioned: twoRoundForm<z.infer<typeof params>>(
+    (input, budget, p, ctx) => semdedup.select(input, budget, p, ctx),
+    "SemDeDup again on the union of the partitions' least-duplicated items, so duplicates split across partitions meet there; a near-duplicate already removed inside its own partition is not compared again",
+  ),
 };
 
 /**
