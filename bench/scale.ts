@@ -137,7 +137,7 @@ await writeSection(
         `| ${r.n.toLocaleString('en-US')} | ${r.method} | ${r.partitions ?? 'one process'} | ${r.seconds?.toFixed(0) ?? '–'} | ${r.seconds === null ? '–' : (r.seconds / (r.n / 1e6)).toFixed(0)} | ${r.peakRssMiB?.toFixed(0) ?? '–'} | ${r.outcome.replace(/\|/g, '\\|').slice(0, 160)} | ${r.measured ?? '?'} |`,
     ),
     '',
-    "clip-score's exact form keeps B candidates per partition, so its merge loads N·B rows (900,000 × image + caption at 3M, 1%): its memory grows with N·B, not with the partition size; the GreeDi forms (facility-location, craig) keep ⌈4·k_I⌉ per partition and stay near one partition's memory.",
+    "Exact forms (random, clip-score) keep B candidates per partition but merge their scores and catalog ids only (since 2026-12-03; before, the merge loaded the N·B candidates' vectors: 5.4 GB at 3M). The two-round forms keep ⌈4·k_I⌉ candidates per partition and load their vectors for the merge: 4·B rows.",
   ].join('\n'),
   rows,
 );
