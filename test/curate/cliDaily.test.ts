@@ -90,6 +90,29 @@ describe('progress off a terminal', () => {
     expect(drawn).toContain('part 1/3');
     expect(drawn).not.toContain('{dataset}');
   });
+
+  it('a plain line with an unknown total (a pipe: shard) shows what was read and the rate, no "/0.0 MiB" or ETA', async () => {
+    const written: string[] = [];
+    const stream = {
+      isTTY: false,
+      write: (t: string) => (written.push(t), true),
+    } as unknown as NodeJS.WriteStream;
+    const previous = process.env.CURATE_PROGRESS_SECONDS;
+    process.env.CURATE_PROGRESS_SECONDS = '0';
+    try {
+      const line = progressLine({ label: 'read pipe', unit: 'bytes', format: '', stream });
+      line.start(0, 0);
+      await new Promise((r) => setTimeout(r, 20));
+      line.update(3 * 2 ** 20);
+      line.stop();
+    } finally {
+      if (previous === undefined) delete process.env.CURATE_PROGRESS_SECONDS;
+      else process.env.CURATE_PROGRESS_SECONDS = previous;
+    }
+    expect(written[1]).toMatch(/^read pipe: 3\.0 MiB, [\d.]+ MiB\/s\n$/);
+    expect(written.at(-1)).toMatch(/^read pipe: 3\.0 MiB, done in \d+s\n$/);
+    expect(written.join('')).not.toMatch(/\/0\.0 MiB|ETA/);
+  });
 });
 
 describe('curate --version, and messages instead of raw errors', () => {

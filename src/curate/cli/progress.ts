@@ -103,14 +103,13 @@ function plainLines(spec: ProgressSpec, stream: NodeJS.WriteStream): ProgressLin
     const seconds = (performance.now() - t0) / 1000;
     const share = total > 0 ? ` (${Math.floor((100 * done) / total)}%)` : '';
     const perSecond = seconds > 0 ? (done - first) / seconds : 0;
-    const pace =
-      final || done === first
-        ? ''
-        : `, ${rateOf(perSecond)}, ETA ${formatDuration(perSecond > 0 ? (total - done) / perSecond : NaN)}`;
+    // A total of 0 is unknown (a `pipe:` shard's size): the amount so far and the rate, no share or ETA.
+    const eta = total > 0 ? `, ETA ${formatDuration(perSecond > 0 ? (total - done) / perSecond : NaN)}` : '';
+    const pace = final || done === first ? '' : `, ${rateOf(perSecond)}${eta}`;
     const took = final ? `, ${ok ? 'done in' : 'stopped after'} ${formatDuration(seconds)}` : '';
     const details = spec.details?.(payload);
     stream.write(
-      `${spec.label}: ${amount(done)}/${amount(total)}${unit}${share}${pace}${took}${details ? ` | ${details}` : ''}\n`,
+      `${spec.label}: ${amount(done)}${total > 0 ? `/${amount(total)}` : ''}${unit}${share}${pace}${took}${details ? ` | ${details}` : ''}\n`,
     );
     state.lastPrint = performance.now();
   };
