@@ -22,8 +22,8 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { parseBudget, resolveBudget, SelectionInputError, type TraceEvent } from '../select/contract.js';
 import {
   candidatesWanted,
-  MERGE_FACTOR,
   mergeRanked,
+  oversampleOf,
   partitionedFormOf,
   partitionSeed,
   type PartitionedSelector,
@@ -139,7 +139,7 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
     rate,
     // An exact form keeps the budget's best in every partition: its files depend on B itself.
     ...(selector.partitioned.exact ? { budget } : {}),
-    kappa: MERGE_FACTOR,
+    kappa: oversampleOf(selector.partitioned),
     encoder: encoder.fingerprint,
     labelField: request.labelField ?? null,
   }).slice(0, 16);
@@ -335,7 +335,7 @@ export async function selectPartitioned(
         `${sizes.join(', ')}); ` +
         (form.exact
           ? `each keeps its best min(n_I, ${plan.budget})`
-          : `each keeps ⌈${MERGE_FACTOR}·k_I⌉ candidates, k_I = ⌈${(100 * plan.rate).toPrecision(3)}% · n_I⌉`) +
+          : `each keeps ⌈${oversampleOf(form)}·k_I⌉ candidates, k_I = ⌈${(100 * plan.rate).toPrecision(3)}% · n_I⌉`) +
         `; ${computed.length} computed in this run` +
         (computed.length ? ` (${computed.join(', ')})` : '') +
         `, ${reused} reused from task files or an earlier run with the same inputs`,

@@ -56,6 +56,12 @@ export interface ExactForm<P extends object = object> {
 export interface GreediForm<P extends object = object> {
   readonly exact?: false;
   readonly merge: string;
+  /**
+   * Candidates per partition = ⌈oversample · k_I⌉: κ ({@link MERGE_FACTOR}) unless set. 1 for methods
+   * that already run per partition of the pool (per class or cluster) with a proportional budget, whose
+   * merge only trims the rounding.
+   */
+  readonly oversample?: number;
   /** Up to `want` candidates of one partition; weights add up to the partition's size. */
   local(input: SelectInput, want: number, params: P, seed: number, signal?: AbortSignal): Promise<Candidates>;
   /** The final `budget` picks from the union, each row counted `multiplicity[i]` times. */
@@ -108,10 +114,19 @@ export function partitionedFormOf(
   return s as PartitionedSelector;
 }
 
-/** k_I and the candidate count of a partition of `size` items at budget rate `rate`. */
-export function localWant(size: number, rate: number): { share: number; want: number } {
+/** k_I and the candidate count ⌈oversample·k_I⌉ of a partition of `size` items at budget rate `rate`. */
+export function localWant(
+  size: number,
+  rate: number,
+  oversample: number = MERGE_FACTOR,
+): { share: number; want: number } {
   const share = Math.min(size, Math.ceil(rate * size));
-  return { share, want: Math.min(size, Math.ceil(MERGE_FACTOR * share)) };
+  return { share, want: Math.min(size, Math.ceil(oversample * share)) };
+}
+
+/** The oversampling factor of a form's first round (1 for exact forms' own rule, see {@link candidatesWanted}). */
+export function oversampleOf(form: PartitionedForm<never>): number {
+  return form.exact ? 1 : (form.oversample ?? MERGE_FACTOR);
 }
 
 /** How many candidates a partition of `size` items keeps for `form` (see {@link PartitionedForm.exact}). */
@@ -121,7 +136,7 @@ export function candidatesWanted(
   budget: number,
   rate: number,
 ): number {
-  return form.exact ? Math.min(size, budget) : localWant(size, rate).want;
+  return form.exact ? Math.min(size, budget) : localWant(size, rate, oversampleOf(form)).want;
 }
 
 /**
@@ -180,7 +195,7 @@ export async function selectByPartitions<P extends object>(
     });
     offset += x.n;
   }
-  const rowsOf = (which: 'image' | 'text') => {
+  const rowsOf = (which: 'image' | 'text' | 'imageViews') => {
     if (!partitions[0]![which]) return undefined;
     const out = new Float32Array(union.length * dim);
     from.forEach(([x, row], j) => out.set(x[which]!.subarray(row * dim, (row + 1) * dim), j * dim));
@@ -188,6 +203,7 @@ export async function selectByPartitions<P extends object>(
   };
   const image = rowsOf('image');
   const text = rowsOf('text');
+  const imageViews = rowsOf('imageViews');
   const ids = partitions[0]!.ids && BigInt64Array.from(from, ([x, row]) => x.ids![row]!);
   const labels = partitions[0]!.labels && Int32Array.from(from, ([x, row]) => x.labels![row]!);
   const classPrompts = partitions[0]!.classPrompts;
@@ -197,6 +213,7 @@ export async function selectByPartitions<P extends object>(
       dim,
       ...(image ? { image } : {}),
       ...(text ? { text } : {}),
+      ...(imageViews ? { imageViews } : {}),
       ...(ids ? { ids } : {}),
       ...(labels ? { labels } : {}),
       ...(classPrompts ? { classPrompts } : {}),
@@ -244,6 +261,7 @@ export async function weightsByNearest(
 export function twoRoundForm<P extends object>(
   select: (input: SelectInput, budget: number, params: P, ctx: SelectContext) => Promise<Selection>,
   merge: string,
+  oversample: number = MERGE_FACTOR,
 ): GreediForm<P> {
   const space = (input: SelectInput): Matrix => {
     if (!input.image) throw new SelectionInputError('the partitioned form needs image embeddings');
@@ -265,8 +283,22 @@ export function twoRoundForm<P extends object>(
   };
   return {
     merge,
+    oversample,
     local: (input, want, params, seed, signal) => run(input, want, params, seed, signal),
     combine: (input, multiplicity, budget, params, seed, signal) =>
       run(input, budget, params, seed, signal, multiplicity),
   };
+}
+
+/**
+ * For methods that already split the pool (per class or k-means cluster) and give each piece a budget
+ * proportional to its size: each partition is one more such piece, runs the method for its own share
+ * k_I = ⌈r·n_I⌉, and the merge runs the method on the union (B plus at most N items of rounding) for
+ * the budget.
+ */
+export function perPartitionForm<P extends object>(
+  select: (input: SelectInput, budget: number, params: P, ctx: SelectContext) => Promise<Selection>,
+  merge: string,
+): GreediForm<P> {
+  return twoRoundForm(select, merge, 1);
 }

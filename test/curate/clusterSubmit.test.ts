@@ -123,9 +123,9 @@ describe('curate cluster submit (scripts and refusals, no cluster)', () => {
     expect(stderr()).toContain("cluster submit runs `embed …` or `select …` after --, not 'index'");
     expect((await submit('embed', '--shard', '0/2')).code).toBe(2);
     expect(stderr()).toContain("cluster submit sets --shard itself: leave it out of the step's arguments");
-    expect((await submit('select', '--method', 'herding', '--budget', '10')).code).toBe(2);
+    expect((await submit('select', '--method', 'crest', '--budget', '10')).code).toBe(2);
     expect(stderr()).toContain(
-      'herding has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, facility-location, craig, clipcov)',
+      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd)',
     );
     const k8s = await curate('-w', ws, 'cluster', 'submit', '--engine', 'k8s', '--tasks', '2', '--', 'embed');
     expect(k8s.code).toBe(2);

@@ -140,10 +140,10 @@ describe('curate select --partitions N (partition → local → merge over a wor
     const ws = path.join(root, 'ws');
     expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-000.tar'))).code).toBe(0);
     expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
-    const r = await curate('-w', ws, 'select', '--method', 'herding', '--budget', '10', '--partitions', '2');
+    const r = await curate('-w', ws, 'select', '--method', 'crest', '--budget', '10', '--partitions', '2');
     expect(r.code).toBe(2);
     expect(stderr()).toContain(
-      'herding has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, facility-location, craig, clipcov)',
+      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd)',
     );
   });
 });

@@ -6,6 +6,7 @@ import {
   localWant,
   mergeRanked,
   partitionedFormOf,
+  partitionSeed,
   selectByPartitions,
 } from '../../src/select/partitioned.js';
 import { getSelector, partitionedMethods } from '../../src/select/registry.js';
@@ -41,6 +42,12 @@ async function coverage(x: Matrix, picks: ArrayLike<number>): Promise<number> {
     total += best;
   }
   return total;
+}
+
+function meanOf(x: Matrix, rows: readonly number[]): Float64Array {
+  const m = new Float64Array(x.cols);
+  for (const r of rows) for (let k = 0; k < x.cols; k++) m[k]! += x.data[r * x.cols + k]! / rows.length;
+  return m;
 }
 
 /** The covering radius max_i min_{j∈S} ‖x_i − x_j‖. */
@@ -342,6 +349,71 @@ describe('partition → local selection → merge (GreeDi)', () => {
     expect(picks.filter((i) => singleSet.has(i)).length / budget).toBeGreaterThanOrEqual(0.75);
   });
 
+  it('herding: the partitioned picks’ mean is within 1.5× the single run’s distance to the pool mean, closer than random picks', async () => {
+    const x = clustered(3000, 16, 40, 17);
+    const budget = 120;
+    const selector = getSelector('herding');
+    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+    const params = (selector.params as { parse(v: unknown): object }).parse({});
+    const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
+    const result = await selectByPartitions(
+      form,
+      members.map((m) => imageInput(rowsOf(x, m))),
+      budget,
+      params,
+      5,
+    );
+    const picks = Array.from(result.indices, (r) => members[Math.floor(r / 1000)]![r % 1000]!);
+    expect(new Set(picks).size).toBe(budget);
+    expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(3000, 3);
+    const single = await selector.select(imageInput(x), budget, params as never, { seed: 5 });
+    const everything = Array.from({ length: x.rows }, (_, i) => i);
+    const gap = (p: ArrayLike<number>) => {
+      const a = meanOf(x, Array.from(p));
+      const b = meanOf(x, everything);
+      return Math.hypot(...a.map((v, k) => v - b[k]!));
+    };
+    expect(gap(picks)).toBeLessThanOrEqual(1.5 * gap(single.indices));
+    const random = seededRandom(8);
+    const sample = new Set<number>();
+    while (sample.size < budget) sample.add(Math.floor(random() * x.rows));
+    expect(gap(picks)).toBeLessThan(gap([...sample]));
+  });
+
+  it.each([
+    ['sas', 3000],
+    ['pdd', 1500],
+    ['fast', 900],
+  ])(
+    '%s (per-partition form): each partition gives its own run’s picks at its share k_I; the merge only trims the rounding',
+    async (method, n) => {
+      const x = clustered(n, 16, 20, 19);
+      const budget = Math.round(n / 25);
+      const selector = getSelector(method);
+      const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+      const params = (selector.params as { parse(v: unknown): object }).parse({});
+      const size = n / 3;
+      const members = [0, 1, 2].map((t) => Array.from({ length: size }, (_, i) => 3 * i + t));
+      const inputs = members.map((m) => imageInput(rowsOf(x, m)));
+      const result = await selectByPartitions(form, inputs, budget, params, 5);
+      expect(result.indices.length).toBe(budget);
+      expect(new Set(result.indices).size).toBe(budget);
+      expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(n, 3);
+      const { share } = localWant(size, budget / n, 1);
+      expect(result.candidates).toBe(3 * share);
+      for (const [t, input] of inputs.entries()) {
+        // The partition's own run at its share, with the seed the scheme gives it.
+        const own = await selector.select(input, share, params as never, { seed: partitionSeed(form, 5, t) });
+        const mine = Array.from(result.indices)
+          .filter((r) => Math.floor(r / size) === t)
+          .map((r) => r % size);
+        const ownSet = new Set(own.indices);
+        expect(mine.every((r) => ownSet.has(r))).toBe(true);
+        expect(mine.length).toBeGreaterThanOrEqual(share - 2); // 3·share − budget items are trimmed in all
+      }
+    },
+  );
+
   it('sizes a partition’s candidates from its own size and the budget rate only', () => {
     expect(localWant(1000, 0.01)).toEqual({ share: 10, want: 40 });
     expect(localWant(3, 0.5)).toEqual({ share: 2, want: 3 });
@@ -349,8 +421,8 @@ describe('partition → local selection → merge (GreeDi)', () => {
   });
 
   it('names the methods that have a partitioned form when asked for one that has none', () => {
-    expect(() => partitionedFormOf(getSelector('herding'), partitionedMethods())).toThrow(
-      /herding has no partitioned form yet \(methods with one: random, clip-score, semdedup, k-center, facility-location, craig, clipcov\)/,
+    expect(() => partitionedFormOf(getSelector('crest'), partitionedMethods())).toThrow(
+      /crest has no partitioned form yet \(methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd\)/,
     );
   });
 });

@@ -8,6 +8,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
+import { perPartitionForm } from '../partitioned.js';
 import { setThreadSessionDefaults } from '../../compute/ort.js';
 import { mapOnWorkers, serveJobs } from '../../io/threads.js';
 import { kmeans } from '../../compute/kmeans.js';
@@ -179,6 +180,10 @@ export const fast: Selector<Params> = {
     }
     return { indices: interleaveByRank(orders), trace };
   },
+  partitioned: perPartitionForm<Params>(
+    (input, budget, p, ctx) => fast.select(input, budget, p, ctx),
+    "each partition is one more of FAST's partitions (its own k-means pieces, each with a proportional budget); the merge runs FAST on the union to trim the rounding to B",
+  ),
 };
 
 async function partitionsOf(

@@ -16,6 +16,7 @@
  * candidates, and past 4,096 scores every item in float64.
  */
 import { z } from 'zod';
+import { twoRoundForm } from '../partitioned.js';
 import { GraphBuilder } from '../../compute/onnxGraph.js';
 import { createSession, Tensor, type Session } from '../../compute/ort.js';
 import { abortCheckpoint, SelectionInputError, type Selector } from '../contract.js';
@@ -161,4 +162,8 @@ export const herding: Selector<z.infer<typeof params>> = {
       trace: [{ stage: 'herd', message: `${groups.length} group(s)` }],
     };
   },
+  partitioned: twoRoundForm<z.infer<typeof params>>(
+    (input, budget, p, ctx) => herding.select(input, budget, p, ctx),
+    "herding again on the union of the partitions' picks, towards the union's mean; each pick weighted by the items nearest to it",
+  ),
 };

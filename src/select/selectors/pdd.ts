@@ -14,6 +14,7 @@
  * trace with the proxy's full-data accuracy per stage (pitfall 7: it should still be rising).
  */
 import { z } from 'zod';
+import { perPartitionForm } from '../partitioned.js';
 import { seededRandom } from '../../compute/random.js';
 import { type SelectContext, type Selection, type Selector } from '../contract.js';
 import { gather, type Matrix } from '../kernels/similarity.js';
@@ -350,4 +351,8 @@ export const pdd: Selector<PddParams> = {
       ],
     };
   },
+  partitioned: perPartitionForm<PddParams>(
+    (input, budget, p, ctx) => pdd.select(input, budget, p, ctx),
+    'each partition runs PDD for its share of the budget; the merge runs PDD on the union to trim the rounding to B',
+  ),
 };

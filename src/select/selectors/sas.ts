@@ -11,6 +11,7 @@
  * Classes above `pairwiseLimit` estimate R_i from a seeded sample of the class (unbiased, §4 [R]).
  */
 import { z } from 'zod';
+import { perPartitionForm } from '../partitioned.js';
 import { seededRandom } from '../../compute/random.js';
 import type { Selector, TraceEvent } from '../contract.js';
 import { clampedProductSums } from '../kernels/clampedSums.js';
@@ -115,6 +116,10 @@ export const sas: Selector<Params> = {
     const scores = Float32Array.from(rowSum, (r, i) => r / sizes[classes.assignment[i]!]!);
     return { indices, scores, trace };
   },
+  partitioned: perPartitionForm<Params>(
+    (input, budget, p, ctx) => sas.select(input, budget, p, ctx),
+    'each partition runs SAS for its share of the budget (latent classes of its own items); the merge runs SAS on the union to trim the rounding to B',
+  ),
 };
 
 /** Per-class budgets (§3.3, pitfall 6): largest remainder with at least one per non-empty class when the budget allows, or floor. */
