@@ -4,7 +4,8 @@
  * each run in a fresh process, wall seconds and peak RSS from GNU time. The workspace is read partition
  * by partition, so memory should follow the partition size, not n; seconds per million should stay flat.
  * One single-process run at the largest n shows what the partitions get around.
- *   scale.ts [n,n,…] [--methods=a,b] [--keep]   (defaults 1000000,3000000; every partitioned method)
+ *   scale.ts [n,n,…] [--methods=a,b] [--keep] [--no-single]   (defaults 1000000,3000000; every
+ *                                                                  partitioned method)
  * Workspaces go to $TMPDIR/clipcurate-scale-<n> and are removed afterwards unless --keep.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -101,7 +102,7 @@ for (const n of sizes) {
       measured: today,
     });
   }
-  if (n === Math.max(...sizes)) {
+  if (n === Math.max(...sizes) && !process.argv.includes('--no-single')) {
     // The same request in one process, for contrast (it must hold the whole pool).
     const r = timed(['-w', ws, 'select', '--method', 'clip-score', '--budget', '1%', '--name', 'single']);
     log(n, 'clip-score single process', r);
@@ -119,7 +120,9 @@ for (const n of sizes) {
 }
 
 // Rows of sizes this run left out are kept from earlier runs (each says when it was measured).
-const earlier = ((await previousResults<Row[]>('scale')) ?? []).filter((r) => !sizes.includes(r.n));
+const measuredNow = (r: Row) =>
+  rows.some((x) => x.n === r.n && x.method === r.method && x.partitions === r.partitions);
+const earlier = ((await previousResults<Row[]>('scale')) ?? []).filter((r) => !measuredNow(r));
 rows.unshift(...earlier);
 rows.sort((a, b) => a.n - b.n);
 
