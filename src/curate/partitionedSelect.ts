@@ -22,6 +22,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { parseBudget, resolveBudget, SelectionInputError, type TraceEvent } from '../select/contract.js';
 import {
   candidatesWanted,
+  checkFilterBudget,
   mergeRanked,
   oversampleOf,
   partitionedFormOf,
@@ -33,7 +34,7 @@ import type { Catalog } from './catalog.js';
 import { embeddingsDir } from './embed.js';
 import { loadEmbeddings } from './embeddings.js';
 import { listParts } from './parts.js';
-import { defaultSelectionName, embeddingOptions, type SelectRequest } from './pipeline.js';
+import { defaultSelectionName, embeddingOptions, sampleFacts, type SelectRequest } from './pipeline.js';
 import { saveSelection, type StoredSelection } from './selections.js';
 
 export interface PartitionedRequest extends SelectRequest {
@@ -89,6 +90,8 @@ interface Plan {
   inputs: PartitionInputs[];
   dir: string;
   runKey: string;
+  /** The budget as requested ("1%", "500"; "100%" for a filter without one). */
+  budgetText: string;
 }
 
 /** Folder of a run's partition files: `<workspace>/partitions/<run key>/`. */
@@ -102,7 +105,9 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
     throw new SelectionInputError('--partitions with --from is not supported yet: select the whole pool');
   if (!(Number.isInteger(request.partitions) && request.partitions >= 1))
     throw new SelectionInputError(`--partitions ${request.partitions}: expected a whole number ≥ 1`);
-  if (request.budget === undefined) throw new SelectionInputError(`${request.method} needs a budget`);
+  // A filter keeps what passes: its budget may be left out (100%), as in one process.
+  const budgetText = request.budget ?? (selector.kind === 'filter' ? '100%' : undefined);
+  if (budgetText === undefined) throw new SelectionInputError(`${request.method} needs a budget`);
   const params = (selector.params as { parse(v: unknown): Record<string, unknown> }).parse(
     request.params ?? {},
   );
@@ -127,7 +132,7 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
   });
   const total = inputs.reduce((n, p) => n + p.items, 0);
   if (total === 0) throw new Error(`no embeddings in ${store.dir}: run curate embed first`);
-  const parsed = parseBudget(request.budget);
+  const parsed = parseBudget(budgetText);
   const budget = resolveBudget(parsed, total);
   const rate = 'fraction' in parsed ? parsed.fraction : budget / total;
   const seed = request.seed ?? 0;
@@ -155,6 +160,7 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
     inputs,
     dir: path.join(partitionsDir(workspace), runKey),
     runKey,
+    budgetText,
   };
 }
 
@@ -202,8 +208,12 @@ async function computePartition(
     excluded = e.excluded.map(({ key, reason }) => ({ key, reason }));
     const want = candidatesWanted(plan.selector.partitioned, e.n, plan.budget, plan.rate);
     if (want > 0) {
+      // The filters read catalog facts (captions, sizes, hashes): this partition's rows only.
+      const input = plan.selector.needs.includes('samples')
+        ? { ...e, samples: await sampleFacts(catalog, e.ids, true) }
+        : e;
       const local = await plan.selector.partitioned.local(
-        e,
+        input,
         want,
         plan.params,
         partitionSeed(plan.selector.partitioned, plan.seed, index),
@@ -299,6 +309,7 @@ export async function selectPartitioned(
     } else file.sampleIds.forEach((id, j) => weightOf.set(BigInt(id), file.weights[j]!));
     request.progress?.(index + 1, plan.count + 1);
   }
+  if (form.exact && form.keepsAll) checkFilterBudget(candidates, plan.total, plan.budget);
   let merged: { indices: Int32Array; weights: Float32Array };
   let poolIds: BigInt64Array;
   if (form.exact) {
@@ -346,11 +357,13 @@ export async function selectPartitioned(
     },
   ];
   return saveSelection(catalog, workspace, {
-    name: request.name ?? defaultSelectionName(request.method, request.budget!),
+    name:
+      request.name ??
+      (request.budget === undefined ? request.method : defaultSelectionName(request.method, request.budget)),
     method: request.method,
     params: plan.params,
     seed: plan.seed,
-    budget: { requested: request.budget!, count: plan.budget },
+    budget: { requested: plan.budgetText, count: plan.budget },
     selection: { indices: merged.indices, weights: merged.weights, trace },
     poolIds,
     poolSize: plan.total,

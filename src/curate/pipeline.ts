@@ -3,6 +3,7 @@
  * VS Code extension: load the workspace's embeddings once, run registry selectors through the contract,
  * save each result as a stored selection, and score methods against each other.
  */
+import { listValue } from '@duckdb/node-api';
 import { labelsFromNameField, resolveClassNames, type ClassNamesRequest } from './classNames.js';
 import {
   DEFAULT_EVAL_SEEDS,
@@ -162,15 +163,26 @@ function budgetOf(request: SelectRequest): { text: string; budget: ReturnType<ty
   return { text, budget: parseBudget(text) };
 }
 
-/** Captions, image sizes and content hashes of the pool rows, from the catalog (for the filters). */
-async function sampleFacts(catalog: Catalog, ids: BigInt64Array): Promise<SampleFacts> {
+/**
+ * Captions, image sizes and content hashes of the pool rows, from the catalog (for the filters). With
+ * `onlyThese` the catalog returns those rows only (a partition), not one JS object per catalog sample.
+ */
+export async function sampleFacts(
+  catalog: Catalog,
+  ids: BigInt64Array,
+  onlyThese = false,
+): Promise<SampleFacts> {
   const rows = await catalog.rows<{
     id: bigint;
     caption: string;
     width: number;
     height: number;
     hash: string | null;
-  }>('SELECT id, caption, width, height, content_hash AS hash FROM samples');
+  }>(
+    `SELECT id, caption, width, height, content_hash AS hash FROM samples
+     ${onlyThese ? 'WHERE id IN (SELECT unnest($ids))' : ''}`,
+    onlyThese ? { ids: listValue(Array.from(ids)) } : {},
+  );
   const byId = new Map(rows.map((r) => [BigInt(r.id), r]));
   const at = (id: bigint) => {
     const r = byId.get(id);

@@ -48,6 +48,11 @@ export interface ExactForm<P extends object = object> {
   readonly exact: true;
   /** What the merge does, in words (for `curate methods`, the docs and the trace). */
   readonly merge: string;
+  /**
+   * Filters: each partition keeps every item that passes (whatever the budget), and the merge keeps
+   * them all in catalog order; more than the budget is an error, as in one process.
+   */
+  readonly keepsAll?: boolean;
   /** Up to `want` items of one partition, best first. */
   local(input: SelectInput, want: number, params: P, seed: number, signal?: AbortSignal): Promise<Ranked>;
 }
@@ -136,7 +141,8 @@ export function candidatesWanted(
   budget: number,
   rate: number,
 ): number {
-  return form.exact ? Math.min(size, budget) : localWant(size, rate, oversampleOf(form)).want;
+  if (form.exact) return form.keepsAll ? size : Math.min(size, budget);
+  return localWant(size, rate, oversampleOf(form)).want;
 }
 
 /**
@@ -164,12 +170,13 @@ export async function selectByPartitions<P extends object>(
     const lists: Array<{ keys: Float64Array; order: number[] }> = [];
     let start = 0;
     for (const x of partitions) {
-      const local = await form.local(x, Math.min(x.n, budget), params, seed);
+      const local = await form.local(x, candidatesWanted(form as never, x.n, budget, 0), params, seed);
       lists.push({ keys: local.keys, order: Array.from(local.indices, (row) => start + row) });
       start += x.n;
     }
-    const merged = mergeRanked(lists, budget);
     const candidates = lists.reduce((n, l) => n + l.keys.length, 0);
+    if (form.keepsAll) checkFilterBudget(candidates, total, budget);
+    const merged = mergeRanked(lists, budget);
     return {
       indices: Int32Array.from(merged.order),
       weights: new Float32Array(merged.order.length).fill(1),
@@ -301,4 +308,32 @@ export function perPartitionForm<P extends object>(
   merge: string,
 ): GreediForm<P> {
   return twoRoundForm(select, merge, 1);
+}
+
+/**
+ * A filter's partitioned form: each partition keeps what passes the filter there, and the merge keeps
+ * all of it in catalog order — exactly the one-process result, for filters that judge each item alone.
+ */
+export function filterForm<P extends object>(
+  select: (input: SelectInput, budget: number, params: P, ctx: SelectContext) => Promise<Selection>,
+): ExactForm<P> {
+  return {
+    exact: true,
+    keepsAll: true,
+    merge: 'every item that passes in its partition, in catalog order: exactly the one-process result',
+    async local(input, want, params, seed, signal) {
+      const kept = await select(input, want, params, { seed, ...(signal ? { signal } : {}) });
+      return { indices: kept.indices, keys: new Float64Array(kept.indices.length) };
+    },
+  };
+}
+
+/** A filter keeps everything that passes: a budget below that is refused, as in one process. */
+export function checkFilterBudget(passing: number, total: number, budget: number): void {
+  if (passing > budget)
+    throw new SelectionInputError(
+      `the filter keeps ${passing} of ${total} items, more than the budget of ${budget}: a filter keeps ` +
+        'everything that passes, so leave the budget out (or give 100%), and select from its result ' +
+        'with a second method (`from`) to cut it further',
+    );
 }

@@ -105,6 +105,20 @@ describe('curate select --partitions N (partition → local → merge over a wor
     expect(r3.keys).toEqual(r1.keys);
     expect(r3.keys).toHaveLength(24);
 
+    // A filter (no budget): every partition keeps what passes, the merge all of it, in catalog order.
+    const filter = ['select', '--method', 'caption-filter', '-p', 'minWords=6'];
+    expect((await curate('-w', tasks, ...filter, '--name', 'cf')).code, stderr()).toBe(0);
+    expect((await curate('-w', tasks, ...filter, '--partitions', '3', '--name', 'cf-3')).code, stderr()).toBe(
+      0,
+    );
+    const [cf, cf3] = await Promise.all([loadSelection(tasks, 'cf'), loadSelection(tasks, 'cf-3')]);
+    expect(cf3.keys).toEqual(cf.keys);
+    expect(cf.keys.length).toBeGreaterThan(0);
+    expect(cf.keys.length).toBeLessThan(240);
+    const capped = await curate('-w', tasks, ...filter, '--budget', '5', '--partitions', '3');
+    expect(capped.code).toBe(2);
+    expect(stderr()).toContain(`the filter keeps ${cf.keys.length} of 240 items, more than the budget of 5`);
+
     // A task of another N, or an I out of range, is refused before any work.
     const wrong = await curate('-w', tasks, ...SELECT, '--partition', '3/3');
     expect(wrong.code).toBe(2);
@@ -143,7 +157,7 @@ describe('curate select --partitions N (partition → local → merge over a wor
     const r = await curate('-w', ws, 'select', '--method', 'crest', '--budget', '10', '--partitions', '2');
     expect(r.code).toBe(2);
     expect(stderr()).toContain(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd)',
+      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd, caption-filter, image-filter, eval-dedup)',
     );
   });
 });

@@ -240,10 +240,9 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         throw new UsageError(`--partition ${o.partition} and --partitions ${o.partitions} disagree on N`);
       const partitions = slice?.count ?? o.partitions;
       if (partitions !== undefined) {
-        if (!budget) throw new SelectionInputError(`--partitions needs a budget (--budget)`);
         const request = {
           method,
-          budget,
+          ...(budget ? { budget } : {}),
           partitions,
           params,
           ...(name ? { name } : {}),

@@ -55,8 +55,8 @@ export function parseStep(words: readonly string[]): { step: ClusterStep; args: 
       throw new ClusterInputError(
         'cluster submit -- select needs --method (a method with a partitioned form)',
       );
-    partitionedFormOf(getSelector(method), partitionedMethods());
-    if (!args.some((a) => a === '--budget' || a.startsWith('--budget=')))
+    const selector = partitionedFormOf(getSelector(method), partitionedMethods());
+    if (selector.kind !== 'filter' && !args.some((a) => a === '--budget' || a.startsWith('--budget=')))
       throw new ClusterInputError('cluster submit -- select needs --budget');
   }
   return { step, args };

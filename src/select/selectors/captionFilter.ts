@@ -6,6 +6,7 @@
  * inclusive; everything that passes is kept, in pool order.
  */
 import { z } from 'zod';
+import { filterForm } from '../partitioned.js';
 import { SelectionInputError, type Selector, type TraceEvent } from '../contract.js';
 import { knownLanguages, languageDetector } from '../filters/language.js';
 import { items, keepPassing } from '../filters/keep.js';
@@ -110,4 +111,5 @@ export const captionFilter: Selector<Params> = {
     });
     return selection;
   },
+  partitioned: filterForm((input, budget, p, ctx) => captionFilter.select(input, budget, p, ctx)),
 };

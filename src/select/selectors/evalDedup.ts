@@ -8,6 +8,7 @@
  * different one is an error; a bare `.npy` is only checked for its width.
  */
 import { z } from 'zod';
+import { filterForm } from '../partitioned.js';
 import { SelectionInputError, type Selector } from '../contract.js';
 import { loadEvalSet } from '../filters/evalSet.js';
 import { items, keepPassing } from '../filters/keep.js';
@@ -74,4 +75,5 @@ export const evalDedup: Selector<z.infer<typeof params>> = {
       distance,
     );
   },
+  partitioned: filterForm((input, budget, p, ctx) => evalDedup.select(input, budget, p, ctx)),
 };

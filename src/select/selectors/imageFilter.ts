@@ -5,6 +5,7 @@
  * inclusive; everything that passes is kept, in pool order.
  */
 import { z } from 'zod';
+import { filterForm } from '../partitioned.js';
 import { SelectionInputError, type Selector } from '../contract.js';
 import { items, keepPassing } from '../filters/keep.js';
 
@@ -53,4 +54,5 @@ export const imageFilter: Selector<Params> = {
     });
     return selection;
   },
+  partitioned: filterForm((input, budget, p, ctx) => imageFilter.select(input, budget, p, ctx)),
 };
