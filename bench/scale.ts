@@ -104,7 +104,18 @@ for (const n of sizes) {
   }
   if (n === Math.max(...sizes) && !process.argv.includes('--no-single')) {
     // The same request in one process, for contrast (it must hold the whole pool).
-    const r = timed(['-w', ws, 'select', '--method', 'clip-score', '--budget', '1%', '--name', 'single']);
+    const r = timed([
+      '-w',
+      ws,
+      'select',
+      '--method',
+      'clip-score',
+      '--budget',
+      '1%',
+      '--one-process',
+      '--name',
+      'single',
+    ]);
     log(n, 'clip-score single process', r);
     rows.push({
       n,

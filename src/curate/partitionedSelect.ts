@@ -31,6 +31,7 @@ import {
 } from '../select/partitioned.js';
 import { getSelector, partitionedMethods } from '../select/registry.js';
 import type { Catalog } from './catalog.js';
+import { resolveClassNames } from './classNames.js';
 import { embeddingsDir } from './embed.js';
 import { loadEmbeddings } from './embeddings.js';
 import { listParts } from './parts.js';
@@ -40,6 +41,8 @@ import { saveSelection, type StoredSelection } from './selections.js';
 export interface PartitionedRequest extends SelectRequest {
   /** N: how many partitions. */
   partitions: number;
+  /** Why the run is partitioned when nobody asked (the automatic scale mode), first in the trace. */
+  scaleNote?: string;
 }
 
 /** `--partition I/N` (I counted from 0). */
@@ -87,6 +90,8 @@ interface Plan {
   budget: number;
   total: number;
   encoder: { name: string; fingerprint: string };
+  /** `--class-names` as prompt embeddings (zero-shot latent classes of ClipCov and SAS), for every partition. */
+  classPrompts?: { names: string[]; embeddings: Float32Array };
   inputs: PartitionInputs[];
   dir: string;
   runKey: string;
@@ -136,6 +141,10 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
   const budget = resolveBudget(parsed, total);
   const rate = 'fraction' in parsed ? parsed.fraction : budget / total;
   const seed = request.seed ?? 0;
+  const classes = request.classNames
+    ? await resolveClassNames(catalog, workspace, request.classNames, request.encoder)
+    : undefined;
+  const classPrompts = classes && { names: classes.names, embeddings: classes.embeddings };
   const runKey = hash({
     method: selector.name,
     params,
@@ -147,6 +156,7 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
     kappa: oversampleOf(selector.partitioned),
     encoder: encoder.fingerprint,
     labelField: request.labelField ?? null,
+    classNames: classes?.names ?? null,
   }).slice(0, 16);
   return {
     selector,
@@ -157,6 +167,7 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
     budget,
     total,
     encoder,
+    ...(classPrompts ? { classPrompts } : {}),
     inputs,
     dir: path.join(partitionsDir(workspace), runKey),
     runKey,
@@ -209,9 +220,13 @@ async function computePartition(
     const want = candidatesWanted(plan.selector.partitioned, e.n, plan.budget, plan.rate);
     if (want > 0) {
       // The filters read catalog facts (captions, sizes, hashes): this partition's rows only.
-      const input = plan.selector.needs.includes('samples')
-        ? { ...e, samples: await sampleFacts(catalog, e.ids, true) }
-        : e;
+      const input = {
+        ...e,
+        ...(plan.classPrompts ? { classPrompts: plan.classPrompts } : {}),
+        ...(plan.selector.needs.includes('samples')
+          ? { samples: await sampleFacts(catalog, e.ids, true) }
+          : {}),
+      };
       const local = await plan.selector.partitioned.local(
         input,
         want,
@@ -327,7 +342,7 @@ export async function selectPartitioned(
     });
     const multiplicity = Float64Array.from(union.ids, (id) => weightOf.get(id)!);
     merged = await form.combine(
-      union,
+      plan.classPrompts ? { ...union, classPrompts: plan.classPrompts } : union,
       multiplicity,
       Math.min(plan.budget, union.n),
       plan.params,
@@ -339,6 +354,7 @@ export async function selectPartitioned(
   request.progress?.(plan.count + 1, plan.count + 1);
   const reused = plan.count - computed.length;
   const trace: TraceEvent[] = [
+    ...(request.scaleNote ? [{ stage: 'scale', message: request.scaleNote }] : []),
     {
       stage: 'partitions',
       message:
@@ -371,4 +387,27 @@ export async function selectPartitioned(
     seconds: (performance.now() - started) / 1000,
     excluded,
   });
+}
+
+/**
+ * Pools above this many embedded pairs run partitioned by default (methods with a partitioned form):
+ * one process would hold the whole n × d matrix (image and caption: 4 GB at 1M × 512 in float32, and a
+ * Node buffer stops at 4 GiB, ~2.1M rows at d = 512).
+ */
+export const AUTO_PARTITION_ABOVE = 1_000_000;
+/** Items per partition when the partitions are chosen automatically (about 1 GB of vectors at d = 512). */
+export const AUTO_PARTITION_ITEMS = 250_000;
+
+/** How many pairs the workspace's current encoder has embedded (one catalog count, no vectors read). */
+export async function embeddedCount(
+  catalog: Catalog,
+  workspace: string,
+): Promise<{ count: number; dim: number }> {
+  const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
+  const [row] = await catalog.rows<{ count: number | bigint }>(
+    `SELECT count(*) AS count FROM embeddings e
+     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp`,
+    { fp: store.meta.encoder.fingerprint },
+  );
+  return { count: Number(row?.count ?? 0), dim: store.meta.encoder.dim };
 }

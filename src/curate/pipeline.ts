@@ -37,11 +37,18 @@ import {
   type Schedule,
   type Selection,
   type SelectInput,
+  type Selector,
 } from '../select/contract.js';
-import { getSelector } from '../select/registry.js';
+import { getSelector, partitionedMethods } from '../select/registry.js';
 import { sampleWithoutReplacement } from '../select/selectors/random.js';
 import type { Catalog } from './catalog.js';
 import { loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
+import {
+  AUTO_PARTITION_ABOVE,
+  AUTO_PARTITION_ITEMS,
+  embeddedCount,
+  selectPartitioned,
+} from './partitionedSelect.js';
 import {
   loadSelection,
   saveSelection,
@@ -99,6 +106,22 @@ export interface SelectRequest extends EmbeddingOptions {
   seed?: number;
   signal?: AbortSignal;
   progress?: (done: number, total: number) => void;
+  /**
+   * Run in one process on the whole pool even when it is larger than {@link AUTO_PARTITION_ABOVE}
+   * (where a method with a partitioned form otherwise runs partitioned).
+   */
+  oneProcess?: boolean;
+  /** The large-pool rules' thresholds (defaults: {@link AUTO_PARTITION_ABOVE}, …; tests lower them). */
+  largePool?: Partial<LargePoolLimits>;
+}
+
+export interface LargePoolLimits {
+  /** Pools above this many pairs run partitioned when the method can. */
+  partitionAbove: number;
+  /** Items per partition then. */
+  partitionItems: number;
+  /** Bytes one process's pool matrix may take (a Node typed array's limit). */
+  matrixBytes: number;
 }
 
 /** Default selection name: method and budget, file-name safe ("craig-10pct", "k-center-500"). */
@@ -115,6 +138,10 @@ export async function selectSubset(
 ): Promise<StoredSelection> {
   // Bad input is reported before the (possibly large) embeddings are read.
   budgetOf(request);
+  if (!embeddings && request.from === undefined) {
+    const partitioned = await largePoolMode(catalog, workspace, request);
+    if (partitioned) return partitioned;
+  }
   const earlier = request.from === undefined ? undefined : await loadSelection(workspace, request.from);
   // A wrong encoder or class-name field fails here, before the (possibly large) embeddings are read.
   const classes = await resolveClasses(catalog, workspace, request);
@@ -161,6 +188,47 @@ function budgetOf(request: SelectRequest): { text: string; budget: ReturnType<ty
       `${request.method} needs a budget (a count such as 500, or a share such as 10%)`,
     );
   return { text, budget: parseBudget(text) };
+}
+
+/** Bytes a Node typed array can hold: the whole pool's matrix must fit one (~2.1M rows at d = 512). */
+const MAX_MATRIX_BYTES = 2 ** 32;
+
+/**
+ * A pool larger than {@link AUTO_PARTITION_ABOVE}: a method with a partitioned form runs partitioned
+ * (⌈n / AUTO_PARTITION_ITEMS⌉ partitions, said in the trace) unless one process is asked for; a method
+ * without one runs in one process if the matrix fits a buffer, and is refused, naming the alternatives,
+ * if it does not.
+ */
+async function largePoolMode(
+  catalog: Catalog,
+  workspace: string,
+  request: SelectRequest,
+): Promise<StoredSelection | undefined> {
+  const limits: LargePoolLimits = {
+    partitionAbove: AUTO_PARTITION_ABOVE,
+    partitionItems: AUTO_PARTITION_ITEMS,
+    matrixBytes: MAX_MATRIX_BYTES,
+    ...request.largePool,
+  };
+  const { count, dim } = await embeddedCount(catalog, workspace);
+  const selector = getSelector(request.method) as Selector<object>;
+  const fits = count * dim * 4 < limits.matrixBytes;
+  if (!fits && (request.oneProcess || !selector.partitioned))
+    throw new SelectionInputError(
+      `${request.method} in one process needs the pool's ${count.toLocaleString('en-US')} × ${dim} matrix in one ` +
+        `buffer, more than ${(limits.matrixBytes / 2 ** 30).toPrecision(3)} GiB (${Math.floor(limits.matrixBytes / (4 * dim)).toLocaleString('en-US')} rows ` +
+        `at d = ${dim}); methods that run partitioned: ${partitionedMethods().join(', ')}`,
+    );
+  if (count <= limits.partitionAbove || request.oneProcess || !selector.partitioned) return undefined;
+  const partitions = Math.ceil(count / limits.partitionItems);
+  return selectPartitioned(catalog, workspace, {
+    ...request,
+    partitions,
+    scaleNote:
+      `the pool's ${count.toLocaleString('en-US')} pairs are more than ${limits.partitionAbove.toLocaleString('en-US')}: ` +
+      `${partitions} partitions of about ${limits.partitionItems.toLocaleString('en-US')} (--partitions N to choose, ` +
+      '--one-process for the whole pool in one process)',
+  });
 }
 
 /**

@@ -9,7 +9,7 @@ import path from 'node:path';
 import sharp from 'sharp';
 import tar from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { loadSelection, partitionsDir } from '../../src/curate/api.js';
+import { Catalog, loadSelection, partitionsDir, selectSubset } from '../../src/curate/api.js';
 import { MINI, tempDir } from '../helpers.js';
 import { captureCli, spawnCli } from '../support/cli.js';
 import { writeTinyClip } from '../support/tinyClip.js';
@@ -146,6 +146,47 @@ describe('curate select --partitions N (partition → local → merge over a wor
     expect(second.out).toContain('fl: facility-location kept 32 of 320');
     const picks = await loadSelection(ws, 'fl');
     expect(picks.keys.some((k) => k.startsWith('mirror'))).toBe(true);
+  });
+
+  it('a pool above the large-pool threshold runs partitioned by itself and says why; --one-process keeps one process; a pool too large for one is refused', async () => {
+    const root = await tempDir();
+    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
+    const ws = path.join(root, 'ws');
+    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
+    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    expect(
+      (await curate('-w', ws, ...SELECT, '--partitions', '3', '--name', 'explicit')).code,
+      stderr(),
+    ).toBe(0);
+    // Thresholds lowered so the 240-pair pool counts as large: 240 > 100, partitions of 80 → N = 3.
+    const largePool = { partitionAbove: 100, partitionItems: 80 };
+    const request = { method: 'facility-location', budget: '10%', seed: 3, largePool };
+    const catalog = await Catalog.open(ws);
+    try {
+      const auto = await selectSubset(catalog, ws, { ...request, name: 'auto' });
+      expect(auto.trace.map((t) => t.stage).slice(0, 2)).toEqual(['scale', 'partitions']);
+      expect(auto.trace[0]!.message).toContain(
+        "the pool's 240 pairs are more than 100: 3 partitions of about 80",
+      );
+      expect(auto.sampleIds).toEqual((await loadSelection(ws, 'explicit')).sampleIds);
+
+      const one = await selectSubset(catalog, ws, { ...request, name: 'one', oneProcess: true });
+      expect(one.trace.some((t) => t.stage === 'partitions' || t.stage === 'scale')).toBe(false);
+      expect(one.sampleIds).toHaveLength(24);
+
+      // A method without a partitioned form runs in one process while the matrix fits a buffer…
+      const withoutForm = { method: 'crest', budget: '10%', largePool };
+      const tooSmall = { ...largePool, matrixBytes: 240 * 64 * 4 }; // the tiny encoder's d = 64
+      await expect(selectSubset(catalog, ws, { ...withoutForm, largePool: tooSmall })).rejects.toThrow(
+        /crest in one process needs the pool's 240 × 64 matrix in one buffer, more than .* GiB \(240 rows at d = 64\); methods that run partitioned: random, clip-score/,
+      );
+      // …and so does an explicit --one-process request for any method.
+      await expect(
+        selectSubset(catalog, ws, { ...request, oneProcess: true, largePool: tooSmall }),
+      ).rejects.toThrow(/facility-location in one process needs the pool's 240 × 64 matrix/);
+    } finally {
+      catalog.close();
+    }
   });
 
   it('refuses a method without a partitioned form, naming those that have one', async () => {

@@ -199,6 +199,11 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         '--partition <I/N>',
         'one task of an array job: compute partition I of N only (I from 0), reading the catalog only; ' +
           'then `curate select … --partitions N` merges',
+      )
+      .option(
+        '--one-process',
+        'the whole pool in one process even above 1,000,000 pairs (where methods with a partitioned form ' +
+          'run partitioned by default)',
       ),
   ).action(
     async (
@@ -210,6 +215,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         param: string[];
         partitions?: number;
         partition?: string;
+        oneProcess?: boolean;
       },
       cmd,
     ) => {
@@ -239,6 +245,8 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       if (slice && o.partitions !== undefined && o.partitions !== slice.count)
         throw new UsageError(`--partition ${o.partition} and --partitions ${o.partitions} disagree on N`);
       const partitions = slice?.count ?? o.partitions;
+      if (partitions !== undefined && o.oneProcess)
+        throw new UsageError('--one-process and --partition(s) ask for different things: give one');
       if (partitions !== undefined) {
         const request = {
           method,
@@ -248,6 +256,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
           ...(name ? { name } : {}),
           ...(o.from ? { from: o.from } : {}),
           ...embeddingChoice(o, config),
+          ...classes,
         };
         await withCatalog(
           workspace,
@@ -300,6 +309,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
             method,
             ...(budget ? { budget } : {}),
             ...(o.from ? { from: o.from } : {}),
+            ...(o.oneProcess ? { oneProcess: true } : {}),
             params,
             signal,
             ...(name ? { name } : {}),
