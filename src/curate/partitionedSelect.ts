@@ -389,15 +389,6 @@ export async function selectPartitioned(
   });
 }
 
-/**
- * Pools above this many embedded pairs run partitioned by default (methods with a partitioned form):
- * one process would hold the whole n × d matrix (image and caption: 4 GB at 1M × 512 in float32, and a
- * Node buffer stops at 4 GiB, ~2.1M rows at d = 512).
- */
-export const AUTO_PARTITION_ABOVE = 1_000_000;
-/** Items per partition when the partitions are chosen automatically (about 1 GB of vectors at d = 512). */
-export const AUTO_PARTITION_ITEMS = 250_000;
-
 /** How many pairs the workspace's current encoder has embedded (one catalog count, no vectors read). */
 export async function embeddedCount(
   catalog: Catalog,

@@ -39,16 +39,12 @@ import {
   type SelectInput,
   type Selector,
 } from '../select/contract.js';
+import { AUTO_PARTITION_ABOVE, AUTO_PARTITION_ITEMS } from '../select/partitioned.js';
 import { getSelector, partitionedMethods } from '../select/registry.js';
 import { sampleWithoutReplacement } from '../select/selectors/random.js';
 import type { Catalog } from './catalog.js';
 import { loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
-import {
-  AUTO_PARTITION_ABOVE,
-  AUTO_PARTITION_ITEMS,
-  embeddedCount,
-  selectPartitioned,
-} from './partitionedSelect.js';
+import { embeddedCount, selectPartitioned } from './partitionedSelect.js';
 import {
   loadSelection,
   saveSelection,

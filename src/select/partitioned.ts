@@ -26,6 +26,15 @@ import { gather, topKInnerProduct, type Matrix } from './kernels/similarity.js';
  */
 export const MERGE_FACTOR = 4;
 
+/**
+ * Pools above this many pairs run partitioned by default (methods with a partitioned form): one process
+ * would hold the whole n × d matrix (image and caption: 4 GB at 1M × 512 in float32, and a Node buffer
+ * stops at 4 GiB, ~2.1M rows at d = 512).
+ */
+export const AUTO_PARTITION_ABOVE = 1_000_000;
+/** Items per partition when the partitions are chosen automatically (about 1 GB of vectors at d = 512). */
+export const AUTO_PARTITION_ITEMS = 250_000;
+
 /** A partition's candidates (rows of its input) and the number of items each stands for. */
 export interface Candidates {
   indices: Int32Array;

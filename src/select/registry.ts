@@ -27,6 +27,7 @@ import { random } from './selectors/random.js';
 import { sas } from './selectors/sas.js';
 import { semdedup } from './selectors/semdedup.js';
 import { seta } from './selectors/seta.js';
+import { AUTO_PARTITION_ABOVE } from './partitioned.js';
 
 const SELECTORS: readonly Selector<never>[] = [
   random,
@@ -74,7 +75,7 @@ export function partitionedMethods(): string[] {
 export function scaleModeOf(selector: Selector<never>): string {
   const form = (selector as Selector<object>).partitioned;
   return form
-    ? `partition → local selection → merge (--partitions N; tasks: --partition I/N): ${form.merge}`
+    ? `partition → local selection → merge (--partitions N, and by itself above ${AUTO_PARTITION_ABOVE.toLocaleString('en-US')} pairs; tasks: --partition I/N): ${form.merge}`
     : 'one process: the whole pool in memory (up to ~2.1M pairs at d = 512 with float32 vectors)';
 }
 
