@@ -15,6 +15,7 @@
  * re-run recomputes those and reuses the others (the trace says which).
  */
 import { createHash } from 'node:crypto';
+import { listValue } from '@duckdb/node-api';
 import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EmbeddingStore } from '../embed/store.js';
@@ -224,7 +225,12 @@ async function computePartition(
         ...e,
         ...(plan.classPrompts ? { classPrompts: plan.classPrompts } : {}),
         ...(plan.selector.needs.includes('samples')
-          ? { samples: await sampleFacts(catalog, e.ids, true) }
+          ? {
+              samples: {
+                ...(await sampleFacts(catalog, e.ids, true)),
+                firstCopyInPool: await firstCopiesInPool(catalog, plan.encoder.fingerprint, e.ids),
+              },
+            }
           : {}),
       };
       const local = await plan.selector.partitioned.local(
@@ -401,4 +407,26 @@ export async function embeddedCount(
     { fp: store.meta.encoder.fingerprint },
   );
   return { count: Number(row?.count ?? 0), dim: store.meta.encoder.dim };
+}
+
+/**
+ * 1 for each of `ids` that is the first (lowest id) of its content hash among every embedded sample (or
+ * has no hash): one grouped catalog query, so a partition's exact-dedup sees copies in other partitions.
+ */
+async function firstCopiesInPool(
+  catalog: Catalog,
+  fingerprint: string,
+  ids: BigInt64Array,
+): Promise<Uint8Array> {
+  const rows = await catalog.rows<{ id: bigint; first: boolean }>(
+    `WITH pool AS (
+       SELECT s.id, s.content_hash FROM samples s JOIN embeddings e ON e.sample_id = s.id
+       JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp),
+     firsts AS (SELECT min(id) AS id FROM pool WHERE content_hash IS NOT NULL GROUP BY content_hash)
+     SELECT s.id, (s.content_hash IS NULL OR s.id IN (SELECT id FROM firsts)) AS first
+     FROM samples s WHERE s.id IN (SELECT unnest($ids))`,
+    { fp: fingerprint, ids: listValue(Array.from(ids)) },
+  );
+  const firstOf = new Map(rows.map((r) => [BigInt(r.id), r.first]));
+  return Uint8Array.from(ids, (id) => (firstOf.get(id) ? 1 : 0));
 }

@@ -19,6 +19,11 @@ export interface SampleFacts {
   height: Int32Array;
   /** SHA-256 (hex) of the image file's bytes; null where the catalog predates content hashes. */
   contentHash: Array<string | null>;
+  /**
+   * For a partition of a larger pool: 1 where the item is the first (lowest catalog id) of its content
+   * hash in the whole pool, so exact-dedup can decide without seeing the other partitions.
+   */
+  firstCopyInPool?: Uint8Array;
 }
 
 /** Sparse k-nearest-neighbour graph: row i's neighbours are `neighbors[i*k .. i*k+k)`, -1 when absent. */

@@ -18,8 +18,11 @@ const { curate, stderr } = captureCli();
 
 const SELECT = ['select', '--method', 'facility-location', '--budget', '10%', '--seed', '3'];
 
-/** A new shard: mini-000's samples under new keys, each image mirrored (so new content, same captions). */
-async function mirroredShard(file: string): Promise<void> {
+/**
+ * A new shard: mini-000's samples under new keys, each image mirrored (so new content, same captions),
+ * or with `copy` the same image bytes (byte-identical copies).
+ */
+async function mirroredShard(file: string, copy = false): Promise<void> {
   const extract = tar.extract();
   const pack = tar.pack();
   const done = (async () => {
@@ -32,10 +35,11 @@ async function mirroredShard(file: string): Promise<void> {
     stream.on('data', (c: unknown) => chunks.push(c as Buffer));
     stream.on('end', () => {
       const body = Buffer.concat(chunks);
-      const name = `mirror${header.name}`;
-      const bytes = name.endsWith('.jpg')
-        ? sharp(body).flop().jpeg({ quality: 95 }).toBuffer()
-        : Promise.resolve(body);
+      const name = `${copy ? 'copy' : 'mirror'}${header.name}`;
+      const bytes =
+        name.endsWith('.jpg') && !copy
+          ? sharp(body).flop().jpeg({ quality: 95 }).toBuffer()
+          : Promise.resolve(body);
       void bytes.then((b) => pack.entry({ name, size: b.length }, b, () => next()));
     });
   });
@@ -189,6 +193,31 @@ describe('curate select --partitions N (partition → local → merge over a wor
     }
   });
 
+  it('exact-dedup across partitions: copies in another partition than their original are removed, as in one process', async () => {
+    const root = await tempDir();
+    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
+    const ws = path.join(root, 'ws');
+    const copies = path.join(root, 'copy-000.tar');
+    await mirroredShard(copies, true);
+    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
+    expect((await curate('-w', ws, 'init', copies)).code, stderr()).toBe(0);
+    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    // Parts 0..3 → partitions 0, 1, 0, 1: mini-000 in partition 0, its copies in partition 1.
+    const dedup = ['select', '--method', 'exact-dedup'];
+    expect((await curate('-w', ws, ...dedup, '--name', 'one')).code, stderr()).toBe(0);
+    const split = await curate('-w', ws, ...dedup, '--partitions', '2', '--name', 'two');
+    expect(split.code, stderr()).toBe(0);
+    const [one, two] = await Promise.all([loadSelection(ws, 'one'), loadSelection(ws, 'two')]);
+    expect(two.keys).toEqual(one.keys);
+    expect(one.keys).toHaveLength(240);
+    expect(one.keys.some((k) => k.startsWith('copy'))).toBe(false);
+    const best = await curate('-w', ws, ...dedup, '-p', 'keep="clip-score"', '--partitions', '2');
+    expect(best.code).toBe(2);
+    expect(stderr()).toContain(
+      'exact-dedup keep=clip-score compares copies that can sit in different partitions',
+    );
+  });
+
   it('refuses a method without a partitioned form, naming those that have one', async () => {
     const root = await tempDir();
     const model = await writeTinyClip(path.join(root, 'tiny-clip'));
@@ -198,7 +227,7 @@ describe('curate select --partitions N (partition → local → merge over a wor
     const r = await curate('-w', ws, 'select', '--method', 'crest', '--budget', '10', '--partitions', '2');
     expect(r.code).toBe(2);
     expect(stderr()).toContain(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd, caption-filter, image-filter, eval-dedup)',
+      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
     );
   });
 });

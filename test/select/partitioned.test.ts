@@ -422,7 +422,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
 
   it('names the methods that have a partitioned form when asked for one that has none', () => {
     expect(() => partitionedFormOf(getSelector('crest'), partitionedMethods())).toThrow(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd, caption-filter, image-filter, eval-dedup)',
+      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
     );
   });
 });

@@ -5,7 +5,8 @@
  * Items without a copy are all kept. Unlike semdedup, no threshold: only identical files are duplicates.
  */
 import { z } from 'zod';
-import { itemRef, SelectionInputError, type Selector } from '../contract.js';
+import { itemRef, SelectionInputError, type Selection, type Selector } from '../contract.js';
+import { filterForm } from '../partitioned.js';
 import { items, keepPassing } from '../filters/keep.js';
 import { clipScores } from './clipScore.js';
 
@@ -42,6 +43,8 @@ export const exactDedup: Selector<z.infer<typeof params>> = {
         `exact-dedup: ${items(missing)} of the pool have no content hash (catalogued by a clipcurate ` +
           'version before content hashes): read the datasets into a new workspace with `curate init`',
       );
+    const poolFirst = input.samples!.firstCopyInPool;
+    if (poolFirst) return firstCopiesOfPool(poolFirst, hashes, input.n, budget, p.keep);
     let score: ((i: number) => number) | undefined;
     if (p.keep === 'clip-score') {
       if (!input.image || !input.text)
@@ -77,4 +80,42 @@ export const exactDedup: Selector<z.infer<typeof params>> = {
     ]);
     return { ...selection, reasons };
   },
+  partitioned: filterForm((input, budget, p, ctx) => exactDedup.select(input, budget, p, ctx)),
 };
+
+/**
+ * A partition of a larger pool: the catalog said which items are the first of their content hash in
+ * the whole pool, so each item is judged alone and the partitions together keep what one process keeps
+ * with keep = first. keep = clip-score compares copies that can sit in other partitions: refused.
+ */
+function firstCopiesOfPool(
+  first: Uint8Array,
+  hashes: ReadonlyArray<string | null>,
+  n: number,
+  budget: number,
+  keep: 'first' | 'clip-score',
+): Selection {
+  if (keep === 'clip-score')
+    throw new SelectionInputError(
+      'exact-dedup keep=clip-score compares copies that can sit in different partitions: run it without ' +
+        '--partitions, or with keep=first',
+    );
+  const copies: number[] = [];
+  const reasons = new Map<number, string>();
+  for (let i = 0; i < n; i++) {
+    if (first[i]) continue;
+    copies.push(i);
+    reasons.set(
+      i,
+      `byte-identical copy of an earlier sample of the pool (hash ${hashes[i]!.slice(0, 12)}…; kept: first in catalog order)`,
+    );
+  }
+  const selection = keepPassing('exact-dedup', (i) => first[i] === 1, n, budget, [
+    {
+      stage: 'dedup',
+      message: `${items(copies.length)} of this partition are byte-identical copies of earlier samples of the pool; kept the first of each (keep=first)`,
+      items: copies,
+    },
+  ]);
+  return { ...selection, reasons };
+}
