@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import { listValue } from '@duckdb/node-api';
-import { mkdir, readFile } from 'node:fs/promises';
+import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EmbeddingStore } from '../embed/store.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -185,7 +185,9 @@ function fileOf(plan: Plan, index: number): string {
 }
 
 function fingerprintOf(plan: Plan, index: number): string {
-  return hash({ run: plan.runKey, index, inputs: plan.inputs[index] });
+  // A form with a shared state (proxies from a pool sample) depends on the whole pool, not just its part.
+  const pool = plan.selector.partitioned.exact && plan.selector.partitioned.prepare ? plan.inputs : undefined;
+  return hash({ run: plan.runKey, index, inputs: plan.inputs[index], pool });
 }
 
 /** The partition's file when it exists and was computed from the current inputs. */
@@ -206,6 +208,7 @@ async function computePartition(
   index: number,
   request: SelectRequest,
 ): Promise<PartitionFile> {
+  const shared = await sharedState(catalog, workspace, plan, request);
   const started = performance.now();
   const inputs = plan.inputs[index]!;
   let sampleIds: string[] = [];
@@ -239,6 +242,7 @@ async function computePartition(
         plan.params,
         partitionSeed(plan.selector.partitioned, plan.seed, index),
         request.signal,
+        shared,
       );
       sampleIds = Array.from(local.indices, (row) => String(e.ids[row]!));
       if ('keys' in local) keys = Array.from(local.keys);
@@ -260,6 +264,69 @@ async function computePartition(
   await writeFileAtomic(fileOf(plan, index), JSON.stringify(file) + '\n');
   return file;
 }
+
+/**
+ * The state a form's partitions share (`prepare`: e.g. proxies trained on a pool sample), from
+ * `<run>/shared-<fingerprint>.json` when a task already wrote it for this pool, else computed from the seeded sample
+ * (the `sampleSize` catalog ids with the smallest DuckDB hash of id and seed) and published with a hard
+ * link, which fails if another task got there first: then that task's state is used, so every partition
+ * sees one state.
+ */
+async function sharedState(
+  catalog: Catalog,
+  workspace: string,
+  plan: Plan,
+  request: SelectRequest,
+): Promise<unknown> {
+  const form = plan.selector.partitioned;
+  if (!form.exact || !form.prepare) return undefined;
+  const cached = sharedStates.get(plan);
+  if (cached) return cached;
+  // Named by everything it depends on, so a file once published is never replaced, only used.
+  const fingerprint = hash({ run: plan.runKey, pool: plan.inputs, sample: form.prepare.sampleSize });
+  const file = path.join(plan.dir, `shared-${fingerprint.slice(0, 16)}.json`);
+  const read = async () => {
+    try {
+      const stored = JSON.parse(await readFile(file, 'utf8')) as { fingerprint: string; state: unknown };
+      return stored.fingerprint === fingerprint ? stored.state : undefined;
+    } catch {
+      return undefined;
+    }
+  };
+  let state = await read();
+  if (state === undefined) {
+    const rows = await catalog.rows<{ id: bigint }>(
+      `SELECT s.id FROM embeddings e JOIN samples s ON s.id = e.sample_id
+       JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp
+       ORDER BY hash(s.id + $seed), s.id LIMIT $size`,
+      { fp: plan.encoder.fingerprint, seed: plan.seed, size: form.prepare.sampleSize },
+    );
+    const sample = await loadEmbeddings(catalog, workspace, {
+      ...embeddingOptions(request),
+      only: { ids: new Set(rows.map((r) => BigInt(r.id))) },
+    });
+    state = await form.prepare.run(
+      plan.classPrompts ? { ...sample, classPrompts: plan.classPrompts } : sample,
+      plan.params,
+      plan.seed,
+      request.signal,
+    );
+    await mkdir(plan.dir, { recursive: true });
+    const temporary = `${file}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(temporary, JSON.stringify({ fingerprint, state }) + '\n');
+    try {
+      await link(temporary, file);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    await rm(temporary, { force: true });
+    state = (await read()) ?? state;
+  }
+  sharedStates.set(plan, state);
+  return state;
+}
+
+const sharedStates = new WeakMap<Plan, unknown>();
 
 export interface PartitionTaskReport {
   index: number;

@@ -18,6 +18,7 @@ import {
   type Selector,
 } from './contract.js';
 import { gather, topKInnerProduct, type Matrix } from './kernels/similarity.js';
+import { sampleKey } from './selectors/random.js';
 
 /**
  * κ: candidates per partition = ⌈κ · k_I⌉ (GreeDi's oversampling). On clustered synthetic data
@@ -53,8 +54,21 @@ export interface Ranked {
  * union holds the single run's picks, so the merge returns exactly them, and it reads keys only: no
  * vectors, whatever N·B is.
  */
+/**
+ * What every partition's local step shares, computed once per run from a seeded sample of the pool
+ * (the same sample in every task), e.g. a proxy model: JSON-serialisable, written once to a file that
+ * all tasks read.
+ */
+export interface SharedPrepare<P extends object = object> {
+  /** Items of the pool sample it is computed from (the whole pool if smaller). */
+  readonly sampleSize: number;
+  run(sample: SelectInput, params: P, seed: number, signal?: AbortSignal): Promise<unknown>;
+}
+
 export interface ExactForm<P extends object = object> {
   readonly exact: true;
+  /** A state computed once from a pool sample and passed to every partition's local step. */
+  readonly prepare?: SharedPrepare<P>;
   /** What the merge does, in words (for `curate methods`, the docs and the trace). */
   readonly merge: string;
   /**
@@ -62,8 +76,15 @@ export interface ExactForm<P extends object = object> {
    * them all in catalog order; more than the budget is an error, as in one process.
    */
   readonly keepsAll?: boolean;
-  /** Up to `want` items of one partition, best first. */
-  local(input: SelectInput, want: number, params: P, seed: number, signal?: AbortSignal): Promise<Ranked>;
+  /** Up to `want` items of one partition, best first (`shared`: what {@link prepare} computed). */
+  local(
+    input: SelectInput,
+    want: number,
+    params: P,
+    seed: number,
+    signal?: AbortSignal,
+    shared?: unknown,
+  ): Promise<Ranked>;
 }
 
 /** Two-round GreeDi: each partition keeps ⌈κ·k_I⌉ weighted candidates, the merge runs on their union. */
@@ -77,7 +98,14 @@ export interface GreediForm<P extends object = object> {
    */
   readonly oversample?: number;
   /** Up to `want` candidates of one partition; weights add up to the partition's size. */
-  local(input: SelectInput, want: number, params: P, seed: number, signal?: AbortSignal): Promise<Candidates>;
+  local(
+    input: SelectInput,
+    want: number,
+    params: P,
+    seed: number,
+    signal?: AbortSignal,
+    shared?: unknown,
+  ): Promise<Candidates>;
   /** The final `budget` picks from the union, each row counted `multiplicity[i]` times. */
   combine(
     input: SelectInput,
@@ -176,10 +204,14 @@ export async function selectByPartitions<P extends object>(
 ): Promise<Candidates & { candidates: number }> {
   const total = partitions.reduce((n, x) => n + x.n, 0);
   if (form.exact) {
+    const shared =
+      form.prepare &&
+      (await form.prepare.run(poolSample(partitions, form.prepare.sampleSize, seed), params, seed));
     const lists: Array<{ keys: Float64Array; order: number[] }> = [];
     let start = 0;
     for (const x of partitions) {
-      const local = await form.local(x, candidatesWanted(form as never, x.n, budget, 0), params, seed);
+      const want = candidatesWanted(form as never, x.n, budget, 0);
+      const local = await form.local(x, want, params, seed, undefined, shared);
       lists.push({ keys: local.keys, order: Array.from(local.indices, (row) => start + row) });
       start += x.n;
     }
@@ -345,4 +377,39 @@ export function checkFilterBudget(passing: number, total: number, budget: number
         'everything that passes, so leave the budget out (or give 100%), and select from its result ' +
         'with a second method (`from`) to cut it further',
     );
+}
+
+/**
+ * The in-memory scheme's pool sample for {@link SharedPrepare}: the `size` rows with the smallest keys
+ * hashed from their ids (or, without ids, their row in the concatenated pool) and the seed.
+ */
+function poolSample(partitions: readonly SelectInput[], size: number, seed: number): SelectInput {
+  const rows: Array<{ key: number; x: SelectInput; row: number }> = [];
+  let start = 0;
+  for (const x of partitions) {
+    for (let row = 0; row < x.n; row++)
+      rows.push({ key: sampleKey(x.ids ? x.ids[row]! : BigInt(start + row), seed), x, row });
+    start += x.n;
+  }
+  rows.sort((a, b) => a.key - b.key);
+  rows.length = Math.min(rows.length, size);
+  const dim = partitions[0]!.dim;
+  const take = (which: 'image' | 'text') =>
+    partitions[0]![which] &&
+    Float32Array.from(
+      { length: rows.length * dim },
+      (_, k) => rows[Math.floor(k / dim)]!.x[which]![rows[Math.floor(k / dim)]!.row * dim + (k % dim)]!,
+    );
+  const image = take('image');
+  const text = take('text');
+  const labels = partitions[0]!.labels && Int32Array.from(rows, (r) => r.x.labels![r.row]!);
+  const classPrompts = partitions[0]!.classPrompts;
+  return {
+    n: rows.length,
+    dim,
+    ...(image ? { image } : {}),
+    ...(text ? { text } : {}),
+    ...(labels ? { labels } : {}),
+    ...(classPrompts ? { classPrompts } : {}),
+  };
 }

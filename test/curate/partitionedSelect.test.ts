@@ -123,6 +123,21 @@ describe('curate select --partitions N (partition → local → merge over a wor
     expect(capped.code).toBe(2);
     expect(stderr()).toContain(`the filter keeps ${cf.keys.length} of 240 items, more than the budget of 5`);
 
+    // EL2N's proxies are trained once on a seeded pool sample (a file the tasks share): any N, same picks.
+    const hard = ['select', '--method', 'el2n', '--budget', '10%'];
+    expect((await curate('-w', tasks, ...hard, '--partitions', '1', '--name', 'e-1')).code, stderr()).toBe(0);
+    const task = await spawnCli(['-w', tasks, ...hard, '--partition', '1/3', '--name', 'e-3']);
+    expect(task.code, task.err).toBe(0);
+    expect((await curate('-w', tasks, ...hard, '--partitions', '3', '--name', 'e-3')).code, stderr()).toBe(0);
+    const [e1, e3] = await Promise.all([loadSelection(tasks, 'e-1'), loadSelection(tasks, 'e-3')]);
+    expect(e3.keys).toEqual(e1.keys);
+    expect(e3.keys).toHaveLength(24);
+    const runDirs = await readdir(partitionsDir(tasks));
+    const shared = (
+      await Promise.all(runDirs.map(async (d) => readdir(path.join(partitionsDir(tasks), d))))
+    ).flat();
+    expect(shared.filter((f) => /^shared-[0-9a-f]{16}\.json$/.test(f))).toHaveLength(2); // N = 1 and N = 3
+
     // A task of another N, or an I out of range, is refused before any work.
     const wrong = await curate('-w', tasks, ...SELECT, '--partition', '3/3');
     expect(wrong.code).toBe(2);
@@ -227,7 +242,7 @@ describe('curate select --partitions N (partition → local → merge over a wor
     const r = await curate('-w', ws, 'select', '--method', 'crest', '--budget', '10', '--partitions', '2');
     expect(r.code).toBe(2);
     expect(stderr()).toContain(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
+      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, el2n, grand, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
     );
   });
 });
