@@ -64,6 +64,29 @@ async function radius(x: Matrix, picks: ArrayLike<number>): Promise<number> {
   return worst;
 }
 
+/**
+ * `method`'s partitioned form over three interleaved partitions of x (rows 3i + t), seed 5: picks as
+ * pool rows, each once, with weights that count every item.
+ */
+async function overThreePartitions(method: string, x: Matrix, budget: number, raw: object = {}) {
+  const selector = getSelector(method);
+  const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+  const params = (selector.params as { parse(v: unknown): object }).parse(raw);
+  const size = x.rows / 3;
+  const members = [0, 1, 2].map((t) => Array.from({ length: size }, (_, i) => 3 * i + t));
+  const result = await selectByPartitions(
+    form,
+    members.map((m) => imageInput(rowsOf(x, m))),
+    budget,
+    params,
+    5,
+  );
+  const picks = Array.from(result.indices, (r) => members[Math.floor(r / size)]![r % size]!);
+  expect(new Set(picks).size).toBe(budget);
+  expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(x.rows, 3);
+  return { selector, form, params, picks };
+}
+
 const FL_PARAMS = { embedding: 'image', mode: 'auto', neighbors: 20, optimizer: 'lazy', epsilon: 0.1 };
 
 describe('partition → local selection → merge (GreeDi)', () => {
@@ -130,20 +153,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
   it('CRAIG (features mode): the partitioned run keeps ≥ 97% of the single run’s coverage; gradient mode is refused', async () => {
     const x = clustered(3000, 16, 40, 12);
     const budget = 60;
-    const selector = getSelector('craig');
-    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
-    const params = (selector.params as { parse(v: unknown): object }).parse({});
-    const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
-    const result = await selectByPartitions(
-      form,
-      members.map((m) => imageInput(rowsOf(x, m))),
-      budget,
-      params,
-      5,
-    );
-    const picks = Array.from(result.indices, (r) => members[Math.floor(r / 1000)]![r % 1000]!);
-    expect(new Set(picks).size).toBe(budget);
-    expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(3000, 3);
+    const { selector, form, params, picks } = await overThreePartitions('craig', x, budget);
     const single = await selector.select({ n: x.rows, dim: x.cols, image: x.data }, budget, params as never, {
       seed: 5,
     });
@@ -244,20 +254,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
   it('k-center: the partitioned cover’s radius is within 1.5× the single run’s, below random picks’, weights count every item', async () => {
     const x = clustered(3000, 16, 40, 13);
     const budget = 60;
-    const selector = getSelector('k-center');
-    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
-    const params = (selector.params as { parse(v: unknown): object }).parse({});
-    const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
-    const result = await selectByPartitions(
-      form,
-      members.map((m) => imageInput(rowsOf(x, m))),
-      budget,
-      params,
-      5,
-    );
-    const picks = Array.from(result.indices, (r) => members[Math.floor(r / 1000)]![r % 1000]!);
-    expect(new Set(picks).size).toBe(budget);
-    expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(3000, 3);
+    const { selector, params, picks } = await overThreePartitions('k-center', x, budget);
     const single = await selector.select(imageInput(x), budget, params as never, { seed: 5 });
     const partitionedRadius = await radius(x, picks);
     expect(partitionedRadius).toBeLessThanOrEqual(1.5 * (await radius(x, single.indices)));
@@ -352,20 +349,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
   it('herding: the partitioned picks’ mean is within 1.5× the single run’s distance to the pool mean, closer than random picks', async () => {
     const x = clustered(3000, 16, 40, 17);
     const budget = 120;
-    const selector = getSelector('herding');
-    const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
-    const params = (selector.params as { parse(v: unknown): object }).parse({});
-    const members = [0, 1, 2].map((t) => Array.from({ length: 1000 }, (_, i) => 3 * i + t));
-    const result = await selectByPartitions(
-      form,
-      members.map((m) => imageInput(rowsOf(x, m))),
-      budget,
-      params,
-      5,
-    );
-    const picks = Array.from(result.indices, (r) => members[Math.floor(r / 1000)]![r % 1000]!);
-    expect(new Set(picks).size).toBe(budget);
-    expect(result.weights.reduce((a, b) => a + b, 0)).toBeCloseTo(3000, 3);
+    const { selector, params, picks } = await overThreePartitions('herding', x, budget);
     const single = await selector.select(imageInput(x), budget, params as never, { seed: 5 });
     const everything = Array.from({ length: x.rows }, (_, i) => i);
     const gap = (p: ArrayLike<number>) => {
