@@ -228,7 +228,6 @@ export async function selectByPartitions<P extends object>(
     };
   }
   const rate = budget / total;
-  const dim = partitions[0]!.dim;
   const union: number[] = []; // rows of the concatenated partitions
   const from: Array<[SelectInput, number]> = [];
   const multiplicity: number[] = [];
@@ -246,29 +245,8 @@ export async function selectByPartitions<P extends object>(
     });
     offset += x.n;
   }
-  const rowsOf = (which: 'image' | 'text' | 'imageViews') => {
-    if (!partitions[0]![which]) return undefined;
-    const out = new Float32Array(union.length * dim);
-    from.forEach(([x, row], j) => out.set(x[which]!.subarray(row * dim, (row + 1) * dim), j * dim));
-    return out;
-  };
-  const image = rowsOf('image');
-  const text = rowsOf('text');
-  const imageViews = rowsOf('imageViews');
-  const ids = partitions[0]!.ids && BigInt64Array.from(from, ([x, row]) => x.ids![row]!);
-  const labels = partitions[0]!.labels && Int32Array.from(from, ([x, row]) => x.labels![row]!);
-  const classPrompts = partitions[0]!.classPrompts;
   const merged = await form.combine(
-    {
-      n: union.length,
-      dim,
-      ...(image ? { image } : {}),
-      ...(text ? { text } : {}),
-      ...(imageViews ? { imageViews } : {}),
-      ...(ids ? { ids } : {}),
-      ...(labels ? { labels } : {}),
-      ...(classPrompts ? { classPrompts } : {}),
-    },
+    rowsOfPartitions(partitions, from),
     Float64Array.from(multiplicity),
     Math.min(budget, union.length),
     params,
@@ -396,23 +374,38 @@ function poolSample(partitions: readonly SelectInput[], size: number, seed: numb
   }
   rows.sort((a, b) => a.key - b.key);
   rows.length = Math.min(rows.length, size);
-  const dim = partitions[0]!.dim;
-  const take = (which: 'image' | 'text') =>
-    partitions[0]![which] &&
-    Float32Array.from(
-      { length: rows.length * dim },
-      (_, k) => rows[Math.floor(k / dim)]!.x[which]![rows[Math.floor(k / dim)]!.row * dim + (k % dim)]!,
-    );
-  const image = take('image');
-  const text = take('text');
-  const labels = partitions[0]!.labels && Int32Array.from(rows, (r) => r.x.labels![r.row]!);
-  const classPrompts = partitions[0]!.classPrompts;
+  return rowsOfPartitions(
+    partitions,
+    rows.map((r) => [r.x, r.row]),
+  );
+}
+
+/** Rows `from` ([partition, row] pairs) of in-memory partitions as one input: vectors, ids, labels. */
+function rowsOfPartitions(
+  partitions: readonly SelectInput[],
+  from: ReadonlyArray<readonly [SelectInput, number]>,
+): SelectInput {
+  const first = partitions[0]!;
+  const dim = first.dim;
+  const rowsOf = (which: 'image' | 'text' | 'imageViews') => {
+    if (!first[which]) return undefined;
+    const out = new Float32Array(from.length * dim);
+    from.forEach(([x, row], j) => out.set(x[which]!.subarray(row * dim, (row + 1) * dim), j * dim));
+    return out;
+  };
+  const image = rowsOf('image');
+  const text = rowsOf('text');
+  const imageViews = rowsOf('imageViews');
+  const ids = first.ids && BigInt64Array.from(from, ([x, row]) => x.ids![row]!);
+  const labels = first.labels && Int32Array.from(from, ([x, row]) => x.labels![row]!);
   return {
-    n: rows.length,
+    n: from.length,
     dim,
     ...(image ? { image } : {}),
     ...(text ? { text } : {}),
+    ...(imageViews ? { imageViews } : {}),
+    ...(ids ? { ids } : {}),
     ...(labels ? { labels } : {}),
-    ...(classPrompts ? { classPrompts } : {}),
+    ...(first.classPrompts ? { classPrompts: first.classPrompts } : {}),
   };
 }
