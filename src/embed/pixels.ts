@@ -1,6 +1,6 @@
 import { imageSize } from 'image-size';
 import sharp from 'sharp';
-import { resizeBicubicPillow } from './resample.js';
+import { resizeBicubicPillow, type PixelBox } from './resample.js';
 
 /**
  * The pixel work of CLIP preprocessing, on the calling thread: decode, shortest-edge resize, centre
@@ -71,10 +71,20 @@ export async function preprocessImageInThread(
   let pixels: Uint8Array = decoded.data;
   if (config.doResize) {
     const [w, h] = resizedSize(width, height, config.shortestEdge);
-    pixels = resizeBicubicPillow(pixels, width, height, channels, w, h);
-    [width, height] = [w, h];
+    // Only the part the centre crop keeps is resized (the same pixels, fewer of them); an axis shorter
+    // than the crop is kept whole, and toChw pads it.
+    const box = config.doCenterCrop ? cropBox(w, h, config) : { left: 0, top: 0, width: w, height: h };
+    pixels = resizeBicubicPillow(pixels, width, height, channels, w, h, box);
+    [width, height] = [box.width, box.height];
   }
   return toChw(pixels, width, height, channels, config);
+}
+
+/** The centre crop's window inside a width × height image, clamped to the image. */
+function cropBox(width: number, height: number, config: ImagePreprocessorConfig): PixelBox {
+  const left = Math.max(0, cropStart(width, config.cropWidth, config.cropOffset));
+  const top = Math.max(0, cropStart(height, config.cropHeight, config.cropOffset));
+  return { left, top, width: Math.min(width, config.cropWidth), height: Math.min(height, config.cropHeight) };
 }
 
 /** Width and height as displayed (EXIF orientation applied), from the header alone. */
@@ -124,9 +134,11 @@ export function toChw(
   const shift = [0, 1, 2].map((c) => (config.doNormalize ? config.mean[c]! / config.std[c]! : 0));
   // Each channel's 256 possible values, computed as the per-pixel formula v · scale − shift would (a
   // float32 table holds exactly what storing that double in the output does).
-  const [l0, l1, l2] = [0, 1, 2].map((c) =>
-    Float32Array.from({ length: 256 }, (_, v) => v * scale[c]! - shift[c]!),
-  ) as [Float32Array, Float32Array, Float32Array];
+  const tables = [0, 1, 2].map((c) => {
+    const table = new Float32Array(256);
+    for (let v = 0; v < 256; v++) table[v] = v * scale[c]! - shift[c]!;
+    return table;
+  });
   const out = new Float32Array(3 * plane);
   // The part of the crop inside the image; crops larger than the image pad with zeros (before
   // normalisation), as transformers' center_crop does.
@@ -136,15 +148,33 @@ export function toChw(
   const x1 = Math.min(outW, width - left);
   if (y0 > 0 || x0 > 0 || y1 < outH || x1 < outW)
     for (let c = 0; c < 3; c++) out.fill(-shift[c]!, c * plane, (c + 1) * plane);
-  const g1 = channels < 3 ? 0 : 1;
-  const g2 = channels < 3 ? 0 : 2;
-  for (let y = y0; y < y1; y++) {
-    let i = ((y + top) * width + x0 + left) * channels;
-    for (let o = y * outW + x0, end = y * outW + x1; o < end; o++, i += channels) {
-      out[o] = l0[rgb[i]!]!;
-      out[plane + o] = l1[rgb[i + g1]!]!;
-      out[2 * plane + o] = l2[rgb[i + g2]!]!;
-    }
+  for (let c = 0; c < 3; c++) {
+    // A grey image (one channel) feeds the same byte to all three planes.
+    const offset = channels < 3 ? 0 : c;
+    const planeOut = out.subarray(c * plane, (c + 1) * plane);
+    for (let y = y0; y < y1; y++)
+      mapRow(
+        rgb,
+        ((y + top) * width + x0 + left) * channels + offset,
+        channels,
+        tables[c]!,
+        planeOut,
+        y * outW + x0,
+        x1 - x0,
+      );
   }
   return out;
+}
+
+/** planeOut[o + j] = table[rgb[i + j · step]] for j < count: one channel of one row through its table. */
+function mapRow(
+  rgb: Uint8Array,
+  i: number,
+  step: number,
+  table: Float32Array,
+  planeOut: Float32Array,
+  o: number,
+  count: number,
+): void {
+  for (const end = o + count; o < end; o++, i += step) planeOut[o] = table[rgb[i]!]!;
 }

@@ -9,6 +9,12 @@
  *
  * The worker loads this very module (src/io/threads.ts), which serves jobs when it finds itself in such
  * a worker.
+ *
+ * When inference runs on the CPU with a thread per core, a worker preprocessing at the same time takes
+ * a core from it, and every operator waits for its slowest thread: measured on 2 cores, that costs the
+ * model about as much time as the worker spends. The encoder then holds the workers while its model
+ * runs (`whileModelRuns`): they preprocess in the gaps between batches instead, while the main thread
+ * reads shards, tokenises captions and writes embeddings on one core and the other would idle.
  */
 import { availableParallelism } from 'node:os';
 import { parentPort, type Worker } from 'node:worker_threads';
@@ -29,7 +35,11 @@ if (workerTask()?.task === TASK) serve();
 
 function serve(): void {
   const port = parentPort!;
+  const gate = new Int32Array((workerTask()!.data as WorkerData).gate);
   port.on('message', (job: Job) => {
+    // Held (see the module comment): wait until the model's run is over. Jobs already handed to sharp
+    // finish meanwhile; this only delays the next one.
+    while (Atomics.load(gate, 0) === HELD) Atomics.wait(gate, 0, HELD, 1000);
     const bytes = Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength);
     preprocessImageInThread(bytes, job.config).then(
       (pixels) => port.postMessage({ id: job.id, pixels } satisfies Reply, [pixels.buffer as ArrayBuffer]),
@@ -42,8 +52,36 @@ function serve(): void {
   });
 }
 
+interface WorkerData {
+  gate: SharedArrayBuffer;
+}
+
+/** One flag shared with every worker: HELD while a model that uses every core runs. */
+const HELD = 1;
+const gateBuffer = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+const gate = new Int32Array(gateBuffer);
+
+/**
+ * Run `model` with the preprocessing workers held (they start no new image until it returns). For a
+ * model that runs on every core of this machine (see the module comment); others should not call it.
+ */
+export async function whileModelRuns<T>(model: () => Promise<T>): Promise<T> {
+  Atomics.store(gate, 0, HELD);
+  try {
+    return await model();
+  } finally {
+    Atomics.store(gate, 0, 0);
+    Atomics.notify(gate, 0);
+  }
+}
+
+/** Whether a model with `intraOpThreads` CPU threads (0: onnxruntime's default, one per core) takes every core. */
+export function modelTakesEveryCore(intraOpThreads: number): boolean {
+  return intraOpThreads === 0 || intraOpThreads >= availableParallelism();
+}
+
 function startWorker(): Worker {
-  return startModuleWorker(import.meta.url, TASK, null);
+  return startModuleWorker(import.meta.url, TASK, { gate: gateBuffer } satisfies WorkerData);
 }
 
 interface Slot {

@@ -66,87 +66,112 @@ function computeTaps(inSize: number, outSize: number): Taps {
   return { first, count, ksize, weights };
 }
 
-function clip8(sum: number): number {
-  const v = sum >> PRECISION_BITS;
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-}
-
-/** Horizontal pass over source rows [rowStart, rowStart + rows): width → outWidth. */
+/** Horizontal pass over source rows [rowStart, rowStart + rows), output columns [colStart, colStart + cols). */
 function horizontal(
   src: Uint8Array,
   width: number,
   channels: number,
   rowStart: number,
   rows: number,
-  outWidth: number,
   taps: Taps,
+  colStart: number,
+  cols: number,
 ): Uint8Array {
-  const out = new Uint8Array(outWidth * rows * channels);
+  // A clamped array stores what Pillow's clip8 gives: below 0 → 0, above 255 → 255. The sums fit in
+  // 32 bits by construction of PRECISION_BITS (Pillow accumulates in an int), so `| 0` and `>>` are
+  // exact and keep V8 on integer arithmetic.
+  const out = new Uint8ClampedArray(cols * rows * channels);
   const { first, count, ksize, weights } = taps;
   for (let y = 0; y < rows; y++) {
     const rowIn = (y + rowStart) * width * channels;
-    const rowOut = y * outWidth * channels;
-    for (let x = 0; x < outWidth; x++) {
+    let o = y * cols * channels;
+    for (let x = colStart; x < colStart + cols; x++) {
       const kBase = x * ksize;
       const n = count[x]!;
       const p = rowIn + first[x]! * channels;
+      if (channels === 3) {
+        let s0 = HALF;
+        let s1 = HALF;
+        let s2 = HALF;
+        for (let k = 0, q = p; k < n; k++, q += 3) {
+          const w = weights[kBase + k]!;
+          s0 = (s0 + src[q]! * w) | 0;
+          s1 = (s1 + src[q + 1]! * w) | 0;
+          s2 = (s2 + src[q + 2]! * w) | 0;
+        }
+        out[o++] = s0 >> PRECISION_BITS;
+        out[o++] = s1 >> PRECISION_BITS;
+        out[o++] = s2 >> PRECISION_BITS;
+        continue;
+      }
       for (let c = 0; c < channels; c++) {
         let sum = HALF;
-        let q = p + c;
-        for (let k = 0; k < n; k++, q += channels) sum += src[q]! * weights[kBase + k]!;
-        out[rowOut + x * channels + c] = clip8(sum);
+        for (let k = 0, q = p + c; k < n; k++, q += channels) sum = (sum + src[q]! * weights[kBase + k]!) | 0;
+        out[o++] = sum >> PRECISION_BITS;
       }
     }
   }
-  return out;
+  return new Uint8Array(out.buffer);
 }
 
-/** Vertical pass: height → outHeight (taps' first rows relative to `rowStart`). */
+/** Vertical pass: output rows [rowFrom, rowFrom + rows) of `taps`, from `src` whose first row is source row `rowStart`. */
 function vertical(
   src: Uint8Array,
-  width: number,
-  channels: number,
+  stride: number,
   rowStart: number,
-  outHeight: number,
   taps: Taps,
+  rowFrom: number,
+  rows: number,
 ): Uint8Array {
-  const stride = width * channels;
-  const out = new Uint8Array(outHeight * stride);
+  const out = new Uint8ClampedArray(rows * stride);
   const { first, count, ksize, weights } = taps;
-  const sums = new Float64Array(stride);
-  for (let y = 0; y < outHeight; y++) {
-    const kBase = y * ksize;
-    const top = (first[y]! - rowStart) * stride;
-    const n = count[y]!;
+  const sums = new Int32Array(stride);
+  for (let y = 0; y < rows; y++) {
+    const kBase = (y + rowFrom) * ksize;
+    const top = (first[y + rowFrom]! - rowStart) * stride;
+    const n = count[y + rowFrom]!;
     const rowOut = y * stride;
     if (n === 4) {
-      // Every row of an enlargement away from the edges: four taps, one pass over the row. The sums
-      // are integers well inside float64's exact range, so adding the taps in another order than
-      // Pillow gives its exact results.
+      // Every row of an enlargement away from the edges: four taps, one pass over the row.
       const w0 = weights[kBase]!;
       const w1 = weights[kBase + 1]!;
       const w2 = weights[kBase + 2]!;
       const w3 = weights[kBase + 3]!;
       for (let i = 0, r = top; i < stride; i++, r++)
-        out[rowOut + i] = clip8(
-          HALF + src[r]! * w0 + src[r + stride]! * w1 + src[r + 2 * stride]! * w2 + src[r + 3 * stride]! * w3,
-        );
+        out[rowOut + i] =
+          ((HALF +
+            src[r]! * w0 +
+            src[r + stride]! * w1 +
+            src[r + 2 * stride]! * w2 +
+            src[r + 3 * stride]! * w3) |
+            0) >>
+          PRECISION_BITS;
       continue;
     }
     sums.fill(HALF);
     for (let k = 0; k < n; k++) {
       const wk = weights[kBase + k]!;
       const row = top + k * stride;
-      for (let i = 0; i < stride; i++) sums[i]! += src[row + i]! * wk;
+      for (let i = 0; i < stride; i++) sums[i] = (sums[i]! + src[row + i]! * wk) | 0;
     }
-    for (let i = 0; i < stride; i++) out[rowOut + i] = clip8(sums[i]!);
+    for (let i = 0; i < stride; i++) out[rowOut + i] = sums[i]! >> PRECISION_BITS;
   }
-  return out;
+  return new Uint8Array(out.buffer);
+}
+
+/** A window of the resized image: the only part computed (a centre crop, say). */
+export interface PixelBox {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
 }
 
 /**
  * Resize interleaved 8-bit pixels (`channels` per pixel) to outWidth × outHeight exactly as Pillow's
- * `Image.resize((outWidth, outHeight), Image.BICUBIC)` does.
+ * `Image.resize((outWidth, outHeight), Image.BICUBIC)` does; with `box`, only that window of the
+ * result (box.width × box.height pixels, the same values as cropping the whole result), which spares
+ * the rows and columns a centre crop would throw away.
  */
 export function resizeBicubicPillow(
   src: Uint8Array,
@@ -155,30 +180,41 @@ export function resizeBicubicPillow(
   channels: number,
   outWidth: number,
   outHeight: number,
+  box: PixelBox = { left: 0, top: 0, width: outWidth, height: outHeight },
 ): Uint8Array {
   if (src.length !== width * height * channels)
     throw new Error(`resize: ${src.length} bytes is not ${width}×${height}×${channels}`);
+  if (
+    box.left < 0 ||
+    box.top < 0 ||
+    box.width < 1 ||
+    box.height < 1 ||
+    box.left + box.width > outWidth ||
+    box.top + box.height > outHeight
+  )
+    throw new Error(`resize: window ${JSON.stringify(box)} is not inside ${outWidth}×${outHeight}`);
   const needHorizontal = outWidth !== width;
   const needVertical = outHeight !== height;
-  if (!needHorizontal && !needVertical) return src;
+  const whole = box.width === outWidth && box.height === outHeight;
+  if (!needHorizontal && !needVertical && whole) return src;
   const vTaps = needVertical ? computeTaps(height, outHeight) : undefined;
-  let pixels = src;
-  let rowStart = 0;
-  if (needHorizontal) {
-    // Only the source rows the vertical pass reads (Pillow's ybox), all of them without one.
-    const firstRow = vTaps ? vTaps.first[0]! : 0;
-    const lastRow = vTaps ? vTaps.first[outHeight - 1]! + vTaps.count[outHeight - 1]! : height;
-    pixels = horizontal(
-      src,
-      width,
-      channels,
-      firstRow,
-      lastRow - firstRow,
-      outWidth,
-      computeTaps(width, outWidth),
-    );
-    rowStart = firstRow;
-  }
-  if (vTaps) pixels = vertical(pixels, outWidth, channels, rowStart, outHeight, vTaps);
-  return pixels;
+  // Source rows the vertical pass reads for the window's rows (Pillow's ybox), or the window's rows.
+  const firstRow = vTaps ? vTaps.first[box.top]! : box.top;
+  const endRow = vTaps
+    ? vTaps.first[box.top + box.height - 1]! + vTaps.count[box.top + box.height - 1]!
+    : box.top + box.height;
+  const hTaps = needHorizontal ? computeTaps(width, outWidth) : identityTaps(width);
+  const pixels = horizontal(src, width, channels, firstRow, endRow - firstRow, hTaps, box.left, box.width);
+  if (!vTaps) return pixels;
+  return vertical(pixels, box.width * channels, firstRow, vTaps, box.top, box.height);
+}
+
+/** One tap of weight 1 per column: the horizontal pass then only copies the window's columns. */
+function identityTaps(size: number): Taps {
+  return {
+    first: Int32Array.from({ length: size }, (_, i) => i),
+    count: new Int32Array(size).fill(1),
+    ksize: 1,
+    weights: new Int32Array(size).fill(ONE),
+  };
 }

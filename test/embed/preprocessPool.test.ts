@@ -15,6 +15,8 @@ import {
   toChw,
   type ImagePreprocessorConfig,
 } from '../../src/embed/preprocess.js';
+import { whileModelRuns } from '../../src/embed/preprocessPool.js';
+import { resizeBicubicPillow } from '../../src/embed/resample.js';
 
 const SOURCES = path.join(import.meta.dirname, '../fixtures/reference/pixels/sources');
 const BROKEN = path.join(import.meta.dirname, '../fixtures/broken/folder');
@@ -59,6 +61,22 @@ describe('preprocessing in worker threads', () => {
     expect((await preprocessImage(good, CLIP_PREPROCESSING)).length).toBe(3 * 224 * 224);
   });
 
+  it('starts no image while a model runs under whileModelRuns, and finishes them once it returns', async () => {
+    configurePreprocessPool({ threads: 1 });
+    const good = await readFile(path.join(BROKEN, 'good.jpg'));
+    await preprocessImage(good, CLIP_PREPROCESSING); // the worker is up
+    let done = 0;
+    const held = await whileModelRuns(async () => {
+      const jobs = [0, 1, 2].map(() => preprocessImage(good, CLIP_PREPROCESSING).then(() => done++));
+      // Far longer than three images take (a few ms each): none may finish while held.
+      await new Promise((r) => setTimeout(r, 400));
+      return { during: done, jobs };
+    });
+    expect(held.during).toBe(0);
+    await Promise.all(held.jobs);
+    expect(done).toBe(3);
+  });
+
   it('takes a whole number of threads, 0 meaning the calling thread, and says what is wrong otherwise', async () => {
     expect(() => configurePreprocessPool({ threads: -1 })).toThrow(/preprocess threads.*got -1/);
     expect(() => configurePreprocessPool({ threads: 1.5 })).toThrow(/whole number/);
@@ -91,6 +109,50 @@ function perPixel(rgb: Uint8Array, w: number, h: number, ch: number, config: Ima
   }
   return out;
 }
+
+describe('resize window', () => {
+  it('gives exactly the window of the whole resize: enlargements, reductions, mixed, grey', () => {
+    let seed = 3;
+    const next = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    for (const [w, h, ch, ow, oh] of [
+      [32, 32, 3, 224, 224],
+      [96, 64, 3, 336, 224],
+      [17, 301, 3, 224, 3966],
+      [300, 200, 1, 120, 80],
+      [50, 40, 3, 50, 61],
+    ] as const) {
+      const src = Uint8Array.from({ length: w * h * ch }, () => Math.floor(next() * 256));
+      const whole = resizeBicubicPillow(src, w, h, ch, ow, oh);
+      for (let trial = 0; trial < 4; trial++) {
+        const width = 1 + Math.floor(next() * ow);
+        const height = 1 + Math.floor(next() * oh);
+        const box = {
+          left: Math.floor(next() * (ow - width + 1)),
+          top: Math.floor(next() * (oh - height + 1)),
+          width,
+          height,
+        };
+        const expected = new Uint8Array(width * height * ch);
+        for (let y = 0; y < height; y++)
+          expected.set(
+            whole.subarray(
+              ((y + box.top) * ow + box.left) * ch,
+              ((y + box.top) * ow + box.left + width) * ch,
+            ),
+            y * width * ch,
+          );
+        const got = resizeBicubicPillow(src, w, h, ch, ow, oh, box);
+        expect(
+          Buffer.from(got).equals(Buffer.from(expected)),
+          `${w}×${h} → ${ow}×${oh} ${JSON.stringify(box)}`,
+        ).toBe(true);
+      }
+    }
+    expect(() =>
+      resizeBicubicPillow(new Uint8Array(12), 2, 2, 3, 4, 4, { left: 2, top: 0, width: 3, height: 1 }),
+    ).toThrow(/window .* is not inside 4×4/);
+  });
+});
 
 describe('toChw', () => {
   it('equals the per-pixel formula bit for bit: crops inside and larger than the image, grey, no normalisation', () => {

@@ -9,6 +9,7 @@ import {
   preprocessImage,
   type ImagePreprocessorConfig,
 } from '../preprocess.js';
+import { modelTakesEveryCore, whileModelRuns } from '../preprocessPool.js';
 import { ClipTokenizer } from '../tokenizer.js';
 import { l2NormalizeRows, stack, type Encoder } from './types.js';
 
@@ -95,6 +96,8 @@ export class ClipOnnxEncoder implements Encoder {
     private readonly names: TowerNames,
     private readonly preprocessing: ImagePreprocessorConfig,
     private readonly tokenizer: ClipTokenizer,
+    /** The vision model runs on every CPU core: preprocessing waits for the gaps between batches. */
+    private readonly holdsPreprocessing: boolean,
   ) {}
 
   static async load(folder: string, options: ClipOnnxOptions = {}): Promise<ClipOnnxEncoder> {
@@ -142,6 +145,7 @@ export class ClipOnnxEncoder implements Encoder {
       names,
       preprocessing,
       tokenizer,
+      vision.provider === 'cpu' && modelTakesEveryCore(options.intraOpThreads ?? 0),
     );
   }
 
@@ -152,7 +156,8 @@ export class ClipOnnxEncoder implements Encoder {
   async embedPrepared(batch: Float32Array[]): Promise<Float32Array> {
     const { cropHeight: h, cropWidth: w } = this.preprocessing;
     const input = new Tensor('float32', stack(batch), [batch.length, 3, h, w]);
-    const out = await this.vision.run({ [this.names.pixels]: input });
+    const run = () => this.vision.run({ [this.names.pixels]: input });
+    const out = await (this.holdsPreprocessing ? whileModelRuns(run) : run());
     return l2NormalizeRows(Float32Array.from(out[this.names.image]!.data as Float32Array), this.dim);
   }
 
