@@ -58,21 +58,27 @@ async function throughput(tower: (typeof TOWERS)[number]) {
   const input = new Tensor('float32', pixels, [batchSize, 3, 224, 224]);
   await session.run({ pixel_values: input });
   const batches = tower.width > 500 ? 6 : 20;
-  let t = performance.now();
-  for (let b = 0; b < batches; b++) await session.run({ pixel_values: input });
-  const bare = (batches * batchSize) / ((performance.now() - t) / 1000);
-  await session.release();
-  log(tower.label, 'bare session', bare.toFixed(1), 'img/s');
-
-  t = performance.now();
+  const bareRate = async () => {
+    const t = performance.now();
+    for (let b = 0; b < batches; b++) await session.run({ pixel_values: input });
+    return (batches * batchSize) / ((performance.now() - t) / 1000);
+  };
+  // The bare session is timed right before and right after the pipeline and the two averaged: this
+  // machine's speed drifts by 10% from minute to minute, which one measurement would put in the ratio.
+  const bareBefore = await bareRate();
+  const t = performance.now();
   const report = await embedCatalog(catalog, workspace, encoder, { batchSize });
   const pipeline = report.samplesEmbedded / ((performance.now() - t) / 1000);
+  const bareAfter = await bareRate();
+  const bare = (bareBefore + bareAfter) / 2;
+  await session.release();
+  log(tower.label, 'bare session', bareBefore.toFixed(1), 'then', bareAfter.toFixed(1), 'img/s');
   log(
     tower.label,
     'pipeline',
     pipeline.toFixed(1),
     'img/s',
-    `(${preprocessThreads()} preprocessing threads)`,
+    `(${preprocessThreads()} preprocessing threads), ratio ${(pipeline / bare).toFixed(3)}`,
   );
   catalog.close();
   await encoder.dispose();
@@ -294,7 +300,7 @@ try {
       `### Pipeline throughput vs a bare onnxruntime session`,
       '',
       'Generated CLIP-shaped vision towers (224×224 input, 16×16 patches, 8 conv layers), batch 32, CPU. "bare" is `session.run` ' +
-        'on pre-decoded tensors; "pipeline" is `embedCatalog`: read the CIFAR shards → decode + bicubic resize + normalise (sharp) → ' +
+        'on pre-decoded tensors, timed before and after the pipeline and averaged; "pipeline" is `embedCatalog`: read the CIFAR shards → decode + bicubic resize + normalise (sharp) → ' +
         'batch → the same model → .npy + catalog, captions through the text tower too.',
       '',
       '| model | bare images/s | pipeline images/s | ratio |',
