@@ -4,6 +4,7 @@ import { EmbeddingStore } from '../embed/store.js';
 import { nonFiniteReason, type SelectInput } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { embeddingsDir, storeDir } from './embed.js';
+import { listParts } from './parts.js';
 
 /** Every embedded sample of the workspace, in catalog order, as the selectors' input. */
 export interface WorkspaceEmbeddings extends SelectInput {
@@ -201,4 +202,50 @@ async function loadViews(
     for (const [i, r] of list) out.set(m.data.subarray(r * dim, (r + 1) * dim), i * dim);
   }
   return out;
+}
+
+/** Rows per block of {@link poolBlocks} by default: ~400 MB of float32 image and caption rows at d = 512. */
+export const POOL_BLOCK_ROWS = 100_000;
+
+/**
+ * The embedded pool a block of whole catalog parts at a time (parts in catalog order, grouped until a
+ * block holds about `rowsPerBlock` rows; rows in id order inside a block): what a pass over a pool
+ * larger than memory reads. Memory follows the block, not the pool. `expectedRows` is the embedded
+ * count before non-finite rows are left out (blocks leave them out as loadEmbeddings does).
+ */
+export async function poolBlocks(
+  catalog: Catalog,
+  workspace: string,
+  rowsPerBlock = POOL_BLOCK_ROWS,
+): Promise<{ expectedRows: number; blocks: () => AsyncGenerator<WorkspaceEmbeddings> }> {
+  const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
+  const counted = await catalog.rows<{ part: string; rows: number | bigint }>(
+    `SELECT s.dataset_id || ':' || s.part AS part, count(*) AS rows
+     FROM embeddings e JOIN samples s ON s.id = e.sample_id
+     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp GROUP BY 1`,
+    { fp: store.meta.encoder.fingerprint },
+  );
+  const rowsOf = new Map(counted.map((r) => [r.part, Number(r.rows)]));
+  const groups: Array<Set<string>> = [];
+  let rows = 0;
+  let expectedRows = 0;
+  for (const p of await listParts(catalog)) {
+    const part = `${p.dataset_id}:${p.path}`;
+    const n = rowsOf.get(part) ?? 0;
+    if (n === 0) continue;
+    if (groups.length === 0 || rows >= rowsPerBlock) {
+      groups.push(new Set());
+      rows = 0;
+    }
+    groups.at(-1)!.add(part);
+    rows += n;
+    expectedRows += n;
+  }
+  if (expectedRows === 0) throw new Error(`no embeddings in ${store.dir}: run curate embed first`);
+  return {
+    expectedRows,
+    async *blocks() {
+      for (const parts of groups) yield await loadEmbeddings(catalog, workspace, { only: { parts } });
+    },
+  };
 }

@@ -12,7 +12,7 @@ import { EmbeddingStore, removeStaleTemps, WorkspaceStateError } from '../embed/
 import { writeFileAtomic } from '../io/atomic.js';
 import type { KnnGraph } from '../select/contract.js';
 import { HnswIndex, IndexFileError } from '../select/index/hnsw.js';
-import { measureRecall, type RecallReport } from '../select/index/recall.js';
+import { RecallProbe, type RecallReport } from '../select/index/recall.js';
 import {
   INDEX_DEFAULTS,
   type Index,
@@ -25,7 +25,7 @@ import type { Matrix } from '../select/kernels/similarity.js';
 import { vectorsOf } from '../select/selectors/vectors.js';
 import type { Catalog } from './catalog.js';
 import { embeddingsDir } from './embed.js';
-import { loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
+import { poolBlocks, type WorkspaceEmbeddings } from './embeddings.js';
 
 export type Space = 'image' | 'text' | 'joint';
 
@@ -67,6 +67,8 @@ export interface WorkspaceIndexOptions extends IndexOptions {
   recallQueries?: number;
   /** Recall@10 the default efSearch is raised towards (default {@link TARGET_RECALL}). */
   targetRecall?: number;
+  /** Rows per block read from the pool when `embeddings` is not given (default 100,000: `poolBlocks`). */
+  blockRows?: number;
 }
 
 /** Pools up to this size are indexed on one thread, so a rebuild is byte-identical to the last. */
@@ -98,6 +100,10 @@ export class WorkspaceIndex {
    * otherwise, every core), save it, and measure its recall@10 on sampled items against exact search.
    * Without an explicit efSearch, the search breadth starts at 64 and doubles until recall reaches
    * `targetRecall` (0.95) or 1024; the breadth reached is saved with the index and used by every query.
+   *
+   * The pool is read a block of catalog parts at a time (`poolBlocks`), twice: once to add it to the
+   * index, once for the sampled items' exact neighbours. The JavaScript side holds one block and the
+   * ids; the index itself (float16 vectors and graph) is native memory, about 1.1 kB an item at d = 512.
    */
   static async build(
     catalog: Catalog,
@@ -105,20 +111,47 @@ export class WorkspaceIndex {
     space: Space,
     options: WorkspaceIndexOptions = {},
   ): Promise<WorkspaceIndex> {
-    const e = options.embeddings ?? (await loadEmbeddings(catalog, workspace));
-    const vectors = vectorsOf(e, space);
+    // The pool a block of parts at a time (memory follows the block, not the pool), or the embeddings
+    // the caller already holds as one block.
+    const given = options.embeddings;
+    const source = given
+      ? {
+          expectedRows: given.n,
+          blocks: async function* () {
+            yield given;
+          },
+        }
+      : await poolBlocks(catalog, workspace, options.blockRows);
     const precision = options.precision ?? 'f16';
     let efSearch = options.efSearch ?? INDEX_DEFAULTS.efSearch;
-    const started = performance.now();
     // A one-thread build is byte-reproducible (a multi-threaded one inserts in a racy order): small
     // pools, where it costs seconds, get reruns identical to the byte; large ones use every core.
-    const threads = options.threads ?? (vectors.rows <= REPRODUCIBLE_BUILD_ROWS ? 1 : undefined);
-    let index = UsearchIndex.build(
-      vectors,
-      { ...options, precision, efSearch, ...(threads ? { threads } : {}) },
-      options.onProgress,
-    );
+    const threads = options.threads ?? (source.expectedRows <= REPRODUCIBLE_BUILD_ROWS ? 1 : undefined);
+    const recallQueries = options.recallQueries ?? 200;
+    const probe =
+      recallQueries > 0 ? new RecallProbe(source.expectedRows, { queries: recallQueries }) : undefined;
+    const started = performance.now();
+    let index: UsearchIndex | undefined;
+    let fingerprint = '';
+    const idBlocks: BigInt64Array[] = [];
+    for await (const block of source.blocks()) {
+      const vectors = vectorsOf(block, space);
+      index ??= UsearchIndex.empty(vectors.cols, {
+        ...options,
+        precision,
+        efSearch,
+        ...(threads ? { threads } : {}),
+      });
+      const first = index.size;
+      index.add(vectors, (added) => options.onProgress?.(first + added, source.expectedRows));
+      probe?.collect(vectors, first);
+      idBlocks.push(block.ids);
+      fingerprint = block.encoder.fingerprint;
+    }
+    if (!index) throw new Error(`no embeddings to index in ${workspace}: run curate embed first`);
     const buildSeconds = (performance.now() - started) / 1000;
+    const ids = concatIds(idBlocks);
+    const dim = index.dim;
     const dir = WorkspaceIndex.dir(workspace);
     await mkdir(dir, { recursive: true });
     await removeStaleTemps(dir, space); // what a killed build left: `<space>.usearch.tmp`, `<space>.json.*.tmp`
@@ -126,25 +159,30 @@ export class WorkspaceIndex {
     // a kill between the two (new index, old meta) is seen as damage when loading, not silently used.
     const file = indexFile(dir, space, 'usearch');
     await index.save(file);
-    const recallQueries = options.recallQueries ?? 200;
     let recall: RecallReport | undefined;
-    if (recallQueries > 0) {
+    if (probe) {
+      // Exact neighbours of the sampled items: a second pass over the pool.
+      let first = 0;
+      for await (const block of source.blocks()) {
+        await probe.search(vectorsOf(block, space), first);
+        first += block.n;
+      }
+      recall = probe.recallOf(index);
       // Without an efSearch asked for, search breadth doubles (reloading the saved index, whose
       // breadth is fixed when it opens) until recall@10 reaches the target or the cap.
-      recall = await measureRecall(index, vectors, { queries: recallQueries });
       const target = options.targetRecall ?? TARGET_RECALL;
       while (options.efSearch === undefined && recall.recall < target && efSearch < MAX_EF_SEARCH) {
         efSearch *= 2;
-        index = await UsearchIndex.load(file, vectors.cols, { precision, efSearch });
-        recall = await measureRecall(index, vectors, { queries: recallQueries });
+        index = await UsearchIndex.load(file, dim, { precision, efSearch });
+        recall = probe.recallOf(index);
       }
     }
     const meta: IndexMeta = {
       space,
-      fingerprint: e.encoder.fingerprint,
-      n: e.n,
-      dim: vectors.cols,
-      ids: Array.from(e.ids, String),
+      fingerprint,
+      n: ids.length,
+      dim,
+      ids: Array.from(ids, String),
       bytes: (await stat(file)).size,
       kind: 'usearch',
       precision,
@@ -155,15 +193,7 @@ export class WorkspaceIndex {
     await writeFileAtomic(path.join(dir, `${space}.json`), JSON.stringify(meta));
     // An hnswlib index an older version wrote is now stale (the meta no longer points at it).
     await rm(indexFile(dir, space, 'hnswlib'), { force: true });
-    return new WorkspaceIndex(
-      space,
-      index,
-      e.ids,
-      e.encoder.fingerprint,
-      path.resolve(workspace),
-      recall,
-      buildSeconds,
-    );
+    return new WorkspaceIndex(space, index, ids, fingerprint, path.resolve(workspace), recall, buildSeconds);
   }
 
   static async load(workspace: string, space: Space): Promise<WorkspaceIndex> {
@@ -276,4 +306,14 @@ export class WorkspaceIndex {
   knnGraph(vectors: Matrix, k: number): KnnGraph {
     return this.index.knnGraph(vectors, k);
   }
+}
+
+function concatIds(blocks: readonly BigInt64Array[]): BigInt64Array {
+  const out = new BigInt64Array(blocks.reduce((n, b) => n + b.length, 0));
+  let at = 0;
+  for (const b of blocks) {
+    out.set(b, at);
+    at += b.length;
+  }
+  return out;
 }

@@ -104,16 +104,34 @@ export class UsearchIndex implements Index {
     options: IndexOptions = {},
     onProgress?: (done: number, total: number) => void,
   ): UsearchIndex {
+    const index = UsearchIndex.empty(vectors.cols, options);
+    index.add(vectors, (done) => onProgress?.(done, vectors.rows));
+    return index;
+  }
+
+  /** An index with no items yet, for a build that adds its rows block by block (`add`). */
+  static empty(dim: number, options: IndexOptions = {}): UsearchIndex {
     const threads = options.threads ?? availableParallelism();
-    const index = usearchIndex(vectors.cols, options);
+    return new UsearchIndex(
+      usearchIndex(dim, options),
+      dim,
+      options.efSearch ?? INDEX_DEFAULTS.efSearch,
+      threads,
+    );
+  }
+
+  /** Add the rows of `vectors` as the next items (keys size, size + 1, …); `onProgress` gets the rows added so far. */
+  add(vectors: Matrix, onProgress?: (added: number) => void): void {
+    if (vectors.cols !== this.dim)
+      throw new Error(`rows have ${vectors.cols} dimensions, the index ${this.dim}`);
+    const first = this.size;
     for (let start = 0; start < vectors.rows; start += ADD_BATCH) {
       const end = Math.min(vectors.rows, start + ADD_BATCH);
       const keys = new BigUint64Array(end - start);
-      for (let i = 0; i < keys.length; i++) keys[i] = BigInt(start + i);
-      index.add(keys, vectors.data.subarray(start * vectors.cols, end * vectors.cols), threads);
-      onProgress?.(end, vectors.rows);
+      for (let i = 0; i < keys.length; i++) keys[i] = BigInt(first + start + i);
+      this.index.add(keys, vectors.data.subarray(start * vectors.cols, end * vectors.cols), this.threads);
+      onProgress?.(end);
     }
-    return new UsearchIndex(index, vectors.cols, options.efSearch ?? INDEX_DEFAULTS.efSearch, threads);
   }
 
   /**

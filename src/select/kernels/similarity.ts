@@ -211,8 +211,8 @@ async function selfTopK(
   return best.result();
 }
 
-/** Per row, the k best (value, index) candidates offered so far: value descending, then index ascending. */
-class RunningTopK {
+/** Per row, the k best (value, index) candidates offered so far: value descending, then index ascending (merges top-k lists of several blocks). */
+export class RunningTopK {
   private readonly values: Float32Array;
   private readonly indices: Int32Array;
   private readonly filled: Int32Array;
