@@ -219,13 +219,7 @@ export async function poolBlocks(
   rowsPerBlock = POOL_BLOCK_ROWS,
 ): Promise<{ expectedRows: number; blocks: () => AsyncGenerator<WorkspaceEmbeddings> }> {
   const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
-  const counted = await catalog.rows<{ part: string; rows: number | bigint }>(
-    `SELECT s.dataset_id || ':' || s.part AS part, count(*) AS rows
-     FROM embeddings e JOIN samples s ON s.id = e.sample_id
-     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp GROUP BY 1`,
-    { fp: store.meta.encoder.fingerprint },
-  );
-  const rowsOf = new Map(counted.map((r) => [r.part, Number(r.rows)]));
+  const rowsOf = await embeddedRowsPerPart(catalog, store.meta.encoder.fingerprint);
   const groups: Array<Set<string>> = [];
   let rows = 0;
   let expectedRows = 0;
@@ -248,4 +242,18 @@ export async function poolBlocks(
       for (const parts of groups) yield await loadEmbeddings(catalog, workspace, { only: { parts } });
     },
   };
+}
+
+/** Embedded rows of each catalog part (`<dataset id>:<part path>`) under the encoder `fingerprint`. */
+export async function embeddedRowsPerPart(
+  catalog: Catalog,
+  fingerprint: string,
+): Promise<Map<string, number>> {
+  const counted = await catalog.rows<{ part: string; rows: number | bigint }>(
+    `SELECT s.dataset_id || ':' || s.part AS part, count(*) AS rows
+     FROM embeddings e JOIN samples s ON s.id = e.sample_id
+     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp GROUP BY 1`,
+    { fp: fingerprint },
+  );
+  return new Map(counted.map((r) => [r.part, Number(r.rows)]));
 }

@@ -34,7 +34,7 @@ import { getSelector, partitionedMethods } from '../select/registry.js';
 import type { Catalog } from './catalog.js';
 import { resolveClassNames } from './classNames.js';
 import { embeddingsDir } from './embed.js';
-import { loadEmbeddings } from './embeddings.js';
+import { embeddedRowsPerPart, loadEmbeddings } from './embeddings.js';
 import { listParts } from './parts.js';
 import { defaultSelectionName, embeddingOptions, sampleFacts, type SelectRequest } from './pipeline.js';
 import { saveSelection, type StoredSelection } from './selections.js';
@@ -119,13 +119,7 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
   );
   const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
   const encoder = { name: store.meta.encoder.name, fingerprint: store.meta.encoder.fingerprint };
-  const counted = await catalog.rows<{ part: string; rows: number | bigint }>(
-    `SELECT s.dataset_id || ':' || s.part AS part, count(*) AS rows
-     FROM embeddings e JOIN samples s ON s.id = e.sample_id
-     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp GROUP BY 1`,
-    { fp: encoder.fingerprint },
-  );
-  const rowsOf = new Map(counted.map((r) => [r.part, Number(r.rows)]));
+  const rowsOf = await embeddedRowsPerPart(catalog, encoder.fingerprint);
   const count = request.partitions;
   const inputs: PartitionInputs[] = Array.from({ length: count }, () => ({ parts: [], items: 0 }));
   (await listParts(catalog)).forEach((p, position) => {

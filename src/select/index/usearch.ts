@@ -135,18 +135,22 @@ export class UsearchIndex implements Index {
   }
 
   /**
-   * Load a saved index whose vectors have `dim` dimensions and are stored at `precision`; a missing,
-   * damaged or mismatched file is an IndexFileError naming it.
+   * Load a saved index whose vectors have `dim` dimensions and are stored at `precision` (`mapped`:
+   * memory-map the file instead of reading it); a missing, damaged or mismatched file is an
+   * IndexFileError naming it.
    */
   static async load(
     file: string,
     dim: number,
-    options: { precision?: IndexPrecision; efSearch?: number; threads?: number } = {},
+    options: { precision?: IndexPrecision; efSearch?: number; threads?: number; mapped?: boolean } = {},
   ): Promise<UsearchIndex> {
     await checkUsearchFile(file, dim, options.precision ?? 'f16');
     const index = usearchIndex(dim, options);
     try {
-      index.load(file);
+      // Mapped: the file's pages are shared with the page cache, not copied into the process (opening
+      // one file several times, as the efSearch tuning does, then costs no more memory than once).
+      if (options.mapped) index.view(file);
+      else index.load(file);
     } catch (err) {
       throw new IndexFileError(file, `cannot be read (${(err as Error).message})`);
     }
