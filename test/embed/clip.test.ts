@@ -112,6 +112,14 @@ describe('CLIP encoders on a generated tiny model', () => {
     expect(maxAbsDiff(one, texts.subarray(64, 128))).toBeLessThan(1e-5);
     // Different inputs give different vectors (the towers are not constant).
     expect(maxAbsDiff(batch.subarray(0, 64), batch.subarray(64, 128))).toBeGreaterThan(1e-3);
+    // Calls that overlap (the batch buffer is reused between calls) each embed their own images.
+    const [first, second] = await Promise.all([
+      encoder.embedPrepared(prepared.slice(0, 2)),
+      encoder.embedPrepared([prepared[2]!, prepared[0]!]),
+    ]);
+    expect(maxAbsDiff(first!, batch.subarray(0, 128))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(second!.subarray(0, 64), batch.subarray(128, 192))).toBeLessThan(1e-5);
+    expect(maxAbsDiff(second!.subarray(64, 128), batch.subarray(0, 64))).toBeLessThan(1e-5);
     await encoder.dispose();
   });
 
