@@ -15,7 +15,6 @@ export interface Matrix {
 const TILE_ELEMENTS = 16 * 1024 * 1024;
 
 let topkSession: Promise<Session> | undefined;
-let pairTopkSession: Promise<Session> | undefined;
 let productSession: Promise<Session> | undefined;
 
 /** q [m,d], b [n,d], k [1] → values, indices [m, k] of the k largest q·bᵀ per row. */
@@ -32,30 +31,6 @@ function topkGraph(): Promise<Session> {
     return (await createSession(g.toBytes())).session;
   })();
   return topkSession;
-}
-
-/**
- * q [m,d], b [n,d], k [1] → the k largest of q·bᵀ per row (rowValues, rowIndices [m, k]) and per column
- * (columnValues, columnIndices [n, k]): one product serves both ends of every pair.
- */
-function pairTopkGraph(): Promise<Session> {
-  pairTopkSession ??= (async () => {
-    const g = new GraphBuilder('tile_pair_topk');
-    const q = g.input('q', 'float32', ['m', 'd']);
-    const b = g.input('b', 'float32', ['n', 'd']);
-    const k = g.input('k', 'int64', [1]);
-    const s = g.op('MatMul', [q, g.op('Transpose', [b], { perm: [1, 0] })]);
-    g.node('TopK', [s, k], { axis: 1, largest: 1, sorted: 1 }, ['rowValues', 'rowIndices']);
-    // TopK along axis 0 is several times slower than along the contiguous axis: transpose first.
-    const sT = g.op('Transpose', [s], { perm: [1, 0] });
-    g.node('TopK', [sT, k], { axis: 1, largest: 1, sorted: 1 }, ['columnValues', 'columnIndices']);
-    g.output('rowValues', 'float32', ['m', 'k']);
-    g.output('rowIndices', 'int64', ['m', 'k']);
-    g.output('columnValues', 'float32', ['n', 'k']);
-    g.output('columnIndices', 'int64', ['n', 'k']);
-    return (await createSession(g.toBytes())).session;
-  })();
-  return pairTopkSession;
 }
 
 /** q [m,d], b [n,d] → s = q·bᵀ [m,n]. */
@@ -161,7 +136,10 @@ const SELF_TILE = 2048;
 /**
  * Every row's k nearest other rows of x by inner product (the kNN graph of x): the same result as the
  * rectangular search, from the tiles on and above the diagonal only, since S = X·Xᵀ is symmetric. Each
- * off-diagonal tile is reduced along both axes on the kernel, so the products cost about half as much.
+ * off-diagonal tile serves both ends of its pairs, so the products cost about half as much. The tiles
+ * are reduced in JavaScript rather than by TopK on the kernel: one pass over a tile compares each
+ * value with its row's and its column's current k-th best and offers only those that beat it, which
+ * costs less than two TopK passes (and the transpose the column-wise one needs) once the lists fill.
  * Order: value descending, then index ascending.
  */
 async function selfTopK(
@@ -171,44 +149,69 @@ async function selfTopK(
 ): Promise<TopK> {
   const n = x.rows;
   const d = x.cols;
-  const session = await pairTopkGraph();
+  const session = await productGraph();
   const best = new RunningTopK(n, Math.min(k, Math.max(0, n - 1)), k);
+  const threshold = new Float32Array(n).fill(-Infinity);
   const tiles = Math.ceil(n / SELF_TILE);
-  let done = 0;
+  const tile = (t: number) => rowsOf(x, t * SELF_TILE, Math.min(n, (t + 1) * SELF_TILE));
+  const product = async (a: Matrix, b: Matrix) =>
+    (
+      await session.run({
+        q: new Tensor('float32', a.data, [a.rows, d]),
+        b: new Tensor('float32', b.data, [b.rows, d]),
+      })
+    ).s!.data as Float32Array;
+  // Diagonal tiles first: every list is then full before the off-diagonal tiles come, so their values
+  // meet a real k-th best and most are dismissed without an offer.
+  for (let t = 0; t < tiles; t++) {
+    options.signal?.throwIfAborted();
+    const a = tile(t);
+    scanTile(await product(a, a), t * SELF_TILE, a.rows, t * SELF_TILE, a.rows, best, threshold);
+  }
   for (let ti = 0; ti < tiles; ti++) {
-    const a0 = ti * SELF_TILE;
-    const a = rowsOf(x, a0, Math.min(n, a0 + SELF_TILE));
-    const aT = new Tensor('float32', a.data, [a.rows, d]);
-    for (let tj = ti; tj < tiles; tj++) {
+    const a = tile(ti);
+    for (let tj = ti + 1; tj < tiles; tj++) {
       options.signal?.throwIfAborted();
-      const b0 = tj * SELF_TILE;
-      const b = tj === ti ? a : rowsOf(x, b0, Math.min(n, b0 + SELF_TILE));
-      // On the diagonal each row also meets itself, hence one more candidate.
-      const kk = Math.min(tj === ti ? k + 1 : k, a.rows, b.rows);
-      const out = await session.run({
-        q: aT,
-        b: tj === ti ? aT : new Tensor('float32', b.data, [b.rows, d]),
-        k: new Tensor('int64', BigInt64Array.of(BigInt(kk)), [1]),
-      });
-      const rowValues = out.rowValues!.data as Float32Array;
-      const rowIndices = out.rowIndices!.data as BigInt64Array;
-      for (let r = 0; r < a.rows; r++)
-        for (let j = 0; j < kk; j++) {
-          const other = b0 + Number(rowIndices[r * kk + j]!);
-          if (other !== a0 + r) best.offer(a0 + r, rowValues[r * kk + j]!, other);
-        }
-      if (tj !== ti) {
-        const columnValues = out.columnValues!.data as Float32Array;
-        const columnIndices = out.columnIndices!.data as BigInt64Array;
-        for (let c = 0; c < b.rows; c++)
-          for (let j = 0; j < kk; j++)
-            best.offer(b0 + c, columnValues[c * kk + j]!, a0 + Number(columnIndices[c * kk + j]!));
-      }
+      const b = tile(tj);
+      scanTile(await product(a, b), ti * SELF_TILE, a.rows, tj * SELF_TILE, b.rows, best, threshold);
     }
-    done += a.rows;
-    options.onProgress?.(done, n);
+    options.onProgress?.(Math.min(n, (ti + 1) * SELF_TILE), n);
   }
   return best.result();
+}
+
+/**
+ * Offers the values of one S tile (rows a0…, columns b0…) to both ends' lists. `threshold` holds every
+ * row's current k-th best (−∞ until its list is full) so most values are dismissed by one comparison.
+ * On a diagonal tile (a0 = b0) the square is complete, so only rows are offered, and not themselves.
+ */
+function scanTile(
+  s: Float32Array,
+  a0: number,
+  rows: number,
+  b0: number,
+  cols: number,
+  best: RunningTopK,
+  threshold: Float32Array,
+): void {
+  const diagonal = a0 === b0;
+  const columnThreshold = threshold.subarray(b0, b0 + cols);
+  for (let r = 0; r < rows; r++) {
+    const row = a0 + r;
+    let rowThreshold = threshold[row]!;
+    const offset = r * cols;
+    for (let c = 0; c < cols; c++) {
+      const value = s[offset + c]!;
+      if (value >= rowThreshold && !(diagonal && c === r)) {
+        best.offer(row, value, b0 + c);
+        rowThreshold = threshold[row] = best.worst(row);
+      }
+      if (!diagonal && value >= columnThreshold[c]!) {
+        best.offer(b0 + c, value, row);
+        columnThreshold[c] = best.worst(b0 + c);
+      }
+    }
+  }
 }
 
 /** Per row, the k best (value, index) candidates offered so far: value descending, then index ascending (merges top-k lists of several blocks). */
@@ -247,6 +250,13 @@ export class RunningTopK {
     }
     values[base + at] = value;
     indices[base + at] = index;
+  }
+
+  /** The value a candidate must reach to enter the row's list: the k-th best so far, −∞ while the list is not full. */
+  worst(row: number): number {
+    return this.filled[row] === this.keep && this.keep > 0
+      ? this.values[row * this.k + this.keep - 1]!
+      : -Infinity;
   }
 
   result(): TopK {
