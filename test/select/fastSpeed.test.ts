@@ -186,4 +186,28 @@ describe('FAST per-step work in its cheaper forms', () => {
     expect(line).toMatch(/stopping rule: from step 42 \(curriculum open\)/);
     expect(line).toMatch(/seconds: graph \d/);
   });
+
+  it('keeps every partition within maxPartition, splitting again where k-means left a larger piece', async () => {
+    // Two tight groups of 450 and 150 rows: k-means into ⌈600 / 200⌉ = 3 pieces halves the large group
+    // (225 + 225 + 150), so one split round leaves pieces above 200.
+    const normal = gaussian(seededRandom(5));
+    const n = 600;
+    const d = 8;
+    const centres = [Array.from({ length: d }, normal), Array.from({ length: d }, normal)];
+    const image = new Float32Array(n * d);
+    for (let i = 0; i < n; i++)
+      for (let q = 0; q < d; q++) image[i * d + q] = centres[i < 450 ? 0 : 1]![q]! + 0.05 * normal();
+    const result = await runSelector(
+      fast,
+      { n, dim: d, image },
+      { count: 30 },
+      { partition: 'none', maxPartition: 200, iterations: 20 },
+      { seed: 0 },
+    );
+    const line = result.trace!.find((t) => t.stage === 'partitions')!.message;
+    const [, count, largest] = /^(\d+) partitions .*largest (\d+)/.exec(line)!;
+    expect(Number(largest)).toBeLessThanOrEqual(200);
+    expect(Number(count)).toBeGreaterThanOrEqual(3);
+    expect(new Set(result.indices).size).toBe(30);
+  });
 });

@@ -122,10 +122,13 @@ export const fast: Selector<Params> = {
     const orders: number[][] = partitions.map((members, k) => (quotas[k]! >= members.length ? members : []));
     const steps: number[] = [];
     const seconds = { graph: 0, spectral: 0, library: 0, optimise: 0, assign: 0 };
-    // Partitions are independent (each has its own seed), so they can run on worker threads in any order.
-    const work = partitions.flatMap((members, k) =>
-      quotas[k]! > 0 && quotas[k]! < members.length ? [{ k, members, m: quotas[k]! }] : [],
-    );
+    // Partitions are independent (each has its own seed), so they can run on worker threads in any order:
+    // largest first, so the last job to finish is a small one and no thread idles long at the end.
+    const work = partitions
+      .flatMap((members, k) =>
+        quotas[k]! > 0 && quotas[k]! < members.length ? [{ k, members, m: quotas[k]! }] : [],
+      )
+      .sort((a, b) => b.members.length - a.members.length || a.k - b.k);
     const threads = workerCount(p.workers, x.rows, work.length);
     let finished = partitions.length - work.length;
     const record = (k: number, members: number[], result: PartitionOutput) => {
@@ -201,22 +204,23 @@ async function partitionsOf(
     const clusters = p.clusters === 'auto' ? Math.max(1, Math.ceil(x.rows / p.maxPartition)) : p.clusters;
     groups = (await latentClasses(input, choice, clusters, x, seed)).members.filter((g) => g.length > 0);
   }
-  // Split partitions above maxPartition with k-means (§4).
-  const out: number[][] = [];
-  for (const g of groups) {
-    if (g.length <= p.maxPartition) {
-      out.push(g);
-      continue;
-    }
+  // Split partitions above maxPartition with k-means (§4), again where k-means left a piece above it
+  // (k-means into ⌈n / maxPartition⌉ pieces need not give pieces of equal size).
+  const fit = async (g: number[]): Promise<number[][]> => {
+    if (g.length <= p.maxPartition) return [g];
     const parts = Math.ceil(g.length / p.maxPartition);
-    const sub = gather(x, g);
-    const { assignment } = await kmeans(asDense(sub), parts, {
-      seed,
-    });
+    const { assignment } = await kmeans(asDense(gather(x, g)), parts, { seed });
     const split = Array.from({ length: parts }, () => [] as number[]);
     assignment.forEach((c, i) => split[c]!.push(g[i]!));
-    out.push(...split.filter((s) => s.length > 0));
-  }
+    const pieces = split.filter((piece) => piece.length > 0);
+    // k-means that cannot separate the group (identical rows) leaves one piece: halve it by index.
+    if (pieces.length === 1) pieces.splice(0, 1, g.slice(0, g.length >> 1), g.slice(g.length >> 1));
+    const out: number[][] = [];
+    for (const piece of pieces) out.push(...(await fit(piece)));
+    return out;
+  };
+  const out: number[][] = [];
+  for (const g of groups) out.push(...(await fit(g)));
   return out;
 }
 
