@@ -8,7 +8,7 @@ import { dense, symmetricEigen } from '../../src/compute/linalg.js';
 import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { runSelector } from '../../src/select/contract.js';
 import { fuzzyKnnGraph, type SparseGraph } from '../../src/select/graph/fuzzyGraph.js';
-import { spectralEmbedding } from '../../src/select/graph/spectral.js';
+import { orientPairs, spectralEmbedding } from '../../src/select/graph/spectral.js';
 import { fast } from '../../src/select/selectors/fast.js';
 
 function unitRows(n: number, d: number, seed: number, clusters = 4, spread = 0.6) {
@@ -175,6 +175,27 @@ describe('spectral embedding (Chebyshev-filtered subspace iteration)', () => {
       expect(Math.abs(sq - 1)).toBeLessThan(1e-4);
     }
     expect(v.rounds).toBeLessThanOrEqual(6);
+  });
+
+  it("stores every pair once, at one of its ends, with the operator's table about as wide as the mean row", async () => {
+    // kNN graphs have hubs (items in many lists): the first-come orientation left rows ~1.5× the mean.
+    const x = unitRows(3000, 24, 8, 5, 1.2);
+    const g = await fuzzyKnnGraph(x, [5, 15, 30]);
+    const { owner, count } = orientPairs(g);
+    const held = new Int32Array(g.n);
+    let pairs = 0;
+    for (let i = 0; i < g.n; i++)
+      for (let e = g.rowStart[i]!; e < g.rowStart[i + 1]!; e++) {
+        const j = g.cols[e]!;
+        if (j <= i) expect(owner[e]).toBe(-1);
+        else {
+          expect([i, j]).toContain(owner[e]);
+          held[owner[e]!]!++;
+          pairs++;
+        }
+      }
+    expect(Array.from(count)).toEqual(Array.from(held));
+    expect(Math.max(...count)).toBeLessThanOrEqual(Math.ceil(pairs / g.n) + 2);
   });
 });
 
