@@ -49,6 +49,7 @@ export class GraphBuilder {
   private readonly initializers: onnx.ITensorProto[] = [];
   private readonly nodes: onnx.INodeProto[] = [];
   private counter = 0;
+  private readonly domains = new Set<string>();
 
   /** `opset` above OPSET only for graphs that need a newer op (e.g. ScatterND's reduction, opset 16). */
   constructor(
@@ -90,15 +91,21 @@ export class GraphBuilder {
     );
   }
 
-  /** Add a node; returns its output names (one fresh name per output unless given). */
+  /**
+   * Add a node; returns its output names (one fresh name per output unless given). `domain` names an
+   * operator set other than ONNX's own, e.g. onnxruntime's `com.microsoft` contrib ops (version 1).
+   */
   node(
     op: string,
     inputs: readonly string[],
     attrs: Record<string, AttrValue> = {},
     outputs?: readonly string[],
+    domain?: string,
   ): string[] {
     const outs = outputs ? [...outputs] : [this.fresh(op.toLowerCase())];
+    if (domain) this.domains.add(domain);
     this.nodes.push({
+      ...(domain ? { domain } : {}),
       opType: op,
       input: [...inputs],
       output: outs,
@@ -118,7 +125,10 @@ export class GraphBuilder {
       // IR 7 is what opset 13 shipped with; IR 8 (ONNX 1.10) carries opsets up to 16.
       irVersion: this.opset > 13 ? 8 : 7,
       producerName: 'clipcurate',
-      opsetImport: [{ domain: '', version: this.opset }],
+      opsetImport: [
+        { domain: '', version: this.opset },
+        ...[...this.domains].map((domain) => ({ domain, version: 1 })),
+      ],
       graph: {
         name: this.name,
         node: this.nodes,

@@ -4,6 +4,7 @@ import { kmeans } from '../../src/compute/kmeans.js';
 import {
   covariance,
   dense,
+  inverse64,
   matmul,
   matmul64,
   symmetricEigen,
@@ -60,6 +61,20 @@ describe('kernels', () => {
         expect(Math.abs(t[r * 23 + col]! - ref)).toBeLessThan(1e-12);
       }
     await expect(matmul64(a, [37, 19], b, 22)).rejects.toThrow(/matmul64 shapes/);
+  });
+
+  it('the float64 inverse on the kernel gives A·A⁻¹ = I to float64 precision, for an ill-conditioned matrix too', async () => {
+    const normal = gaussian(seededRandom(12));
+    const n = 64;
+    const x = Float64Array.from({ length: n * n }, normal);
+    // A = XᵀX + δI with δ = 1e-6: condition number ~1e8, far beyond what float32 could invert.
+    const a = await matmul64(x, [n, n], x, n, true);
+    for (let i = 0; i < n; i++) a[i * n + i]! += 1e-6;
+    const inverse = await inverse64(a, n);
+    const product = await matmul64(a, [n, n], inverse, n);
+    for (let i = 0; i < n; i++)
+      for (let j = 0; j < n; j++)
+        expect(Math.abs(product[i * n + j]! - (i === j ? 1 : 0))).toBeLessThan(1e-6);
   });
 
   it('symmetric eigendecomposition reconstructs the matrix, eigenvalues descending', async () => {

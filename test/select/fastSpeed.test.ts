@@ -87,6 +87,10 @@ describe('FAST per-step work in its cheaper forms', () => {
       const kernel = new Float64Array(m * 5);
       expect(await dppLoss(p, rff, kernel, 1, 'kernel')).toBeCloseTo(lossF, 1);
       kernel.forEach((g, i) => expect(Math.abs(g - viaFeatures[i]!)).toBeLessThan(2e-2 * scale));
+      // Without the loss (FAST's steps): the same gradient, no determinant.
+      const gradientOnly = new Float64Array(m * 5);
+      expect(await dppLoss(p, rff, gradientOnly, 1, 'kernel', 'auto', { loss: false })).toBeNaN();
+      expect(Array.from(gradientOnly)).toEqual(Array.from(kernel));
     }
   });
 

@@ -4,7 +4,7 @@
  * optimisation step on the (small) proxy set; the DPP term's M·D² products go to the MatMul kernel and the
  * n-sized work (φ_ref, PDAS refresh) to the trig kernel.
  */
-import { dense, matmul, tmatmul } from '../../compute/linalg.js';
+import { dense, inverse64, matmul, tmatmul } from '../../compute/linalg.js';
 import { projectedTrig } from '../kernels/trig.js';
 
 export interface Proxies {
@@ -153,6 +153,8 @@ export interface FourierFeatures {
  * (§3.3). The determinant and the solve are taken in whichever of the two equal forms is smaller: the M × M
  * form above when M < D, else the push-through identity det(ΨΨᵀ + δI_M) = δ^(M−D) det(ΨᵀΨ + δI_D) with
  * (ΨΨᵀ + δI_M)⁻¹Ψ = Ψ(ΨᵀΨ + δI_D)⁻¹ (a D × D Cholesky). Loss and gradient are the same in both.
+ * With kernel products the inverse runs on the kernel too; `loss: false` skips the determinant (NaN is
+ * returned) for callers that only step along the gradient.
  */
 export async function dppLoss(
   p: Proxies,
@@ -161,6 +163,7 @@ export async function dppLoss(
   weight = 1,
   products: 'kernel' | 'exact' = 'kernel',
   form: 'auto' | 'proxies' | 'features' = 'auto',
+  options: { loss?: boolean } = {},
 ): Promise<number> {
   const { D, w, b, delta } = rff;
   const scale = Math.sqrt(2 / D);
@@ -193,8 +196,8 @@ export async function dppLoss(
     }
   const proxiesForm = form === 'auto' ? p.m < D : form === 'proxies';
   const { loss, psiSolved } = proxiesForm
-    ? await proxyFormSolve(psi, p.m, D, delta, products)
-    : await featureFormSolve(psi, p.m, D, delta, products);
+    ? await proxyFormSolve(psi, p.m, D, delta, products, options.loss ?? true)
+    : await featureFormSolve(psi, p.m, D, delta, products, options.loss ?? true);
   // ∂L/∂y_m = W·chain_m with chain = (−2 (ΨΨᵀ + δI)⁻¹Ψ) ⊙ (−√(2/D) sin(Wᵀy + b)).
   const chain = new Float64Array(p.m * D);
   for (let i = 0; i < p.m * D; i++) chain[i] = weight * -2 * psiSolved[i]! * sinPart[i]!;
@@ -218,6 +221,7 @@ async function proxyFormSolve(
   D: number,
   delta: number,
   products: 'kernel' | 'exact',
+  wantLoss: boolean,
 ): Promise<{ loss: number; psiSolved: ArrayLike<number> }> {
   let k: Float64Array;
   if (products === 'kernel') {
@@ -226,7 +230,7 @@ async function proxyFormSolve(
     k = Float64Array.from((await matmul(dense(m, D, Float32Array.from(psi)), dense(D, m, psiT))).data);
   } else k = rowGram(psi, m, D);
   regularise(k, m, delta);
-  const { logDet, inverse } = choleskyInverse(k, m);
+  const { logDet, inverse } = await solveSpd(k, m, products, wantLoss);
   const psiSolved =
     products === 'kernel'
       ? (await matmul(dense(m, m, Float32Array.from(inverse)), dense(m, D, Float32Array.from(psi)))).data
@@ -241,6 +245,7 @@ async function featureFormSolve(
   D: number,
   delta: number,
   products: 'kernel' | 'exact',
+  wantLoss: boolean,
 ): Promise<{ loss: number; psiSolved: ArrayLike<number> }> {
   const g =
     products === 'kernel'
@@ -249,12 +254,26 @@ async function featureFormSolve(
         )
       : gram(psi, m, D);
   regularise(g, D, delta);
-  const { logDet, inverse } = choleskyInverse(g, D);
+  const { logDet, inverse } = await solveSpd(g, D, products, wantLoss);
   const psiSolved =
     products === 'kernel'
       ? (await matmul(dense(m, D, Float32Array.from(psi)), dense(D, D, Float32Array.from(inverse)))).data
       : multiply(psi, inverse, m, D, D);
   return { loss: -((m - D) * Math.log(delta) + logDet), psiSolved };
+}
+
+/**
+ * log det and inverse of a symmetric positive-definite matrix: all in JavaScript for exact products,
+ * else the inverse on the kernel and the determinant (a Cholesky factor's diagonal) only if wanted.
+ */
+async function solveSpd(
+  a: Float64Array,
+  n: number,
+  products: 'kernel' | 'exact',
+  wantLoss: boolean,
+): Promise<{ logDet: number; inverse: Float64Array }> {
+  if (products === 'exact') return choleskyInverse(a, n);
+  return { logDet: wantLoss ? logDetOf(cholesky(a, n), n) : NaN, inverse: await inverse64(a, n) };
 }
 
 /** Symmetrise (float32 products are symmetric only up to rounding) and add δ on the diagonal. */
@@ -300,8 +319,8 @@ function multiply(a: Float64Array, b: Float64Array, rows: number, inner: number,
   return out;
 }
 
-/** Cholesky of a symmetric positive-definite matrix: log det and inverse. */
-export function choleskyInverse(a: Float64Array, n: number): { logDet: number; inverse: Float64Array } {
+/** Lower-triangular L with LLᵀ = a (n × n, row-major). */
+function cholesky(a: Float64Array, n: number): Float64Array {
   const l = new Float64Array(n * n);
   for (let i = 0; i < n; i++)
     for (let j = 0; j <= i; j++) {
@@ -309,8 +328,19 @@ export function choleskyInverse(a: Float64Array, n: number): { logDet: number; i
       for (let k = 0; k < j; k++) s -= l[i * n + k]! * l[j * n + k]!;
       l[i * n + j] = i === j ? Math.sqrt(Math.max(s, 1e-300)) : s / l[j * n + j]!;
     }
+  return l;
+}
+
+function logDetOf(l: Float64Array, n: number): number {
   let logDet = 0;
   for (let i = 0; i < n; i++) logDet += 2 * Math.log(l[i * n + i]!);
+  return logDet;
+}
+
+/** Cholesky of a symmetric positive-definite matrix: log det and inverse. */
+export function choleskyInverse(a: Float64Array, n: number): { logDet: number; inverse: Float64Array } {
+  const l = cholesky(a, n);
+  const logDet = logDetOf(l, n);
   // L⁻¹ (lower triangular), then A⁻¹ = L⁻ᵀ L⁻¹.
   const li = new Float64Array(n * n);
   for (let i = 0; i < n; i++) {

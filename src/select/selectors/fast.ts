@@ -356,7 +356,8 @@ export async function fastPartition(
     const grad = new Float64Array(m * d);
     if (m * batch.k * d < SMALL_PRODUCTS / 4) cfdLoss(proxies, batch, { mode: 'pd', ...weights }, grad);
     else await cfdLossKernel(proxies, batch, { mode: 'pd', ...weights }, grad);
-    if (p.lambdaDiv > 0) await dppLoss(proxies, rff, grad, p.lambdaDiv / RFF_FEATURES, dppProducts);
+    if (p.lambdaDiv > 0)
+      await dppLoss(proxies, rff, grad, p.lambdaDiv / RFF_FEATURES, dppProducts, 'auto', { loss: false });
     if (p.lambdaMatch > 0) matchLoss(proxies, assignment.anchors, grad, p.lambdaMatch);
     if (p.lambdaGraph > 0) graphLoss(proxies, assignment.edges, p.graphLoss, grad, p.lambdaGraph);
     adam.step(y, grad);
