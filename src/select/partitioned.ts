@@ -333,6 +333,26 @@ export function perPartitionForm<P extends object>(
 }
 
 /**
+ * The per-partition form of a proxy-trained method that can also simulate a schedule (`epochs` > 0):
+ * each partition trains its own proxy on its own items (as NeSSA selects per shard) and builds the
+ * static subset at its share; a schedule, whose rounds follow one proxy over the whole pool, is refused.
+ */
+export function staticPerPartitionForm<P extends { epochs: number }>(
+  name: string,
+  select: (input: SelectInput, budget: number, params: P, ctx: SelectContext) => Promise<Selection>,
+  merge: string,
+): GreediForm<P> {
+  return perPartitionForm((input, budget, params, ctx) => {
+    if (params.epochs > 0)
+      throw new SelectionInputError(
+        `${name} --partitions builds the static subset only (epochs = 0): a schedule's rounds follow one ` +
+          'proxy over the whole pool (run it in one process)',
+      );
+    return select(input, budget, params, ctx);
+  }, merge);
+}
+
+/**
  * A filter's partitioned form: each partition keeps what passes the filter there, and the merge keeps
  * all of it in catalog order — exactly the one-process result, for filters that judge each item alone.
  */

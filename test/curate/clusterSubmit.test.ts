@@ -125,7 +125,7 @@ describe('curate cluster submit (scripts and refusals, no cluster)', () => {
     expect(stderr()).toContain("cluster submit sets --shard itself: leave it out of the step's arguments");
     expect((await submit('select', '--method', 'crest', '--budget', '10')).code).toBe(2);
     expect(stderr()).toContain(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, el2n, grand, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
+      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, adacore, augcoreset, el2n, grand, nessa, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
     );
     const k8s = await curate('-w', ws, 'cluster', 'submit', '--engine', 'k8s', '--tasks', '2', '--', 'embed');
     expect(k8s.code).toBe(2);

@@ -242,7 +242,7 @@ describe('curate select --partitions N (partition → local → merge over a wor
     const r = await curate('-w', ws, 'select', '--method', 'crest', '--budget', '10', '--partitions', '2');
     expect(r.code).toBe(2);
     expect(stderr()).toContain(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, el2n, grand, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
+      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, adacore, augcoreset, el2n, grand, nessa, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
     );
   });
 });

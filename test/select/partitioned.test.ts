@@ -163,7 +163,6 @@ describe('partition → local selection → merge (GreeDi)', () => {
     await expect(
       form.local({ n: 100, dim: 16, image: x.data.subarray(0, 1600) }, 10, gradients, 1),
     ).rejects.toThrow(/craig --partitions runs features mode only/);
-    expect(partitionedMethods()).not.toContain('adacore');
   });
 
   it('clip-score (exact form): the partitioned picks are the single run’s, in order, in both modes', async () => {
@@ -368,6 +367,9 @@ describe('partition → local selection → merge (GreeDi)', () => {
     ['sas', 3000],
     ['pdd', 1500],
     ['fast', 900],
+    ['adacore', 1500],
+    ['augcoreset', 1500],
+    ['nessa', 1500],
   ])(
     '%s (per-partition form): each partition gives its own run’s picks at its share k_I; the merge only trims the rounding',
     async (method, n) => {
@@ -447,7 +449,28 @@ describe('partition → local selection → merge (GreeDi)', () => {
 
   it('names the methods that have a partitioned form when asked for one that has none', () => {
     expect(() => partitionedFormOf(getSelector('crest'), partitionedMethods())).toThrow(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, el2n, grand, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
+      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, adacore, augcoreset, el2n, grand, nessa, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
     );
   });
+
+  it.each(['adacore', 'augcoreset'])(
+    '%s: the partitioned form refuses a schedule (epochs > 0), whose rounds follow one proxy over the pool',
+    async (method) => {
+      const x = clustered(600, 8, 4, 3);
+      const selector = getSelector(method);
+      const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
+      const params = (selector.params as { parse(v: unknown): object }).parse({ epochs: 2 });
+      const inputs = [0, 1].map((t) =>
+        imageInput(
+          rowsOf(
+            x,
+            Array.from({ length: 300 }, (_, i) => 2 * i + t),
+          ),
+        ),
+      );
+      await expect(selectByPartitions(form, inputs, 30, params, 1)).rejects.toThrow(
+        new RegExp(`${method} --partitions builds the static subset only`),
+      );
+    },
+  );
 });

@@ -16,6 +16,7 @@ import { gather, type Matrix } from '../kernels/similarity.js';
 import { proxyFeatures, proxyProblem, proxySignals, warmProxy } from '../proxy/problem.js';
 import { headPass, type SoftmaxHead } from '../proxy/softmaxHead.js';
 import { gradientCoresetParams, gradientMode } from './craig.js';
+import { staticPerPartitionForm } from '../partitioned.js';
 
 const assemblies = ['augment-only', 'train-and-augment', 'random-main'] as const;
 export type Assembly = (typeof assemblies)[number];
@@ -68,6 +69,12 @@ export const augcoreset: Selector<AugParams> = {
       );
     return selection;
   },
+  partitioned: staticPerPartitionForm<AugParams>(
+    'augcoreset',
+    (input, budget, p, ctx) => augcoreset.select(input, budget, p, ctx),
+    'each partition picks its strongly augmented examples with its own proxy, warmed on its own items, at ' +
+      'its share of the budget; the merge runs the method on the union to trim the rounding to B',
+  ),
 };
 
 /** Items in one epoch under each assembly (U4): M1 N + B, M2 and M3 2B. */

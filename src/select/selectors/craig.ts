@@ -44,7 +44,7 @@ import { proxyParams, proxyProblem, proxySignals, warmProxy, warmEpochsParam } f
 import { simulateRounds } from '../proxy/simulate.js';
 import type { SoftmaxHead } from '../proxy/softmaxHead.js';
 import { groupByLabel } from '../stratify.js';
-import { weightsByNearest } from '../partitioned.js';
+import { staticPerPartitionForm, weightsByNearest } from '../partitioned.js';
 import { facilityParams, facilitySelect } from './facility.js';
 import { embeddingParam, gather, vectorsOf } from './vectors.js';
 
@@ -160,6 +160,13 @@ export const adacore: Selector<CraigParams> = {
     mode: params.shape.mode.removeDefault().default('gradients'),
     preconditioner: params.shape.preconditioner.removeDefault().default('perExample'),
   }) as unknown as z.ZodType<CraigParams>,
+  partitioned: staticPerPartitionForm<CraigParams>(
+    'adacore',
+    (input, budget, p, ctx) => craigSelector.select(input, budget, p, ctx),
+    'each partition runs AdaCore with its own proxy, warmed on its own items, at its share of the budget ' +
+      '(per class inside it, as one process does per class of the pool); the merge runs AdaCore on the ' +
+      'union to trim the rounding to B',
+  ),
 };
 
 /**

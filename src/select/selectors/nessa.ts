@@ -49,6 +49,7 @@ import {
 } from '../nessa/shards.js';
 import { proxyParams, proxyProblem, proxySignals, warmProxy, warmEpochsParam } from '../proxy/problem.js';
 import { interleaveByRank } from '../stratify.js';
+import { perPartitionForm } from '../partitioned.js';
 
 export const nessaParams = z.object({
   ...proxyParams(10),
@@ -314,4 +315,10 @@ export const nessa: Selector<NessaParams> = {
     ];
     return { indices: r.indices, weights: r.weights, trace };
   },
+  partitioned: perPartitionForm<NessaParams>(
+    (input, budget, p, ctx) => nessa.select(input, budget, p, ctx),
+    "each partition is one more group of NeSSA's shards: its own proxy, warmed on its own items, and CRAIG " +
+      'per class inside each of its shards at its share of the budget; the merge runs NeSSA on the union to ' +
+      'trim the rounding to B',
+  ),
 };
