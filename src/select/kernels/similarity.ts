@@ -194,19 +194,28 @@ function scanTile(
   best: RunningTopK,
   threshold: Float32Array,
 ): void {
-  const diagonal = a0 === b0;
   const columnThreshold = threshold.subarray(b0, b0 + cols);
   for (let r = 0; r < rows; r++) {
     const row = a0 + r;
     let rowThreshold = threshold[row]!;
     const offset = r * cols;
+    if (a0 === b0) {
+      for (let c = 0; c < cols; c++) {
+        const value = s[offset + c]!;
+        if (value >= rowThreshold && c !== r) {
+          best.offer(row, value, b0 + c);
+          rowThreshold = threshold[row] = best.worst(row);
+        }
+      }
+      continue;
+    }
     for (let c = 0; c < cols; c++) {
       const value = s[offset + c]!;
-      if (value >= rowThreshold && !(diagonal && c === r)) {
+      if (value >= rowThreshold) {
         best.offer(row, value, b0 + c);
         rowThreshold = threshold[row] = best.worst(row);
       }
-      if (!diagonal && value >= columnThreshold[c]!) {
+      if (value >= columnThreshold[c]!) {
         best.offer(b0 + c, value, row);
         columnThreshold[c] = best.worst(b0 + c);
       }

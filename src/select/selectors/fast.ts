@@ -409,12 +409,17 @@ function seedRows(v: Matrix, m: number, random: () => number): number[] {
   const chosen: number[] = [Math.floor(random() * n)];
   const taken = new Uint8Array(n);
   taken[chosen[0]!] = 1;
+  const centre = new Float64Array(d);
   while (chosen.length < m) {
     const c = chosen.at(-1)!;
+    for (let q = 0; q < d; q++) centre[q] = data[c * d + q]!;
     let total = 0;
     for (let i = 0; i < n; i++) {
       let s = 0;
-      for (let q = 0; q < d; q++) s += (data[i * d + q]! - data[c * d + q]!) ** 2;
+      for (let q = 0, at = i * d; q < d; q++, at++) {
+        const diff = data[at]! - centre[q]!;
+        s += diff * diff;
+      }
       if (s < dist[i]!) dist[i] = s;
       if (!taken[i]) total += dist[i]!;
     }
