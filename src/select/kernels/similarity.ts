@@ -1,7 +1,8 @@
 /**
  * Blocked similarity kernels on onnxruntime: S = Q·Bᵀ computed tile by tile, each tile reduced on the
- * kernel itself (TopK, ReduceMax) so JavaScript only merges k candidates per row and tile. Tiles are sized
- * so one S tile stays below ~64 MB whatever N is.
+ * kernel itself (TopK, ReduceMax) so JavaScript only merges k candidates per row and tile; the self kNN
+ * (X against itself) instead scans its tiles in JavaScript against running thresholds, serving both ends
+ * of every pair (selfTopK). Tiles are sized so one S tile stays below ~64 MB whatever N is.
  */
 import { GraphBuilder } from '../../compute/onnxGraph.js';
 import { createSession, Tensor, type Session } from '../../compute/ort.js';
