@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Encoder } from '../embed/encoders/types.js';
+import { int64Npy, readInt64Npy } from '../embed/npy.js';
 import { EmbeddingStore, removeStaleTemps, WorkspaceStateError } from '../embed/store.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import type { KnnGraph } from '../select/contract.js';
@@ -34,7 +35,12 @@ interface IndexMeta {
   fingerprint: string;
   n: number;
   dim: number;
-  ids: string[];
+  /**
+   * The catalog id of every index key, in key order: `<space>.ids.npy` (int64) beside this file; older
+   * workspaces list them here as strings (one JSON string stops at ~500 MB, ~40M ids).
+   */
+  idsFile?: string;
+  ids?: string[];
   /** Size of the index file written with this meta (absent in older workspaces). */
   bytes?: number;
   /** Which library wrote the index (absent in older workspaces: hnswlib, `<space>.hnsw`). */
@@ -179,12 +185,14 @@ export class WorkspaceIndex {
         recall = probe.recallOf(index);
       }
     }
+    const idsFile = `${space}.ids.npy`;
+    await writeFileAtomic(path.join(dir, idsFile), int64Npy(ids));
     const meta: IndexMeta = {
       space,
       fingerprint,
       n: ids.length,
       dim,
-      ids: Array.from(ids, String),
+      idsFile,
       bytes: (await stat(file)).size,
       kind: 'usearch',
       precision,
@@ -208,11 +216,19 @@ export class WorkspaceIndex {
     let meta: IndexMeta;
     try {
       meta = JSON.parse(await readFile(metaFile, 'utf8')) as IndexMeta;
-      if (!Number.isInteger(meta?.dim) || !Array.isArray(meta.ids) || meta.ids.length !== meta.n)
+      if (!Number.isInteger(meta?.dim) || (!meta.idsFile && !Array.isArray(meta.ids)))
         throw new Error('not an index description');
     } catch (err) {
       throw damaged(metaFile, (err as Error).message);
     }
+    let ids: BigInt64Array;
+    const idsPath = meta.idsFile ? path.join(dir, path.basename(meta.idsFile)) : metaFile;
+    try {
+      ids = meta.idsFile ? await readInt64Npy(idsPath) : BigInt64Array.from(meta.ids!, BigInt);
+    } catch (err) {
+      throw damaged(idsPath, (err as Error).message);
+    }
+    if (ids.length !== meta.n) throw damaged(idsPath, `${ids.length} ids, ${metaFile} says ${meta.n}`);
     const kind = meta.kind ?? 'hnswlib';
     const file = indexFile(dir, space, kind);
     let index: Index;
@@ -238,7 +254,7 @@ export class WorkspaceIndex {
     return new WorkspaceIndex(
       space,
       index,
-      BigInt64Array.from(meta.ids, BigInt),
+      ids,
       meta.fingerprint,
       path.resolve(workspace),
       meta.recall,

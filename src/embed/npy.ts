@@ -105,6 +105,37 @@ export async function readNpy(file: string): Promise<NpyMatrix> {
   return { dtype, rows, cols, data: halvesToFloats(halves) };
 }
 
+/**
+ * A 1-D little-endian int64 `.npy` (catalog ids: `np.load` gives an int64 vector), header then values.
+ */
+export function int64Npy(values: BigInt64Array): Buffer {
+  const dict = `{'descr': '<i8', 'fortran_order': False, 'shape': (${values.length},), }`;
+  const textLength = HEADER_BYTES - MAGIC.length - 2;
+  const header = Buffer.alloc(HEADER_BYTES);
+  MAGIC.copy(header);
+  header.writeUInt16LE(textLength, MAGIC.length);
+  header.write(dict.padEnd(textLength - 1, ' ') + '\n', MAGIC.length + 2, 'latin1');
+  return Buffer.concat([header, Buffer.from(values.buffer, values.byteOffset, values.byteLength)]);
+}
+
+/** The values of a 1-D little-endian int64 `.npy` file; a wrong header or length is an error naming the file. */
+export async function readInt64Npy(file: string): Promise<BigInt64Array> {
+  const bytes = await readFile(file);
+  if (!bytes.subarray(0, 6).equals(MAGIC.subarray(0, 6)))
+    throw new Error(`${file}: not a .npy file (bad magic)`);
+  const lengthBytes = bytes[6] === 1 ? 2 : 4;
+  const length = lengthBytes === 2 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
+  const text = bytes.toString('latin1', 8 + lengthBytes, 8 + lengthBytes + length);
+  const shape = /'shape':\s*\((\d+),\s*\)/.exec(text);
+  if (!/'descr':\s*'<i8'/.test(text) || !shape || /'fortran_order':\s*True/.test(text))
+    throw new Error(`${file}: not a 1-D int64 .npy (${text.trim()})`);
+  const n = Number(shape[1]);
+  const body = bytes.subarray(8 + lengthBytes + length);
+  if (body.length !== n * 8)
+    throw new Error(`${file}: ${body.length} data bytes, expected ${n * 8} for ${n} int64`);
+  return new BigInt64Array(Uint8Array.from(body).buffer);
+}
+
 /** float32 values → float16 bits (a plain loop: `Uint16Array.from(data, floatToHalf)` is many times slower). */
 export function floatsToHalves(data: Float32Array): Uint16Array {
   const out = new Uint16Array(data.length);

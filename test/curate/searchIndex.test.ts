@@ -1,10 +1,11 @@
-import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addDataset, Catalog, embedCatalog } from '../../src/curate/api.js';
 import { loadEmbeddings } from '../../src/curate/embeddings.js';
 import { WorkspaceIndex } from '../../src/curate/searchIndex.js';
 import { ClipOnnxEncoder } from '../../src/embed/encoders/clipOnnx.js';
+import { readInt64Npy } from '../../src/embed/npy.js';
 import { HnswIndex } from '../../src/select/index/hnsw.js';
 import { topKInnerProduct } from '../../src/select/kernels/similarity.js';
 import { MINI, MINI_COUNT, tempDir } from '../helpers.js';
@@ -31,7 +32,14 @@ describe('workspace embeddings and index', () => {
     // The build measures recall@10 against exact search on 200 sampled items.
     expect(built.recall).toMatchObject({ k: 10, queries: Math.min(200, MINI_COUNT), efSearch: 200 });
     expect(built.recall!.recall).toBeGreaterThanOrEqual(0.95);
-    expect(readdirSync(WorkspaceIndex.dir(workspace)).sort()).toEqual(['image.json', 'image.usearch']);
+    expect(readdirSync(WorkspaceIndex.dir(workspace)).sort()).toEqual([
+      'image.ids.npy',
+      'image.json',
+      'image.usearch',
+    ]);
+    // The ids of the index keys, in key order, as an int64 .npy (catalog order here).
+    const idsFile = path.join(WorkspaceIndex.dir(workspace), 'image.ids.npy');
+    expect(Array.from(await readInt64Npy(idsFile))).toEqual(Array.from(e.ids));
     const index = await WorkspaceIndex.load(workspace, 'image');
     expect(index.index.kind).toBe('usearch');
     expect(index.recall).toEqual(built.recall);
@@ -68,9 +76,11 @@ describe('workspace embeddings and index', () => {
     const legacy = HnswIndex.build({ rows: e.n, cols: e.dim, data: e.image! }, { efSearch: 200 });
     await legacy.save(path.join(dir, 'image.hnsw'));
     const meta = JSON.parse(readFileSync(path.join(dir, 'image.json'), 'utf8')) as Record<string, unknown>;
-    const { kind: _kind, precision: _precision, recall: _recall, ...older } = meta;
+    const { kind: _kind, precision: _precision, recall: _recall, idsFile: _ids, ...older } = meta;
     older.bytes = statSync(path.join(dir, 'image.hnsw')).size;
+    older.ids = Array.from(e.ids, String); // older versions listed the ids in the meta file
     writeFileSync(path.join(dir, 'image.json'), JSON.stringify(older));
+    rmSync(idsFile);
     const old = await WorkspaceIndex.load(workspace, 'image');
     expect(old.index.kind).toBe('hnswlib');
     expect(old.recall).toBeUndefined();
@@ -82,12 +92,17 @@ describe('workspace embeddings and index', () => {
       embeddings: e,
       targetRecall: 1.01,
     });
-    expect(readdirSync(dir).sort()).toEqual(['image.json', 'image.usearch']);
+    expect(readdirSync(dir).sort()).toEqual(['image.ids.npy', 'image.json', 'image.usearch']);
     expect(raised.recall!.efSearch).toBe(1024);
     expect(raised.index.efSearch).toBe(1024);
     expect((await WorkspaceIndex.load(workspace, 'image')).index.efSearch).toBe(1024);
     await WorkspaceIndex.build(catalog, workspace, 'image', { embeddings: e, recallQueries: 0 });
     expect((await WorkspaceIndex.load(workspace, 'image')).recall).toBeUndefined();
+    // A cut ids file is named as damaged.
+    writeFileSync(idsFile, readFileSync(idsFile).subarray(0, 128 + 8 * 3));
+    await expect(WorkspaceIndex.load(workspace, 'image')).rejects.toThrow(
+      /image\.ids\.npy is damaged .*expected .* for \d+ int64.*run `curate index` to rebuild it/,
+    );
     catalog.close();
   }, 180_000); // embeds the mini dataset and builds three indexes
 });

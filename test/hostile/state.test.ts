@@ -317,7 +317,11 @@ describe('case 4: the kNN index (usearch)', () => {
   });
 
   it('is written under a temporary name and renamed (nothing left beside it)', () => {
-    expect(readdirSync(path.join(base, 'index')).sort()).toEqual(['image.json', 'image.usearch']);
+    expect(readdirSync(path.join(base, 'index')).sort()).toEqual([
+      'image.ids.npy',
+      'image.json',
+      'image.usearch',
+    ]);
   });
 
   it('cut short: search names the file and `curate index`; `curate index` rebuilds it', async () => {
