@@ -12,10 +12,13 @@ const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01, 0x00]);
 const HEADER_BYTES = 128;
 
 export function npyHeader(dtype: NpyDtype, rows: number, cols: number): Buffer {
-  const dict = `{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`;
-  // Magic (8) + length (2) + dict + padding + '\n' = 128, a multiple of 64 as the format asks.
+  return headerOf(`{'descr': '${DESCR[dtype]}', 'fortran_order': False, 'shape': (${rows}, ${cols}), }`);
+}
+
+/** A format 1.0 header holding `dict`: magic (8) + length (2) + dict + padding + '\n' = 128 bytes, a multiple of 64 as the format asks. */
+function headerOf(dict: string): Buffer {
   const textLength = HEADER_BYTES - MAGIC.length - 2;
-  if (dict.length + 1 > textLength) throw new Error(`.npy shape too large for the header: ${rows}×${cols}`);
+  if (dict.length + 1 > textLength) throw new Error(`.npy shape too large for the header: ${dict}`);
   const header = Buffer.alloc(HEADER_BYTES);
   MAGIC.copy(header);
   header.writeUInt16LE(textLength, MAGIC.length);
@@ -109,12 +112,7 @@ export async function readNpy(file: string): Promise<NpyMatrix> {
  * A 1-D little-endian int64 `.npy` (catalog ids: `np.load` gives an int64 vector), header then values.
  */
 export function int64Npy(values: BigInt64Array): Buffer {
-  const dict = `{'descr': '<i8', 'fortran_order': False, 'shape': (${values.length},), }`;
-  const textLength = HEADER_BYTES - MAGIC.length - 2;
-  const header = Buffer.alloc(HEADER_BYTES);
-  MAGIC.copy(header);
-  header.writeUInt16LE(textLength, MAGIC.length);
-  header.write(dict.padEnd(textLength - 1, ' ') + '\n', MAGIC.length + 2, 'latin1');
+  const header = headerOf(`{'descr': '<i8', 'fortran_order': False, 'shape': (${values.length},), }`);
   return Buffer.concat([header, Buffer.from(values.buffer, values.byteOffset, values.byteLength)]);
 }
 
