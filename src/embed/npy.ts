@@ -75,17 +75,22 @@ export function parseNpyHeader(bytes: Buffer): {
   cols: number;
   dataOffset: number;
 } {
-  if (!bytes.subarray(0, 6).equals(MAGIC.subarray(0, 6))) throw new Error('not a .npy file (bad magic)');
-  const major = bytes[6]!;
-  const lengthBytes = major === 1 ? 2 : 4;
-  const length = major === 1 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
-  const text = bytes.toString('latin1', 8 + lengthBytes, 8 + lengthBytes + length);
+  const { text, dataOffset } = headerText(bytes);
   const descr = /'descr':\s*'([^']+)'/.exec(text)?.[1];
   const shape = /'shape':\s*\((\d+),\s*(\d+)\)/.exec(text);
   const dtype = (Object.keys(DESCR) as NpyDtype[]).find((d) => DESCR[d] === descr);
   if (!dtype || !shape || /'fortran_order':\s*True/.test(text))
     throw new Error(`unsupported .npy header: ${text.trim()}`);
-  return { dtype, rows: Number(shape[1]), cols: Number(shape[2]), dataOffset: 8 + lengthBytes + length };
+  return { dtype, rows: Number(shape[1]), cols: Number(shape[2]), dataOffset };
+}
+
+/** The header's dictionary text and where the data starts (format 1.0: 2-byte length, later: 4-byte). */
+function headerText(bytes: Buffer): { text: string; dataOffset: number } {
+  if (!bytes.subarray(0, 6).equals(MAGIC.subarray(0, 6))) throw new Error('not a .npy file (bad magic)');
+  const lengthBytes = bytes[6] === 1 ? 2 : 4;
+  const length = lengthBytes === 2 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
+  const dataOffset = 8 + lengthBytes + length;
+  return { text: bytes.toString('latin1', 8 + lengthBytes, dataOffset), dataOffset };
 }
 
 export async function readNpy(file: string): Promise<NpyMatrix> {
@@ -119,19 +124,23 @@ export function int64Npy(values: BigInt64Array): Buffer {
 /** The values of a 1-D little-endian int64 `.npy` file; a wrong header or length is an error naming the file. */
 export async function readInt64Npy(file: string): Promise<BigInt64Array> {
   const bytes = await readFile(file);
-  if (!bytes.subarray(0, 6).equals(MAGIC.subarray(0, 6)))
-    throw new Error(`${file}: not a .npy file (bad magic)`);
-  const lengthBytes = bytes[6] === 1 ? 2 : 4;
-  const length = lengthBytes === 2 ? bytes.readUInt16LE(8) : bytes.readUInt32LE(8);
-  const text = bytes.toString('latin1', 8 + lengthBytes, 8 + lengthBytes + length);
+  let header: { text: string; dataOffset: number };
+  try {
+    header = headerText(bytes);
+  } catch (err) {
+    throw new Error(`${file}: ${(err as Error).message}`);
+  }
+  const { text, dataOffset } = header;
   const shape = /'shape':\s*\((\d+),\s*\)/.exec(text);
   if (!/'descr':\s*'<i8'/.test(text) || !shape || /'fortran_order':\s*True/.test(text))
     throw new Error(`${file}: not a 1-D int64 .npy (${text.trim()})`);
   const n = Number(shape[1]);
-  const body = bytes.subarray(8 + lengthBytes + length);
+  const body = bytes.subarray(dataOffset);
   if (body.length !== n * 8)
     throw new Error(`${file}: ${body.length} data bytes, expected ${n * 8} for ${n} int64`);
-  return new BigInt64Array(Uint8Array.from(body).buffer);
+  // As in readNpy: a view where the offset allows one, else one block copy.
+  const aligned = body.byteOffset % 8 === 0 ? body : Buffer.from(body);
+  return new BigInt64Array(aligned.buffer, aligned.byteOffset, n);
 }
 
 /** float32 values → float16 bits (a plain loop: `Uint16Array.from(data, floatToHalf)` is many times slower). */

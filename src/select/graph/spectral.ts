@@ -83,9 +83,10 @@ export async function spectralEmbedding(
 
 /**
  * M = D^{-1/2} B D^{-1/2} as an operator on the kernel. Every pair {i, j} of the graph is stored once, in
- * the row of one of its ends (whichever holds fewer, so rows stay near the mean pair count: K is the
- * table's width, and every row pays for K slots whatever it holds), as an n × K table of (neighbour, M_ij); M·U is then the table's gathered rows summed (i's side) plus the same
- * products scattered back onto the neighbours (j's side).
+ * the row of one of its ends (orientPairs keeps rows near the mean pair count: K is the table's width,
+ * and every row pays for K slots whatever it holds), as an n × K table of (neighbour, M_ij); M·U is then
+ * the table's gathered rows summed (i's side) plus the same products scattered back onto the neighbours
+ * (j's side).
  */
 function orientedOperator(g: SparseGraph) {
   const { n } = g;
