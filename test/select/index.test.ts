@@ -28,6 +28,19 @@ describe('self kNN from the triangle of tiles', () => {
     expect(Array.from(triangle.values)).toEqual(Array.from(square.values));
     for (let i = 0; i < m.rows; i++) expect(triangle.indices.subarray(i * 7, i * 7 + 7)).not.toContain(i);
   });
+
+  it('breaks ties as the rectangular search does when rows repeat across tiles (lower index first)', async () => {
+    const m = unitRows(4500, 16, 5);
+    // Rows 0–299 appear again at 2100… and 4200…: equal values in different tiles, more ties than k.
+    for (let i = 0; i < 300; i++)
+      for (const at of [2100 + i, 4200 + i]) if (at < m.rows) m.data.copyWithin(at * 16, i * 16, i * 16 + 16);
+    const triangle = await topKInnerProduct(m, m, 3, { excludeSelf: true });
+    const square = await topKInnerProduct(m, { ...m }, 3, { excludeSelf: true });
+    expect(Array.from(triangle.indices)).toEqual(Array.from(square.indices));
+    expect(Array.from(triangle.values)).toEqual(Array.from(square.values));
+    // Row 2100 (a copy of row 0) has rows 0 and 4200 at cosine 1, the lower index first.
+    expect(Array.from(triangle.indices.subarray(2100 * 3, 2100 * 3 + 2))).toEqual([0, 4200]);
+  });
 });
 
 describe('HNSW index', () => {

@@ -1,8 +1,8 @@
 /**
  * Blocked similarity kernels on onnxruntime: S = Q·Bᵀ computed tile by tile, each tile reduced on the
  * kernel itself (TopK, ReduceMax) so JavaScript only merges k candidates per row and tile; the self kNN
- * (X against itself) instead scans its tiles in JavaScript against running thresholds, serving both ends
- * of every pair (selfTopK). Tiles are sized so one S tile stays below ~64 MB whatever N is.
+ * (X against itself) has the kernel keep only the entries that reach running thresholds, serving both
+ * ends of every pair (selfTopK). Tiles are sized so one S tile stays below ~64 MB whatever N is.
  */
 import { GraphBuilder } from '../../compute/onnxGraph.js';
 import { createSession, Tensor, type Session } from '../../compute/ort.js';
@@ -134,14 +134,46 @@ export async function topKInnerProduct(
 /** Rows per tile of selfTopK: small enough that the triangle saves most of the square's products. */
 const SELF_TILE = 2048;
 
+let candidateSession: Promise<Session> | undefined;
+
+/**
+ * q [m,d], b [n,d], rowFloor [m,1], columnFloor [1,n] → the entries of s = q·bᵀ that reach their row's
+ * or their column's floor: `at` [2, count] (row and column of each, row-major order) and `values` [count].
+ * The comparison and the compaction run on the kernel, so JavaScript only sees the few entries that can
+ * still enter a list instead of all m·n.
+ */
+function candidateGraph(): Promise<Session> {
+  candidateSession ??= (async () => {
+    const g = new GraphBuilder('tile_candidates');
+    const q = g.input('q', 'float32', ['m', 'd']);
+    const b = g.input('b', 'float32', ['n', 'd']);
+    const rowFloor = g.input('rowFloor', 'float32', ['m', 1]);
+    const columnFloor = g.input('columnFloor', 'float32', [1, 'n']);
+    const s = g.op('MatMul', [q, g.op('Transpose', [b], { perm: [1, 0] })]);
+    const reaches = g.op('Or', [
+      g.op('GreaterOrEqual', [s, rowFloor]),
+      g.op('GreaterOrEqual', [s, columnFloor]),
+    ]);
+    g.op('NonZero', [reaches], {}, 'at');
+    g.op('GatherND', [s, g.op('Transpose', ['at'], { perm: [1, 0] })], {}, 'values');
+    g.output('at', 'int64', [2, 'count']);
+    g.output('values', 'float32', ['count']);
+    return (await createSession(g.toBytes())).session;
+  })();
+  return candidateSession;
+}
+
 /**
  * Every row's k nearest other rows of x by inner product (the kNN graph of x): the same result as the
  * rectangular search, from the tiles on and above the diagonal only, since S = X·Xᵀ is symmetric. Each
- * off-diagonal tile serves both ends of its pairs, so the products cost about half as much. The tiles
- * are reduced in JavaScript rather than by TopK on the kernel: one pass over a tile compares each
- * value with its row's and its column's current k-th best and offers only those that beat it, which
- * costs less than two TopK passes (and the transpose the column-wise one needs) once the lists fill.
- * Order: value descending, then index ascending.
+ * off-diagonal tile serves both ends of its pairs, so the products cost about half as much.
+ *
+ * The diagonal tiles run first, reduced by TopK on the kernel, so every list is full before the
+ * off-diagonal tiles come. Those return only the entries that reach their row's or their column's
+ * current k-th best (the kernel compares and compacts; most entries are dismissed there), and each
+ * survivor is offered to the ends whose lists it can still enter. Thresholds only rise, so an entry
+ * below a tile's starting threshold could never have entered. Order: value descending, then index
+ * ascending.
  */
 async function selfTopK(
   x: Matrix,
@@ -150,76 +182,76 @@ async function selfTopK(
 ): Promise<TopK> {
   const n = x.rows;
   const d = x.cols;
-  const session = await productGraph();
-  const best = new RunningTopK(n, Math.min(k, Math.max(0, n - 1)), k);
+  const keep = Math.min(k, Math.max(0, n - 1));
+  const best = new RunningTopK(n, keep, k);
   const threshold = new Float32Array(n).fill(-Infinity);
   const tiles = Math.ceil(n / SELF_TILE);
   const tile = (t: number) => rowsOf(x, t * SELF_TILE, Math.min(n, (t + 1) * SELF_TILE));
-  const product = async (a: Matrix, b: Matrix) =>
-    (
-      await session.run({
-        q: new Tensor('float32', a.data, [a.rows, d]),
-        b: new Tensor('float32', b.data, [b.rows, d]),
-      })
-    ).s!.data as Float32Array;
-  // Diagonal tiles first: every list is then full before the off-diagonal tiles come, so their values
-  // meet a real k-th best and most are dismissed without an offer.
+  const matrix = (m: Matrix) => new Tensor('float32', m.data, [m.rows, d]);
+  if (keep === 0) return best.result();
+  const topk = await topkGraph();
   for (let t = 0; t < tiles; t++) {
     options.signal?.throwIfAborted();
     const a = tile(t);
-    scanTile(await product(a, a), t * SELF_TILE, a.rows, t * SELF_TILE, a.rows, best, threshold);
+    const a0 = t * SELF_TILE;
+    const kk = Math.min(keep + 1, a.rows); // one more: the row itself is among them
+    const out = await topk.run({
+      q: matrix(a),
+      b: matrix(a),
+      k: new Tensor('int64', BigInt64Array.of(BigInt(kk)), [1]),
+    });
+    const values = out.values!.data as Float32Array;
+    const indices = out.indices!.data as BigInt64Array;
+    for (let r = 0; r < a.rows; r++) {
+      for (let j = 0; j < kk; j++) {
+        const c = Number(indices[r * kk + j]!);
+        if (c !== r) best.offer(a0 + r, values[r * kk + j]!, a0 + c);
+      }
+      threshold[a0 + r] = best.worst(a0 + r);
+    }
   }
+  const candidates = await candidateGraph();
   for (let ti = 0; ti < tiles; ti++) {
     const a = tile(ti);
+    const a0 = ti * SELF_TILE;
     for (let tj = ti + 1; tj < tiles; tj++) {
       options.signal?.throwIfAborted();
       const b = tile(tj);
-      scanTile(await product(a, b), ti * SELF_TILE, a.rows, tj * SELF_TILE, b.rows, best, threshold);
+      const b0 = tj * SELF_TILE;
+      const out = await candidates.run({
+        q: matrix(a),
+        b: matrix(b),
+        rowFloor: new Tensor('float32', threshold.slice(a0, a0 + a.rows), [a.rows, 1]),
+        columnFloor: new Tensor('float32', threshold.slice(b0, b0 + b.rows), [1, b.rows]),
+      });
+      offerCandidates(out.at!.data as BigInt64Array, out.values!.data as Float32Array, a0, b0, best, threshold);
     }
     options.onProgress?.(Math.min(n, (ti + 1) * SELF_TILE), n);
   }
   return best.result();
 }
 
-/**
- * Offers the values of one S tile (rows a0…, columns b0…) to both ends' lists. `threshold` holds every
- * row's current k-th best (−∞ until its list is full) so most values are dismissed by one comparison.
- * On a diagonal tile (a0 = b0) the square is complete, so only rows are offered, and not themselves.
- */
-function scanTile(
-  s: Float32Array,
+/** Offers each surviving entry (row a0 + r, column b0 + c) to the ends whose lists it can still enter. */
+function offerCandidates(
+  at: BigInt64Array,
+  values: Float32Array,
   a0: number,
-  rows: number,
   b0: number,
-  cols: number,
   best: RunningTopK,
   threshold: Float32Array,
 ): void {
-  const columnThreshold = threshold.subarray(b0, b0 + cols);
-  for (let r = 0; r < rows; r++) {
-    const row = a0 + r;
-    let rowThreshold = threshold[row]!;
-    const offset = r * cols;
-    if (a0 === b0) {
-      for (let c = 0; c < cols; c++) {
-        const value = s[offset + c]!;
-        if (value >= rowThreshold && c !== r) {
-          best.offer(row, value, b0 + c);
-          rowThreshold = threshold[row] = best.worst(row);
-        }
-      }
-      continue;
+  const count = values.length;
+  for (let e = 0; e < count; e++) {
+    const value = values[e]!;
+    const row = a0 + Number(at[e]!);
+    const column = b0 + Number(at[count + e]!);
+    if (value >= threshold[row]!) {
+      best.offer(row, value, column);
+      threshold[row] = best.worst(row);
     }
-    for (let c = 0; c < cols; c++) {
-      const value = s[offset + c]!;
-      if (value >= rowThreshold) {
-        best.offer(row, value, b0 + c);
-        rowThreshold = threshold[row] = best.worst(row);
-      }
-      if (value >= columnThreshold[c]!) {
-        best.offer(b0 + c, value, row);
-        columnThreshold[c] = best.worst(b0 + c);
-      }
+    if (value >= threshold[column]!) {
+      best.offer(column, value, row);
+      threshold[column] = best.worst(column);
     }
   }
 }
