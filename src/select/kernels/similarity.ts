@@ -224,7 +224,14 @@ async function selfTopK(
         rowFloor: new Tensor('float32', threshold.slice(a0, a0 + a.rows), [a.rows, 1]),
         columnFloor: new Tensor('float32', threshold.slice(b0, b0 + b.rows), [1, b.rows]),
       });
-      offerCandidates(out.at!.data as BigInt64Array, out.values!.data as Float32Array, a0, b0, best, threshold);
+      offerCandidates(
+        out.at!.data as BigInt64Array,
+        out.values!.data as Float32Array,
+        a0,
+        b0,
+        best,
+        threshold,
+      );
     }
     options.onProgress?.(Math.min(n, (ti + 1) * SELF_TILE), n);
   }
