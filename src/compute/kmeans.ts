@@ -13,6 +13,11 @@ export interface KMeansOptions {
   seed?: number;
   /** Points used for k-means++ seeding (all when smaller). */
   seedingSample?: number;
+  /**
+   * Lloyd's iterations run on at most this many evenly spaced points, and one last pass assigns every
+   * point (faiss trains on at most 256 points per centroid the same way). Unset: all points.
+   */
+  trainingSample?: number;
 }
 
 const CHUNK = 16_384;
@@ -22,20 +27,36 @@ const CHUNK = 16_384;
  * ‖x − c‖² = ‖x‖² − 2·x·c + ‖c‖², the x·c products on the MatMul kernel in row chunks.
  */
 export async function kmeans(x: Dense, k: number, options: KMeansOptions = {}): Promise<KMeansResult> {
-  const { iterations = 10, seed = 0, seedingSample = 8_000 } = options;
+  const { iterations = 10, seed = 0, seedingSample = 8_000, trainingSample } = options;
   if (k < 1 || k > x.rows) throw new Error(`k-means needs 1 ≤ k ≤ n (k = ${k}, n = ${x.rows})`);
   const random = seededRandom(seed);
-  const centroids = await seedPlusPlus(x, k, Math.min(seedingSample, x.rows), random);
-  const assignment = new Int32Array(x.rows);
+  const train =
+    trainingSample !== undefined && trainingSample < x.rows
+      ? evenlySpaced(x, Math.max(k, trainingSample))
+      : x;
+  const centroids = await seedPlusPlus(train, k, Math.min(seedingSample, train.rows), random);
   // ‖x‖² once: recomputing it in every assignment pass cost as much as the pass's argmin (1M × 512).
-  const squaredNorms = rowSquaredNorms(x);
-  let inertia = 0;
+  const trainNorms = rowSquaredNorms(train);
+  const trainAssignment = new Int32Array(train.rows);
   for (let it = 0; it < iterations; it++) {
-    inertia = await assign(x, squaredNorms, centroids, assignment);
-    update(x, centroids, assignment, random);
+    await assign(train, trainNorms, centroids, trainAssignment);
+    update(train, centroids, trainAssignment, random);
   }
-  inertia = await assign(x, squaredNorms, centroids, assignment);
+  const assignment = train === x ? trainAssignment : new Int32Array(x.rows);
+  const inertia = await assign(x, train === x ? trainNorms : rowSquaredNorms(x), centroids, assignment);
   return { centroids, assignment, inertia };
+}
+
+/** `count` rows of x at even strides (a copy). */
+function evenlySpaced(x: Dense, count: number): Dense {
+  const d = x.cols;
+  const out = dense(count, d);
+  const stride = x.rows / count;
+  for (let s = 0; s < count; s++) {
+    const r = Math.min(x.rows - 1, Math.floor(s * stride));
+    out.data.set(x.data.subarray(r * d, r * d + d), s * d);
+  }
+  return out;
 }
 
 function rowSquaredNorms(x: Dense): Float64Array {

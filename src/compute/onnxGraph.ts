@@ -8,7 +8,7 @@ const proto = onnxProto.onnx;
  */
 export const OPSET = 13;
 
-export type ElemType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'int8' | 'bool';
+export type ElemType = 'float32' | 'float64' | 'float16' | 'int64' | 'int32' | 'uint8' | 'bool';
 export type Dim = number | string;
 
 const ELEM: Record<ElemType, onnx.TensorProto.DataType> = {
@@ -18,7 +18,6 @@ const ELEM: Record<ElemType, onnx.TensorProto.DataType> = {
   int64: proto.TensorProto.DataType.INT64,
   int32: proto.TensorProto.DataType.INT32,
   uint8: proto.TensorProto.DataType.UINT8,
-  int8: proto.TensorProto.DataType.INT8,
   bool: proto.TensorProto.DataType.BOOL,
 };
 

@@ -42,6 +42,8 @@ export async function latentClasses(
   clusters: number | 'auto',
   space: Matrix,
   seed: number,
+  /** k-means (the `kmeans` source) fits its centroids on at most this many points per class, then assigns all. */
+  pointsPerCentroid?: number,
 ): Promise<LatentClasses> {
   const source =
     choice !== 'auto' ? choice : input.classPrompts ? 'zero-shot' : input.labels ? 'labels' : 'kmeans';
@@ -61,7 +63,8 @@ export async function latentClasses(
     assignment = best.indices;
   } else {
     const k = clusters === 'auto' ? autoClusters(space.rows) : Math.min(clusters, space.rows);
-    assignment = (await kmeans(asDense(space), k, { seed })).assignment;
+    const sample = pointsPerCentroid === undefined ? {} : { trainingSample: pointsPerCentroid * k };
+    assignment = (await kmeans(asDense(space), k, { seed, ...sample })).assignment;
   }
   const members = groupByLabel(assignment);
   return { source, assignment, k: members.length, members };

@@ -114,6 +114,34 @@ describe('kernels', () => {
     const none = await kmeans(x, 4, { seed: 1, iterations: 0 });
     expect(a.inertia).toBeLessThanOrEqual(none.inertia);
   });
+
+  it('k-means fitted on a sample of the points still assigns every point to its nearest centroid', async () => {
+    const normal = gaussian(seededRandom(6));
+    const x = dense(4000, 3);
+    for (let i = 0; i < 4000; i++)
+      for (let j = 0; j < 3; j++) x.data[i * 3 + j] = (j === i % 3 ? 8 : 0) + normal() * 0.5;
+    const sampled = await kmeans(x, 3, { seed: 2, trainingSample: 60 });
+    // The three clusters (rows i ≡ 0, 1, 2 mod 3) are found from 60 of the 4,000 points…
+    for (let c = 0; c < 3; c++) {
+      const labels = new Set<number>();
+      for (let i = c; i < 4000; i += 3) labels.add(sampled.assignment[i]!);
+      expect(labels.size).toBe(1);
+    }
+    // …and every point, sampled or not, carries its nearest centroid's label.
+    const nearest = (i: number) => {
+      let best = -1;
+      let bestDistance = Infinity;
+      for (let c = 0; c < 3; c++) {
+        let s = 0;
+        for (let j = 0; j < 3; j++) s += (x.data[i * 3 + j]! - sampled.centroids.data[c * 3 + j]!) ** 2;
+        if (s < bestDistance) [best, bestDistance] = [c, s];
+      }
+      return best;
+    };
+    for (let i = 0; i < 4000; i += 7) expect(sampled.assignment[i]).toBe(nearest(i));
+    const full = await kmeans(x, 3, { seed: 2 });
+    expect(sampled.inertia).toBeLessThan(full.inertia * 1.1); // centroids from ~20 points each: ~5% above
+  });
 });
 
 describe('offline encoder building blocks', () => {

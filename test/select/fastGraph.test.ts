@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { dense, symmetricEigen } from '../../src/compute/linalg.js';
 import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { runSelector } from '../../src/select/contract.js';
-import { fuzzyKnnGraph, type SparseGraph } from '../../src/select/graph/fuzzyGraph.js';
+import { fuzzyKnnGraph, solveSigma, type SparseGraph } from '../../src/select/graph/fuzzyGraph.js';
 import { orientPairs, spectralEmbedding } from '../../src/select/graph/spectral.js';
 import { fast } from '../../src/select/selectors/fast.js';
 
@@ -217,4 +217,30 @@ describe('FAST on worker threads', () => {
     expect(threaded.trace?.find((t) => t.stage === 'threads')?.message).toMatch(/^2 thread\(s\)/);
     expect(inProcess.trace?.find((t) => t.stage === 'threads')?.message).toMatch(/^1 thread\(s\)/);
   }, 300_000);
+});
+
+describe('the fuzzy graph bandwidth σ', () => {
+  it('solves Σ exp(−max(0, d − ρ)/σ) = log2(k) as a long bisection does, for spread and tight neighbour lists', () => {
+    const random = seededRandom(17);
+    for (let trial = 0; trial < 300; trial++) {
+      const k = [5, 15, 30][trial % 3]!;
+      const scale = [1, 1e-2, 1e-4][(trial % 5) % 3]!; // tight lists need a small σ
+      const dist = Float64Array.from({ length: k }, () => random() * scale).sort();
+      if (trial % 7 === 0 && k > 5) dist.fill(dist[1]!, 0, 3); // ties at the start (3 terms of 1 < log2 k)
+      const rho = dist.find((v) => v > 0) ?? 0;
+      const target = Math.log2(k);
+      const sumAt = (sigma: number) => dist.reduce((s, d) => s + Math.exp(-Math.max(0, d - rho) / sigma), 0);
+      const sigma = solveSigma(dist, rho, target);
+      expect(Math.abs(sumAt(sigma) - target)).toBeLessThan(1e-6);
+      // Reference: 200 bisection steps on a bracket that holds the root.
+      let [lo, hi] = [0, 1];
+      while (sumAt(hi) < target) hi *= 2;
+      for (let step = 0; step < 200; step++) {
+        const mid = (lo + hi) / 2;
+        if (sumAt(mid) > target) hi = mid;
+        else lo = mid;
+      }
+      expect(Math.abs(sigma - lo) / lo).toBeLessThan(1e-4);
+    }
+  });
 });

@@ -1,7 +1,7 @@
 /**
  * Multi-scale fuzzy kNN graph (FAST, fast.md §3.1, UMAP's fuzzy simplicial set): per scale k, ρ_i = the
- * first positive neighbour distance, σ_i solves Σ_j exp(−max(0, d_ij − ρ_i)/σ_i) = log2(k) (64-step
- * bisection), a_{i→j} = exp(−max(0, d_ij − ρ_i)/σ_i); symmetrised and fused across scales with the
+ * first positive neighbour distance, σ_i solves Σ_j exp(−max(0, d_ij − ρ_i)/σ_i) = log2(k) (safeguarded
+ * Newton), a_{i→j} = exp(−max(0, d_ij − ρ_i)/σ_i); symmetrised and fused across scales with the
  * probabilistic t-conorm a ⊕ b = a + b − ab. Disconnected components are linked to their nearest other
  * component with the smallest positive weight of the graph ([R], the "∪ MST" step's purpose).
  * Distances are cosine distances 1 − ⟨x_i, x_j⟩ from the exact top-k kernel.
@@ -237,22 +237,32 @@ function withLinks(pairs: PairList, links: Array<[number, number]>, weight: numb
   return out;
 }
 
-/** σ with Σ_j exp(−max(0, d_j − ρ)/σ) = target, by bisection (UMAP's smooth_knn_dist, 64 steps). */
-function solveSigma(dist: Float64Array, rho: number, target: number): number {
+/**
+ * σ with Σ_j exp(−max(0, d_j − ρ)/σ) = target to within 1e-6 (UMAP's smooth_knn_dist solves the same
+ * equation by bisection). The sum grows with σ, so Newton steps are taken inside a bracket that every
+ * evaluation narrows, and a step that would leave the bracket bisects it instead: 4–6 evaluations where
+ * bisection from σ = 1 needed ~30 (a third of the graph's JavaScript time at k = 30).
+ */
+export function solveSigma(dist: Float64Array, rho: number, target: number): number {
   let lo = 0;
   let hi = Infinity;
   let sigma = 1;
   for (let step = 0; step < 64; step++) {
     let sum = 0;
-    for (const d of dist) sum += Math.exp(-Math.max(0, d - rho) / sigma);
-    if (Math.abs(sum - target) < 1e-6) break;
-    if (sum > target) {
-      hi = sigma;
-      sigma = (lo + hi) / 2;
-    } else {
-      lo = sigma;
-      sigma = hi === Infinity ? sigma * 2 : (lo + hi) / 2;
+    let slope = 0; // d sum / dσ = Σ exp(−r/σ)·r/σ²
+    for (const d of dist) {
+      const r = Math.max(0, d - rho);
+      const e = Math.exp(-r / sigma);
+      sum += e;
+      slope += (e * r) / (sigma * sigma);
     }
+    const gap = sum - target;
+    if (Math.abs(gap) < 1e-6) break;
+    if (gap > 0) hi = sigma;
+    else lo = sigma;
+    const newton = slope > 0 ? sigma - gap / slope : NaN;
+    if (newton > lo && newton < hi) sigma = newton;
+    else sigma = hi === Infinity ? sigma * 2 : (lo + hi) / 2;
   }
   return Math.max(sigma, 1e-12);
 }
