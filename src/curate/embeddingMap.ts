@@ -3,13 +3,17 @@
  * `maxPoints` samples (mapLayout.ts), computed in a worker thread (mapWorker.ts) so the caller keeps
  * serving grid pages and thumbnails meanwhile. Cached per encoder fingerprint, sample size and seed
  * under `<workspace>/map/`.
+ *
+ * Only the sampled rows are read (`MapSource`): the catalog picks their ids and the store is read shard
+ * by shard keeping just those rows, so the map costs the same memory at 10M samples as at 10k, and a
+ * cached map reads no embeddings at all.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { seededRandom } from '../compute/random.js';
-import { rowsOf } from '../select/kernels/similarity.js';
-import type { WorkspaceEmbeddings } from './embeddings.js';
+import type { Catalog } from './catalog.js';
+import { embeddedCount, embeddedIdsAt, loadEmbeddings } from './embeddings.js';
 import { layoutOffThread } from './mapWorker.js';
 
 export { MAP_CLUSTERS } from './mapLayout.js';
@@ -35,46 +39,76 @@ export interface EmbeddingMapOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
-/** The file a map of these embeddings with these options is cached in. */
-export function embeddingMapFile(
+/** The embedded samples a map is drawn from, read only where sampled. */
+export interface MapSource {
+  /** Embedded samples in the workspace. */
+  n: number;
+  fingerprint: string;
+  /**
+   * Catalog ids and image vectors of the rows at these positions (embedded samples in id order);
+   * rows with non-finite values are left out.
+   */
+  rows(positions: number[]): Promise<{ ids: number[]; image: Float32Array<ArrayBuffer>; dim: number }>;
+}
+
+/** The workspace's embedded samples as a map source; `withCatalog` opens the catalog for each read. */
+export async function workspaceMapSource(
   workspace: string,
-  e: WorkspaceEmbeddings,
-  options: EmbeddingMapOptions = {},
-) {
-  const size = Math.min(e.n, options.maxPoints ?? 10_000);
+  withCatalog: <T>(use: (catalog: Catalog) => Promise<T>) => Promise<T>,
+): Promise<MapSource> {
+  const { n, encoder } = await withCatalog((catalog) => embeddedCount(catalog, workspace));
+  return {
+    n,
+    fingerprint: encoder.fingerprint,
+    rows: (positions) =>
+      withCatalog(async (catalog) => {
+        const ids = await embeddedIdsAt(catalog, workspace, positions);
+        const e = await loadEmbeddings(catalog, workspace, { only: { ids: new Set(ids) } });
+        return { ids: Array.from(e.ids, Number), image: e.image! as Float32Array<ArrayBuffer>, dim: e.dim };
+      }),
+  };
+}
+
+/** The file a map of these embeddings with these options is cached in. */
+export function embeddingMapFile(workspace: string, source: MapSource, options: EmbeddingMapOptions = {}) {
+  const size = Math.min(source.n, options.maxPoints ?? 10_000);
   return path.join(
     path.resolve(workspace),
     'map',
-    `image-${e.encoder.fingerprint}-${e.n}-${size}-${options.seed ?? 0}.json`,
+    `image-${source.fingerprint}-${source.n}-${size}-${options.seed ?? 0}.json`,
   );
 }
 
 /** The cached map, or null when it has not been computed yet. */
 export async function cachedEmbeddingMap(
   workspace: string,
-  e: WorkspaceEmbeddings,
+  source: MapSource,
   options: EmbeddingMapOptions = {},
 ): Promise<EmbeddingMap | null> {
-  const file = embeddingMapFile(workspace, e, options);
+  const file = embeddingMapFile(workspace, source, options);
   return existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as EmbeddingMap) : null;
 }
 
 export async function embeddingMap(
   workspace: string,
-  e: WorkspaceEmbeddings,
+  source: MapSource,
   options: EmbeddingMapOptions = {},
 ): Promise<EmbeddingMap> {
-  const cached = await cachedEmbeddingMap(workspace, e, options);
+  const cached = await cachedEmbeddingMap(workspace, source, options);
   if (cached) return cached;
   const seed = options.seed ?? 0;
-  const size = Math.min(e.n, options.maxPoints ?? 10_000);
-  if (size < 3) throw new Error(`a map needs at least 3 embedded samples, the workspace has ${e.n}`);
-  const rows = sampleRows(e.n, size, seededRandom(seed));
+  const size = Math.min(source.n, options.maxPoints ?? 10_000);
+  if (size < 3) throw new Error(`a map needs at least 3 embedded samples, the workspace has ${source.n}`);
+  const sample = await source.rows(sampleRows(source.n, size, seededRandom(seed)));
+  if (sample.ids.length < 3)
+    throw new Error(
+      `a map needs at least 3 samples with finite embeddings, the sample has ${sample.ids.length}`,
+    );
   const layout = await layoutOffThread(
     {
-      data: rowsOfList(e.image!, e.dim, rows),
-      rows: size,
-      dim: e.dim,
+      data: sample.image,
+      rows: sample.ids.length,
+      dim: sample.dim,
       neighbours: options.neighbours ?? 15,
       seed,
     },
@@ -84,12 +118,12 @@ export async function embeddingMap(
     },
   );
   const map: EmbeddingMap = {
-    ids: rows.map((r) => Number(e.ids[r]!)),
+    ids: sample.ids,
     ...layout,
-    total: e.n,
-    fingerprint: e.encoder.fingerprint,
+    total: source.n,
+    fingerprint: source.fingerprint,
   };
-  const file = embeddingMapFile(workspace, e, options);
+  const file = embeddingMapFile(workspace, source, options);
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, JSON.stringify(map));
   return map;
@@ -97,18 +131,10 @@ export async function embeddingMap(
 
 /** `size` distinct rows out of n, in increasing order (partial Fisher–Yates). */
 function sampleRows(n: number, size: number, random: () => number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
+  const order = Int32Array.from({ length: n }, (_, i) => i);
   for (let i = 0; i < size; i++) {
     const j = i + Math.floor(random() * (n - i));
     [order[i], order[j]] = [order[j]!, order[i]!];
   }
-  return order.slice(0, size).sort((a, b) => a - b);
-}
-
-function rowsOfList(data: Float32Array, dim: number, rows: number[]): Float32Array<ArrayBuffer> {
-  const out = new Float32Array(new ArrayBuffer(rows.length * dim * 4));
-  rows.forEach((r, i) =>
-    out.set(rowsOf({ rows: data.length / dim, cols: dim, data }, r, r + 1).data, i * dim),
-  );
-  return out;
+  return Array.from(order.subarray(0, size)).sort((a, b) => a - b);
 }

@@ -33,6 +33,46 @@ export function describeExcluded(excluded: readonly ExcludedSample[], show = 10)
   return `excluded ${excluded.length} ${noun} with non-finite embeddings: ${keys.join(', ')}${more}`;
 }
 
+/** The embedded samples of the workspace's encoder (before any non-finite row is dropped): how many, and the encoder. */
+export async function embeddedCount(
+  catalog: Catalog,
+  workspace: string,
+): Promise<{ n: number; dim: number; encoder: { name: string; fingerprint: string } }> {
+  const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
+  const [row] = await catalog.rows<{ n: bigint }>(
+    `SELECT count(*) AS n FROM embeddings e JOIN samples s ON s.id = e.sample_id
+     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp`,
+    { fp: store.meta.encoder.fingerprint },
+  );
+  return {
+    n: Number(row?.n ?? 0),
+    dim: store.meta.encoder.dim,
+    encoder: { name: store.meta.encoder.name, fingerprint: store.meta.encoder.fingerprint },
+  };
+}
+
+/**
+ * The catalog ids at these positions of the embedded samples in id order (the rows `loadEmbeddings`
+ * numbers 0…n−1), found by the catalog: only they become JavaScript values, whatever n is.
+ */
+export async function embeddedIdsAt(
+  catalog: Catalog,
+  workspace: string,
+  positions: readonly number[],
+): Promise<bigint[]> {
+  if (positions.length === 0) return [];
+  const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
+  const rows = await catalog.rows<{ id: bigint | number }>(
+    `SELECT id FROM (
+       SELECT s.id, row_number() OVER (ORDER BY s.id) - 1 AS position
+       FROM embeddings e JOIN samples s ON s.id = e.sample_id
+       JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp)
+     WHERE position IN (SELECT unnest($positions)) ORDER BY id`,
+    { fp: store.meta.encoder.fingerprint, positions: listValue(positions.map((p) => BigInt(p))) },
+  );
+  return rows.map((r) => BigInt(r.id));
+}
+
 /**
  * Load the workspace's embeddings shard by shard into two n × dim matrices (image, text), rows in catalog
  * id order. Labels come from a metadata field when asked (e.g. `label_index` or `cls`). A sample whose

@@ -14,9 +14,8 @@ import type { Encoder } from '../embed/encoders/types.js';
 import { SelectionBrowser, type BrowseItem, type BrowseQuery, type ScoreHistogram } from './browse.js';
 import type { Catalog } from './catalog.js';
 import { CatalogLease } from './catalogLease.js';
-import { embeddingMap, type EmbeddingMap } from './embeddingMap.js';
+import { embeddingMap, workspaceMapSource, type EmbeddingMap } from './embeddingMap.js';
 import type { FilterField } from './fieldFilters.js';
-import { loadEmbeddings } from './embeddings.js';
 import { setReview, type ReviewDecision } from './reviews.js';
 import { WorkspaceIndex } from './searchIndex.js';
 import { keysOf, listSelections, loadSelection } from './selections.js';
@@ -197,8 +196,8 @@ export class CurationView {
    * (and other processes) are served meanwhile; only reading the embeddings and the marks holds it.
    */
   async map(options: { signal?: AbortSignal; onProgress?: (d: number, t: number) => void } = {}) {
-    const embeddings = await this.withCatalog((catalog) => loadEmbeddings(catalog, this.workspace));
-    const map = await embeddingMap(this.workspace, embeddings, {
+    const source = await workspaceMapSource(this.workspace, (use) => this.withCatalog(use));
+    const map = await embeddingMap(this.workspace, source, {
       ...(this.options.mapPoints ? { maxPoints: this.options.mapPoints } : {}),
       ...options,
     });

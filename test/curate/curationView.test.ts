@@ -1,9 +1,14 @@
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync } from 'node:fs';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, afterAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/curate/api.js';
-import { loadEmbeddings, type WorkspaceEmbeddings } from '../../src/curate/embeddings.js';
+import {
+  embeddedCount,
+  embeddedIdsAt,
+  loadEmbeddings,
+  type WorkspaceEmbeddings,
+} from '../../src/curate/embeddings.js';
 import type { StoredSelection } from '../../src/curate/selections.js';
 import { CurationView } from '../../src/curate/view.js';
 import { MINI_COUNT } from '../helpers.js';
@@ -119,6 +124,29 @@ describe('CurationView: what the panel shows, from a real workspace', () => {
     expect(readdirSync(path.join(workspace, 'map'))).toHaveLength(1);
     const again = await view.map();
     expect([again.x, again.y]).toEqual([map.x, map.y]);
+    // A cached map reads no embedding file: with the store's .npy files moved away it still comes back.
+    const store = path.join(workspace, 'embeddings');
+    const files = readdirSync(store).filter((f) => f.endsWith('.npy'));
+    expect(files.length).toBeGreaterThan(0);
+    for (const f of files) renameSync(path.join(store, f), path.join(store, `${f}.away`));
+    try {
+      expect((await view.map()).ids).toEqual(map.ids);
+    } finally {
+      for (const f of files) renameSync(path.join(store, `${f}.away`), path.join(store, f));
+    }
+  });
+
+  it('finds the ids of sampled rows in the catalog, as loadEmbeddings numbers the rows', async () => {
+    const catalog = await Catalog.open(workspace);
+    try {
+      const positions = [0, 1, 17, embeddings.n - 1];
+      expect(await embeddedIdsAt(catalog, workspace, positions)).toEqual(
+        positions.map((p) => embeddings.ids[p]),
+      );
+      expect((await embeddedCount(catalog, workspace)).n).toBe(embeddings.n);
+    } finally {
+      catalog.close();
+    }
   });
 
   it('histograms the scores: picked and not picked add up to the pool', async () => {
