@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { innerProducts, type Matrix } from '../../src/select/kernels/similarity.js';
 import {
+  candidatesWanted,
   imageInput,
   localWant,
   mergeRanked,
@@ -150,19 +151,38 @@ describe('partition → local selection → merge (GreeDi)', () => {
     }
   });
 
-  it('CRAIG (features mode): the partitioned run keeps ≥ 97% of the single run’s coverage; gradient mode is refused', async () => {
+  it('CRAIG (features mode): the partitioned run keeps ≥ 97% of the single run’s coverage', async () => {
     const x = clustered(3000, 16, 40, 12);
     const budget = 60;
-    const { selector, form, params, picks } = await overThreePartitions('craig', x, budget);
+    const { selector, params, picks } = await overThreePartitions('craig', x, budget);
     const single = await selector.select({ n: x.rows, dim: x.cols, image: x.data }, budget, params as never, {
       seed: 5,
     });
     expect((await coverage(x, picks)) / (await coverage(x, single.indices))).toBeGreaterThanOrEqual(0.97);
+  });
 
-    const gradients = (selector.params as { parse(v: unknown): object }).parse({ mode: 'gradients' });
+  it('CRAIG (gradients mode): each partition’s candidates are its own gradient coreset, the merge keeps the budget; a schedule is refused', async () => {
+    const x = clustered(1500, 16, 10, 14);
+    const budget = 30;
+    const { selector, form, params, picks } = await overThreePartitions('craig', x, budget, {
+      mode: 'gradients',
+    });
+    const want = candidatesWanted(form, 500, budget, budget / x.rows);
+    for (const t of [0, 1, 2]) {
+      const rows = Array.from({ length: 500 }, (_, i) => 3 * i + t);
+      const own = await selector.select(imageInput(rowsOf(x, rows)), want, params as never, {
+        seed: partitionSeed(form, 5, t),
+      });
+      const ownRows = new Set(Array.from(own.indices, (local) => rows[local]!));
+      expect(picks.filter((r) => r % 3 === t).every((r) => ownRows.has(r))).toBe(true);
+    }
+    const schedule = (selector.params as { parse(v: unknown): object }).parse({
+      mode: 'gradients',
+      epochs: 2,
+    });
     await expect(
-      form.local({ n: 100, dim: 16, image: x.data.subarray(0, 1600) }, 10, gradients, 1),
-    ).rejects.toThrow(/craig --partitions runs features mode only/);
+      form.local(imageInput(rowsOf(x, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])), 3, schedule, 1),
+    ).rejects.toThrow(/builds the static gradient coreset only/);
   });
 
   it('clip-score (exact form): the partitioned picks are the single run’s, in order, in both modes', async () => {

@@ -102,7 +102,7 @@ const params = z.object({
 
 export type CraigParams = z.infer<typeof params>;
 
-/** What CRAIG and AdaCore share; only CRAIG's features mode has a partitioned form. */
+/** What CRAIG and AdaCore share (each adds its own partitioned form). */
 const craigSelector: Selector<CraigParams> = {
   name: 'craig',
   description:
@@ -121,12 +121,16 @@ export const craig: Selector<CraigParams> = {
   ...craigSelector,
   partitioned: {
     merge:
-      'CRAIG (features mode) again on the union of the partitions’ candidates, each counted as the items it ' +
-      'stands for (class quotas from those counts)',
+      'features mode: CRAIG again on the union of the partitions’ candidates, each counted as the items it ' +
+      'stands for (class quotas from those counts); gradients mode: each partition trains its own proxy on ' +
+      'its items and keeps its gradient coreset as candidates, the merge runs gradient-mode CRAIG (a proxy ' +
+      'trained on the union) on the union (plain GreeDi); weights: every item to its nearest pick in ' +
+      'embedding space, since the partitions’ gradient spaces differ',
     // Weights: every item to its nearest pick (featureMode's γ leaves out the clusters of picks its
     // class quotas trimmed, and a merge round must see all of a partition's items).
     async local(input, want, p, seed, signal) {
-      const r = await featureMode(input, want, featuresOnly(p), { seed, ...(signal ? { signal } : {}) });
+      const ctx = { seed, ...(signal ? { signal } : {}) };
+      const r = await partitionRun(input, want, p, ctx);
       return {
         indices: r.indices,
         weights: await weightsByNearest(vectorsOf(input, p.embedding), r.indices),
@@ -134,21 +138,33 @@ export const craig: Selector<CraigParams> = {
     },
     async combine(input, multiplicity, budget, p, seed, signal) {
       const ctx = { seed, ...(signal ? { signal } : {}) };
-      const r = await featureMode(input, budget, featuresOnly(p), ctx, multiplicity);
+      const r = await partitionRun(input, budget, p, ctx, multiplicity);
       const x = vectorsOf(input, p.embedding);
       return { indices: r.indices, weights: await weightsByNearest(x, r.indices, multiplicity) };
     },
   },
 };
 
-/** The partitioned form runs features mode only: gradient mode's proxy is trained on the whole pool. */
-function featuresOnly(p: CraigParams): CraigParams {
-  if (p.mode !== 'features' || p.preconditioner !== 'none')
+/**
+ * One step of the partitioned run: features mode (with the rows' multiplicities in the merge), or the
+ * static gradient-mode coreset, its proxy trained on the rows it is given. A schedule (`epochs` > 0)
+ * is refused: its rounds follow one proxy over the whole pool.
+ */
+function partitionRun(
+  input: SelectInput,
+  budget: number,
+  p: CraigParams,
+  ctx: SelectContext,
+  multiplicity?: Float64Array,
+): Promise<Selection> {
+  if (p.mode === 'features' && p.preconditioner === 'none')
+    return featureMode(input, budget, p, ctx, multiplicity);
+  if (p.epochs > 0)
     throw new SelectionInputError(
-      'craig --partitions runs features mode only (mode=features, no preconditioner): ' +
-        'gradient mode trains its proxy on the whole pool',
+      'craig --partitions builds the static gradient coreset only (epochs = 0): a schedule’s rounds ' +
+        'follow one proxy over the whole pool (run it in one process)',
     );
-  return p;
+  return gradientMode(input, budget, p, ctx);
 }
 
 /** AdaCore: the same selector with the per-example preconditioner on (adacore.md §4). */
