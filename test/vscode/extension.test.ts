@@ -343,7 +343,15 @@ async function openPaletteOn(title: string): Promise<void> {
         );
       continue;
     }
-    await input.fill(`>${title}`);
+    try {
+      // The palette can close again between showing and typing (focus taken by a webview that is
+      // still loading; seen in CI: fill then waited 30 s for an input that never came back).
+      await input.fill(`>${title}`, { timeout: WAIT.paletteOpen });
+    } catch {
+      if (Date.now() > deadline)
+        throw new Error(`the palette closed before "${title}" could be typed, ${attempt} tries`);
+      continue;
+    }
     try {
       await row.waitFor({ timeout: WAIT.paletteLook });
       if (attempt > 1) console.info(`palette: "${title}" listed on try ${attempt}`);
