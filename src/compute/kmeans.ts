@@ -14,10 +14,10 @@ export interface KMeansOptions {
   /** Points used for k-means++ seeding (all when smaller). */
   seedingSample?: number;
   /**
-   * Lloyd's iterations run on at most this many evenly spaced points, and one last pass assigns every
-   * point (faiss trains on at most 256 points per centroid the same way). Unset: all points.
+   * Lloyd's iterations run on at most k times this many evenly spaced points, and one last pass assigns
+   * every point (faiss's max_points_per_centroid, 256 by default there). Unset: all points.
    */
-  trainingSample?: number;
+  pointsPerCentroid?: number;
 }
 
 const CHUNK = 16_384;
@@ -27,13 +27,11 @@ const CHUNK = 16_384;
  * ‖x − c‖² = ‖x‖² − 2·x·c + ‖c‖², the x·c products on the MatMul kernel in row chunks.
  */
 export async function kmeans(x: Dense, k: number, options: KMeansOptions = {}): Promise<KMeansResult> {
-  const { iterations = 10, seed = 0, seedingSample = 8_000, trainingSample } = options;
+  const { iterations = 10, seed = 0, seedingSample = 8_000, pointsPerCentroid } = options;
   if (k < 1 || k > x.rows) throw new Error(`k-means needs 1 ≤ k ≤ n (k = ${k}, n = ${x.rows})`);
   const random = seededRandom(seed);
-  const train =
-    trainingSample !== undefined && trainingSample < x.rows
-      ? evenlySpaced(x, Math.max(k, trainingSample))
-      : x;
+  const trainingRows = pointsPerCentroid === undefined ? x.rows : Math.max(1, pointsPerCentroid) * k;
+  const train = trainingRows < x.rows ? evenlySpaced(x, trainingRows) : x;
   const centroids = await seedPlusPlus(train, k, Math.min(seedingSample, train.rows), random);
   // ‖x‖² once: recomputing it in every assignment pass cost as much as the pass's argmin (1M × 512).
   const trainNorms = rowSquaredNorms(train);

@@ -56,13 +56,13 @@ export async function workspaceMapSource(
   workspace: string,
   withCatalog: <T>(use: (catalog: Catalog) => Promise<T>) => Promise<T>,
 ): Promise<MapSource> {
-  const { n, encoder } = await withCatalog((catalog) => embeddedCount(catalog, workspace));
+  const { count, fingerprint } = await withCatalog((catalog) => embeddedCount(catalog, workspace));
   return {
-    n,
-    fingerprint: encoder.fingerprint,
+    n: count,
+    fingerprint,
     rows: (positions) =>
       withCatalog(async (catalog) => {
-        const ids = await embeddedIdsAt(catalog, workspace, positions);
+        const ids = await embeddedIdsAt(catalog, fingerprint, positions);
         const e = await loadEmbeddings(catalog, workspace, { only: { ids: new Set(ids) } });
         return { ids: Array.from(e.ids, Number), image: e.image! as Float32Array<ArrayBuffer>, dim: e.dim };
       }),
@@ -131,7 +131,8 @@ export async function embeddingMap(
 
 /** `size` distinct rows out of n, in increasing order (partial Fisher–Yates). */
 function sampleRows(n: number, size: number, random: () => number): number[] {
-  const order = Int32Array.from({ length: n }, (_, i) => i);
+  const order = new Int32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
   for (let i = 0; i < size; i++) {
     const j = i + Math.floor(random() * (n - i));
     [order[i], order[j]] = [order[j]!, order[i]!];

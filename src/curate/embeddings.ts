@@ -33,42 +33,41 @@ export function describeExcluded(excluded: readonly ExcludedSample[], show = 10)
   return `excluded ${excluded.length} ${noun} with non-finite embeddings: ${keys.join(', ')}${more}`;
 }
 
-/** The embedded samples of the workspace's encoder (before any non-finite row is dropped): how many, and the encoder. */
+/** Every embedded sample of the encoder `$fp`: the FROM clause of the catalog queries here (e, s, es). */
+const EMBEDDED_SAMPLES = `embeddings e JOIN samples s ON s.id = e.sample_id
+     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp`;
+
+/**
+ * How many pairs the workspace's current encoder has embedded (one catalog count, no vectors read;
+ * rows with non-finite values are counted, `loadEmbeddings` drops them), its dimension and fingerprint.
+ */
 export async function embeddedCount(
   catalog: Catalog,
   workspace: string,
-): Promise<{ n: number; dim: number; encoder: { name: string; fingerprint: string } }> {
+): Promise<{ count: number; dim: number; fingerprint: string }> {
   const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
-  const [row] = await catalog.rows<{ n: bigint }>(
-    `SELECT count(*) AS n FROM embeddings e JOIN samples s ON s.id = e.sample_id
-     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp`,
-    { fp: store.meta.encoder.fingerprint },
+  const { fingerprint, dim } = store.meta.encoder;
+  const [row] = await catalog.rows<{ count: number | bigint }>(
+    `SELECT count(*) AS count FROM ${EMBEDDED_SAMPLES}`,
+    { fp: fingerprint },
   );
-  return {
-    n: Number(row?.n ?? 0),
-    dim: store.meta.encoder.dim,
-    encoder: { name: store.meta.encoder.name, fingerprint: store.meta.encoder.fingerprint },
-  };
+  return { count: Number(row?.count ?? 0), dim, fingerprint };
 }
 
 /**
- * The catalog ids at these positions of the embedded samples in id order (the rows `loadEmbeddings`
- * numbers 0…n−1), found by the catalog: only they become JavaScript values, whatever n is.
+ * The catalog ids at these positions of the samples embedded by encoder `fingerprint`, in id order (the
+ * rows `loadEmbeddings` numbers 0…n−1), found by the catalog: only they become JavaScript values.
  */
 export async function embeddedIdsAt(
   catalog: Catalog,
-  workspace: string,
+  fingerprint: string,
   positions: readonly number[],
 ): Promise<bigint[]> {
   if (positions.length === 0) return [];
-  const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
   const rows = await catalog.rows<{ id: bigint | number }>(
-    `SELECT id FROM (
-       SELECT s.id, row_number() OVER (ORDER BY s.id) - 1 AS position
-       FROM embeddings e JOIN samples s ON s.id = e.sample_id
-       JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp)
+    `SELECT id FROM (SELECT s.id, row_number() OVER (ORDER BY s.id) - 1 AS position FROM ${EMBEDDED_SAMPLES})
      WHERE position IN (SELECT unnest($positions)) ORDER BY id`,
-    { fp: store.meta.encoder.fingerprint, positions: listValue(positions.map((p) => BigInt(p))) },
+    { fp: fingerprint, positions: listValue(positions.map((p) => BigInt(p))) },
   );
   return rows.map((r) => BigInt(r.id));
 }
@@ -95,8 +94,7 @@ export async function loadEmbeddings(
   const all = await catalog.rows<EmbeddedRow>(
     `SELECT s.id, s.key, e.shard, e."row", ${labelSql} AS label, s.dataset_id || ':' || s.part AS part,
             s.image_bytes + strlen(s.caption) AS bytes
-     FROM embeddings e JOIN samples s ON s.id = e.sample_id
-     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp
+     FROM ${EMBEDDED_SAMPLES}
      ${filters.length ? `WHERE ${filters.join(' AND ')}` : ''} ORDER BY s.id`,
     {
       fp: store.meta.encoder.fingerprint,
@@ -291,8 +289,7 @@ export async function embeddedRowsPerPart(
 ): Promise<Map<string, number>> {
   const counted = await catalog.rows<{ part: string; rows: number | bigint }>(
     `SELECT s.dataset_id || ':' || s.part AS part, count(*) AS rows
-     FROM embeddings e JOIN samples s ON s.id = e.sample_id
-     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp GROUP BY 1`,
+     FROM ${EMBEDDED_SAMPLES} GROUP BY 1`,
     { fp: fingerprint },
   );
   return new Map(counted.map((r) => [r.part, Number(r.rows)]));

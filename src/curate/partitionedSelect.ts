@@ -456,20 +456,6 @@ export async function selectPartitioned(
   });
 }
 
-/** How many pairs the workspace's current encoder has embedded (one catalog count, no vectors read). */
-export async function embeddedCount(
-  catalog: Catalog,
-  workspace: string,
-): Promise<{ count: number; dim: number }> {
-  const store = await EmbeddingStore.read(embeddingsDir(path.resolve(workspace)));
-  const [row] = await catalog.rows<{ count: number | bigint }>(
-    `SELECT count(*) AS count FROM embeddings e
-     JOIN embedding_shards es ON es.shard = e.shard AND es.fingerprint = $fp`,
-    { fp: store.meta.encoder.fingerprint },
-  );
-  return { count: Number(row?.count ?? 0), dim: store.meta.encoder.dim };
-}
-
 /**
  * 1 for each of `ids` that is the first (lowest id) of its content hash among every embedded sample (or
  * has no hash): one grouped catalog query, so a partition's exact-dedup sees copies in other partitions.

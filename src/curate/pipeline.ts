@@ -43,8 +43,8 @@ import { AUTO_PARTITION_ABOVE, AUTO_PARTITION_ITEMS } from '../select/partitione
 import { getSelector, partitionedMethods } from '../select/registry.js';
 import { sampleWithoutReplacement } from '../select/selectors/random.js';
 import type { Catalog } from './catalog.js';
-import { loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
-import { embeddedCount, selectPartitioned } from './partitionedSelect.js';
+import { embeddedCount, loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
+import { selectPartitioned } from './partitionedSelect.js';
 import {
   loadSelection,
   saveSelection,

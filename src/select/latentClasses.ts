@@ -63,7 +63,7 @@ export async function latentClasses(
     assignment = best.indices;
   } else {
     const k = clusters === 'auto' ? autoClusters(space.rows) : Math.min(clusters, space.rows);
-    const sample = pointsPerCentroid === undefined ? {} : { trainingSample: pointsPerCentroid * k };
+    const sample = pointsPerCentroid === undefined ? {} : { pointsPerCentroid };
     assignment = (await kmeans(asDense(space), k, { seed, ...sample })).assignment;
   }
   const members = groupByLabel(assignment);

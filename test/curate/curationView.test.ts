@@ -140,10 +140,10 @@ describe('CurationView: what the panel shows, from a real workspace', () => {
     const catalog = await Catalog.open(workspace);
     try {
       const positions = [0, 1, 17, embeddings.n - 1];
-      expect(await embeddedIdsAt(catalog, workspace, positions)).toEqual(
+      expect(await embeddedIdsAt(catalog, embeddings.encoder.fingerprint, positions)).toEqual(
         positions.map((p) => embeddings.ids[p]),
       );
-      expect((await embeddedCount(catalog, workspace)).n).toBe(embeddings.n);
+      expect((await embeddedCount(catalog, workspace)).count).toBe(embeddings.n);
     } finally {
       catalog.close();
     }

@@ -120,7 +120,7 @@ describe('kernels', () => {
     const x = dense(4000, 3);
     for (let i = 0; i < 4000; i++)
       for (let j = 0; j < 3; j++) x.data[i * 3 + j] = (j === i % 3 ? 8 : 0) + normal() * 0.5;
-    const sampled = await kmeans(x, 3, { seed: 2, trainingSample: 60 });
+    const sampled = await kmeans(x, 3, { seed: 2, pointsPerCentroid: 20 }); // 60 points
     // The three clusters (rows i ≡ 0, 1, 2 mod 3) are found from 60 of the 4,000 points…
     for (let c = 0; c < 3; c++) {
       const labels = new Set<number>();

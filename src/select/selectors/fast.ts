@@ -220,7 +220,7 @@ async function partitionsOf(
     const parts = Math.ceil(g.length / p.maxPartition);
     const { assignment } = await kmeans(asDense(gather(x, g)), parts, {
       seed,
-      trainingSample: PARTITION_SAMPLE * parts,
+      pointsPerCentroid: PARTITION_SAMPLE,
     });
     const split = Array.from({ length: parts }, () => [] as number[]);
     assignment.forEach((c, i) => split[c]!.push(g[i]!));
