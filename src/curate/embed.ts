@@ -203,11 +203,15 @@ async function embedPart(
   const issues: SampleIssue[] = [];
   await store.removeRowMaps(shard);
   const writer = await store.beginShard(shard);
-  // Preprocessing of the next batch (CLIP encoders: worker threads, src/embed/preprocessPool.ts) overlaps
-  // inference of the current one: every image is handed out as soon as it is read, since the main thread
-  // is held during inference. At most two batches of images are in flight and each finished batch goes
-  // straight to disk, so memory stays bounded however large the part.
+  // Preprocessing of the next batches (CLIP encoders: worker threads, src/embed/preprocessPool.ts)
+  // overlaps inference of the current one: every image is handed out as soon as it is read, since the
+  // main thread is held during inference. Three batches of images are in flight at most (two ahead, so
+  // that a batch that preprocesses slowly does not leave the model waiting) and each finished batch
+  // goes straight to disk, so memory stays bounded however large the part.
   let pending: PendingSample[] = [];
+  // A batch's rows are written while the next batch is in the model (the write runs on libuv's pool and
+  // would otherwise keep the model waiting ~10 ms a batch); one write is in flight at most.
+  let writing: Promise<void> = Promise.resolve();
   const runBatch = async (batch: PendingSample[]) => {
     const settled = await Promise.all(batch.map((p) => p.prepared));
     const ok: PendingSample[] = [];
@@ -232,7 +236,9 @@ async function embedPart(
       const texts = await encoder.embedTexts(ok.map((p) => p.caption));
       const finite = finiteRows(ok, images, texts, encoder, issues);
       if (finite.samples.length > 0) {
-        await writer.append(finite.images, finite.texts);
+        await writing;
+        writing = writer.append(finite.images, finite.texts);
+        writing.catch(() => undefined); // awaited before the next append, the commit or the abandon
         for (const p of finite.samples) ids.push(p.id);
       }
     }
@@ -247,17 +253,20 @@ async function embedPart(
         .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
       const file = sample.location.imagePath ?? sample.location.file;
       pending.push({ id: sample.id, caption: sample.caption, prepared, file, key: sample.key });
-      if (pending.length >= 2 * batchSize) {
+      if (pending.length >= 3 * batchSize) {
         await runBatch(pending.slice(0, batchSize));
         pending = pending.slice(batchSize);
       }
     }
     while (pending.length) {
+      options.signal?.throwIfAborted();
       await runBatch(pending.slice(0, batchSize));
       pending = pending.slice(batchSize);
     }
+    await writing;
     await writer.commit();
   } catch (err) {
+    await writing.catch(() => undefined);
     await writer.abandon();
     throw err;
   }

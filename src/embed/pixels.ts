@@ -1,6 +1,6 @@
 import { imageSize } from 'image-size';
 import sharp from 'sharp';
-import { resizeBicubicPillow, type PixelBox } from './resample.js';
+import { resizeBicubicPillow, resizeBicubicPillowToPlanes, type PixelBox } from './resample.js';
 
 /**
  * The pixel work of CLIP preprocessing, on the calling thread: decode, shortest-edge resize, centre
@@ -74,6 +74,9 @@ export async function preprocessImageInThread(
     // Only the part the centre crop keeps is resized (the same pixels, fewer of them); an axis shorter
     // than the crop is kept whole, and toChw pads it.
     const box = config.doCenterCrop ? cropBox(w, h, config) : { left: 0, top: 0, width: w, height: h };
+    // The usual case (an enlargement whose window is the whole crop) goes straight to CHW floats.
+    if (channels === 3 && h !== height && box.width === config.cropWidth && box.height === config.cropHeight)
+      return resizeBicubicPillowToPlanes(pixels, width, height, w, h, box, channelTables(config));
     pixels = resizeBicubicPillow(pixels, width, height, channels, w, h, box);
     [width, height] = [box.width, box.height];
   }
@@ -130,15 +133,7 @@ export function toChw(
   const top = config.doCenterCrop ? cropStart(height, outH, config.cropOffset) : 0;
   const left = config.doCenterCrop ? cropStart(width, outW, config.cropOffset) : 0;
   const plane = outH * outW;
-  const scale = [0, 1, 2].map((c) => config.rescale / (config.doNormalize ? config.std[c]! : 1));
-  const shift = [0, 1, 2].map((c) => (config.doNormalize ? config.mean[c]! / config.std[c]! : 0));
-  // Each channel's 256 possible values, computed as the per-pixel formula v · scale − shift would (a
-  // float32 table holds exactly what storing that double in the output does).
-  const tables = [0, 1, 2].map((c) => {
-    const table = new Float32Array(256);
-    for (let v = 0; v < 256; v++) table[v] = v * scale[c]! - shift[c]!;
-    return table;
-  });
+  const tables = channelTables(config);
   const out = new Float32Array(3 * plane);
   // The part of the crop inside the image; crops larger than the image pad with zeros (before
   // normalisation), as transformers' center_crop does.
@@ -147,7 +142,8 @@ export function toChw(
   const x0 = Math.max(0, -left);
   const x1 = Math.min(outW, width - left);
   if (y0 > 0 || x0 > 0 || y1 < outH || x1 < outW)
-    for (let c = 0; c < 3; c++) out.fill(-shift[c]!, c * plane, (c + 1) * plane);
+    for (let c = 0; c < 3; c++)
+      out.fill(config.doNormalize ? -config.mean[c]! / config.std[c]! : -0, c * plane, (c + 1) * plane);
   for (let c = 0; c < 3; c++) {
     // A grey image (one channel) feeds the same byte to all three planes.
     const offset = channels < 3 ? 0 : c;
@@ -164,6 +160,27 @@ export function toChw(
       );
   }
   return out;
+}
+
+const tablesOf = new WeakMap<ImagePreprocessorConfig, [Float32Array, Float32Array, Float32Array]>();
+
+/**
+ * Each channel's 256 possible values after rescaling and normalisation, computed as the per-pixel
+ * formula v · scale − shift would (a float32 table holds exactly what storing that double in the
+ * output does). Kept per configuration object: a worker preprocesses thousands of images with one.
+ */
+export function channelTables(config: ImagePreprocessorConfig): [Float32Array, Float32Array, Float32Array] {
+  let tables = tablesOf.get(config);
+  if (!tables) {
+    const table = (c: number) => {
+      const scale = config.rescale / (config.doNormalize ? config.std[c]! : 1);
+      const shift = config.doNormalize ? config.mean[c]! / config.std[c]! : 0;
+      return Float32Array.from({ length: 256 }, (_, v) => v * scale - shift);
+    };
+    tables = [table(0), table(1), table(2)];
+    tablesOf.set(config, tables);
+  }
+  return tables;
 }
 
 /** planeOut[o + j] = table[rgb[i + j · step]] for j < count: one channel of one row through its table. */

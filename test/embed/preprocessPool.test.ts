@@ -15,8 +15,9 @@ import {
   toChw,
   type ImagePreprocessorConfig,
 } from '../../src/embed/preprocess.js';
+import { channelTables } from '../../src/embed/pixels.js';
 import { whileModelRuns } from '../../src/embed/preprocessPool.js';
-import { resizeBicubicPillow } from '../../src/embed/resample.js';
+import { resizeBicubicPillow, resizeBicubicPillowToPlanes } from '../../src/embed/resample.js';
 
 const SOURCES = path.join(import.meta.dirname, '../fixtures/reference/pixels/sources');
 const BROKEN = path.join(import.meta.dirname, '../fixtures/broken/folder');
@@ -151,6 +152,31 @@ describe('resize window', () => {
     expect(() =>
       resizeBicubicPillow(new Uint8Array(12), 2, 2, 3, 4, 4, { left: 2, top: 0, width: 3, height: 1 }),
     ).toThrow(/window .* is not inside 4×4/);
+  });
+});
+
+describe('resize straight into CHW planes', () => {
+  it('equals the resized window through toChw bit for bit: edges, odd windows, mixed scales', () => {
+    let seed = 11;
+    const next = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+    for (const [w, h, ow, oh, box] of [
+      [32, 32, 224, 224, { left: 0, top: 0, width: 224, height: 224 }],
+      [17, 301, 224, 3966, { left: 0, top: 1871, width: 224, height: 224 }],
+      [96, 64, 336, 224, { left: 56, top: 0, width: 224, height: 224 }],
+      [300, 20, 240, 61, { left: 7, top: 3, width: 31, height: 50 }],
+      [40, 30, 40, 97, { left: 1, top: 0, width: 38, height: 97 }],
+    ] as const) {
+      const src = Uint8Array.from({ length: w * h * 3 }, () => Math.floor(next() * 256));
+      for (const config of CONFIGS) {
+        const window = resizeBicubicPillow(src, w, h, 3, ow, oh, box);
+        const viaBytes = toChw(window, box.width, box.height, 3, { ...config, doCenterCrop: false });
+        const direct = resizeBicubicPillowToPlanes(src, w, h, ow, oh, box, channelTables(config));
+        expect(
+          bytesOf(direct).equals(bytesOf(viaBytes)),
+          `${w}×${h} → ${ow}×${oh} ${JSON.stringify(box)}`,
+        ).toBe(true);
+      }
+    }
   });
 });
 
