@@ -214,9 +214,60 @@ async function histograms(workspace: string, selections: StoredSelection[]): Pro
     const scores = await loadScores(workspace, s);
     const poolIds = (s as StoredSelection & { poolIds?: number[] }).poolIds;
     if (!scores || !poolIds || scores.length !== poolIds.length) continue;
-    const position = new Map(poolIds.map((id, i) => [id, i]));
+    const position = positionsOf(poolIds, s.sampleIds);
     const selected = s.sampleIds.map((id) => position.get(id)).filter((i): i is number => i !== undefined);
     out.push({ method: s.method, label: `${s.method} @ ${s.budget.requested}`, scores, selected });
+  }
+  return out;
+}
+
+/**
+ * Pool rows of the given sample ids, found in one scan of the pool's ids: memory for the ids asked
+ * about (a selection, a grid), not a map of the whole pool.
+ */
+function positionsOf(poolIds: readonly number[], ids: readonly number[]): Map<number, number> {
+  const wanted = new Set(ids);
+  const out = new Map<number, number>();
+  for (let i = 0; i < poolIds.length && out.size < wanted.size; i++)
+    if (wanted.has(poolIds[i]!) && !out.has(poolIds[i]!)) out.set(poolIds[i]!, i);
+  return out;
+}
+
+/**
+ * `size` pool ids not in `chosen`, drawn by a seeded partial Fisher–Yates shuffle of the left-out ids
+ * (in pool order) without building that list: the shuffle's swaps are kept in a map (2 · size entries
+ * at most) and the r-th left-out id is found from the chosen rows, sorted.
+ */
+export function seededLeftOut(
+  poolIds: readonly number[],
+  chosen: readonly number[],
+  size: number,
+  seed: number,
+): number[] {
+  const chosenRows = [...positionsOf(poolIds, chosen).values()].sort((a, b) => a - b);
+  const leftCount = poolIds.length - chosenRows.length;
+  // The r-th left-out row is r + t, t the number of chosen rows before it: the first t whose chosen
+  // row c[t] satisfies c[t] − t > r (c[t] − t never decreases).
+  const leftRow = (r: number) => {
+    let lo = 0;
+    let hi = chosenRows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (chosenRows[mid]! - mid > r) hi = mid;
+      else lo = mid + 1;
+    }
+    return r + lo;
+  };
+  const swapped = new Map<number, number>();
+  const at = (i: number) => swapped.get(i) ?? i;
+  const random = seededRandom(seed);
+  const out: number[] = [];
+  for (let i = 0; i < Math.min(size, leftCount); i++) {
+    const j = i + Math.floor(random() * (leftCount - i));
+    const [vi, vj] = [at(i), at(j)];
+    swapped.set(i, vj);
+    swapped.set(j, vi);
+    out.push(poolIds[leftRow(vj)]!);
   }
   return out;
 }
@@ -236,20 +287,13 @@ async function sampleGrids(
     selections.map(async (s) => {
       const scores = await loadScores(workspace, s);
       const poolIds = (s as StoredSelection & { poolIds?: number[] }).poolIds ?? [];
-      const chosen = new Set(s.sampleIds);
-      const left = poolIds.filter((id) => !chosen.has(id));
-      const random = seededRandom(s.seed);
-      for (let i = 0; i < Math.min(size, left.length); i++) {
-        const j = i + Math.floor(random() * (left.length - i));
-        [left[i], left[j]] = [left[j]!, left[i]!];
-      }
-      return {
-        s,
-        scores,
-        position: new Map(poolIds.map((id, i) => [id, i])),
-        selected: s.sampleIds.slice(0, size).map((id, rank) => ({ id, weight: s.weights?.[rank] })),
-        rejected: left.slice(0, size).map((id) => ({ id, weight: undefined })),
-      };
+      const selected = s.sampleIds.slice(0, size).map((id, rank) => ({ id, weight: s.weights?.[rank] }));
+      const rejected = seededLeftOut(poolIds, s.sampleIds, size, s.seed).map((id) => ({
+        id,
+        weight: undefined,
+      }));
+      const shown = [...selected, ...rejected].map((x) => x.id);
+      return { s, scores, position: positionsOf(poolIds, shown), selected, rejected };
     }),
   );
   const ids = plans.flatMap((p) => [...p.selected, ...p.rejected].map((x) => x.id));
