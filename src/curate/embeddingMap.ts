@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { seededRandom } from '../compute/random.js';
+import { sampleRows, seededRandom } from '../compute/random.js';
 import type { Catalog } from './catalog.js';
 import { embeddedCount, embeddedIdsAt, loadEmbeddings } from './embeddings.js';
 import { layoutOffThread } from './mapWorker.js';
@@ -127,15 +127,4 @@ export async function embeddingMap(
   await mkdir(path.dirname(file), { recursive: true });
   await writeFile(file, JSON.stringify(map));
   return map;
-}
-
-/** `size` distinct rows out of n, in increasing order (partial Fisher–Yates). */
-function sampleRows(n: number, size: number, random: () => number): number[] {
-  const order = new Int32Array(n);
-  for (let i = 0; i < n; i++) order[i] = i;
-  for (let i = 0; i < size; i++) {
-    const j = i + Math.floor(random() * (n - i));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return Array.from(order.subarray(0, size)).sort((a, b) => a - b);
 }

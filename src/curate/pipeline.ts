@@ -27,7 +27,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { seededRandom } from '../compute/random.js';
+import { sampleRows, seededRandom } from '../compute/random.js';
 import {
   parseBudget,
   resolveBudget,
@@ -43,7 +43,7 @@ import { AUTO_PARTITION_ABOVE, AUTO_PARTITION_ITEMS } from '../select/partitione
 import { getSelector, partitionedMethods } from '../select/registry.js';
 import { sampleWithoutReplacement } from '../select/selectors/random.js';
 import type { Catalog } from './catalog.js';
-import { embeddedCount, loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
+import { embeddedCount, embeddedIdsAt, loadEmbeddings, type WorkspaceEmbeddings } from './embeddings.js';
 import { selectPartitioned } from './partitionedSelect.js';
 import {
   loadSelection,
@@ -334,6 +334,12 @@ export interface CompareRequest extends EmbeddingOptions {
   seed?: number;
   /** Share of the pool held out for the evaluators (default 0.2; stratified by class with labels). */
   heldOut?: number;
+  /**
+   * Compare on a seeded uniform sample of this many embedded samples instead of the whole pool (the
+   * seed is `seed`'s): memory and time follow the sample, so a 10M-pair workspace can be compared on,
+   * say, 200,000 of its pairs. Unset, a pool above {@link AUTO_PARTITION_ABOVE} is refused with the hint.
+   */
+  poolSample?: number;
   /** Evaluators to run (default: what the data allows, see {@link defaultEvaluators}); [] = none. */
   evaluators?: EvaluatorName[];
   /** Hold the evaluation split out even when no evaluator runs (budgets of one run then share one pool). */
@@ -418,6 +424,7 @@ function describePool(
   total: number,
   request: CompareRequest,
   encoder: string,
+  embedded: number,
 ): ComparePool {
   const hash = createHash('sha256').update(`encoder\0${encoder}\n`);
   for (const id of Array.from(ids).sort()) hash.update(`p${String(id)}\n`);
@@ -425,9 +432,11 @@ function describePool(
   const heldOut = heldOutIds.length;
   return {
     fingerprint: hash.digest('hex').slice(0, 16),
-    description: heldOut
-      ? `the training split: ${ids.length} of ${total} samples (${heldOut} held out for evaluation)`
-      : `all ${total} embedded samples`,
+    description:
+      (total < embedded ? `a seeded sample of ${total} of the ${embedded} embedded samples; ` : '') +
+      (heldOut
+        ? `the training split: ${ids.length} of ${total} samples (${heldOut} held out for evaluation)`
+        : `all ${total} ${total < embedded ? 'sampled' : 'embedded'} samples`),
     samples: ids.length,
     heldOut,
     heldOutShare: heldOut ? (request.heldOut ?? 0.2) : null,
@@ -449,7 +458,8 @@ export async function compareMethods(
   embeddings?: WorkspaceEmbeddings,
   resolvedClasses?: ResolvedClasses,
 ): Promise<Comparison> {
-  const e = embeddings ?? (await loadEmbeddings(catalog, workspace, embeddingOptions(request)));
+  const { count } = await embeddedCount(catalog, workspace);
+  const e = embeddings ?? (await loadComparePool(catalog, workspace, request));
   const classes = resolvedClasses ?? (await resolveClasses(catalog, workspace, request, e.ids));
   const seed = request.seed ?? 0;
   const evaluators =
@@ -501,6 +511,7 @@ export async function compareMethods(
     e.n,
     request,
     e.encoder.fingerprint,
+    count,
   );
   const origin: SelectionOrigin = { compareRun: run, pool: poolInfo.description };
   const rows: CompareRow[] = [];
@@ -654,7 +665,7 @@ export async function compareAtBudgets(
   for (const b of request.budgets) parseBudget(b);
   const run = request.run ?? defaultCompareRun(request.budgets);
   await prepareCompareRun(workspace, run, request.overwrite ?? false);
-  const e = await loadEmbeddings(catalog, workspace, embeddingOptions(request));
+  const e = await loadComparePool(catalog, workspace, request);
   const classes = await resolveClasses(catalog, workspace, request, e.ids);
   const total = request.budgets.length * request.methods.length;
   const out: Comparison[] = [];
@@ -682,6 +693,33 @@ export async function compareAtBudgets(
     );
   }
   return out;
+}
+
+/**
+ * The pool a compare runs on: every embedded sample, or with `poolSample` a seeded uniform sample of
+ * them (the catalog returns only the sampled ids, the store only their rows). Every method holds its
+ * pool in memory, so a pool above {@link AUTO_PARTITION_ABOVE} without a sample is refused.
+ */
+async function loadComparePool(
+  catalog: Catalog,
+  workspace: string,
+  request: Pick<CompareRequest, 'poolSample' | 'seed' | 'labelField' | 'views'>,
+): Promise<WorkspaceEmbeddings> {
+  const { count, fingerprint } = await embeddedCount(catalog, workspace);
+  const size = request.poolSample;
+  if (size !== undefined && !(Number.isInteger(size) && size >= 2))
+    throw new SelectionInputError(`compare: the pool sample must be a whole number ≥ 2; got ${size}`);
+  if (size === undefined || size >= count) {
+    if (count > AUTO_PARTITION_ABOVE)
+      throw new SelectionInputError(
+        `compare holds its pool in memory and runs every method on it: ${count} embedded samples is ` +
+          `above ${AUTO_PARTITION_ABOVE}; compare on a seeded sample (--pool-sample 200000, say)`,
+      );
+    return loadEmbeddings(catalog, workspace, embeddingOptions(request));
+  }
+  const rows = sampleRows(count, size, seededRandom((request.seed ?? 0) + 7_919));
+  const ids = await embeddedIdsAt(catalog, fingerprint, rows);
+  return loadEmbeddings(catalog, workspace, { ...embeddingOptions(request), only: { ids: new Set(ids) } });
 }
 
 const budgetSlug = (budget: string) => budget.trim().replace('%', 'pct');

@@ -4,7 +4,7 @@
  * Written to `<workspace>/reports/<name>/index.html` (+ `plots/*.png`) by `writeReport`.
  */
 import path from 'node:path';
-import { seededRandom } from '../compute/random.js';
+import { partialShuffle, seededRandom } from '../compute/random.js';
 import { OFFLINE_ENCODER_NAME } from '../embed/encoders/offline/index.js';
 import { SelectionInputError } from '../select/contract.js';
 import type { Catalog } from './catalog.js';
@@ -235,8 +235,8 @@ function positionsOf(poolIds: readonly number[], ids: readonly number[]): Map<nu
 
 /**
  * `size` pool ids not in `chosen`, drawn by a seeded partial Fisher–Yates shuffle of the left-out ids
- * (in pool order) without building that list: the shuffle's swaps are kept in a map (2 · size entries
- * at most) and the r-th left-out id is found from the chosen rows, sorted.
+ * (in pool order) without building that list: the shuffle runs over ranks (`partialShuffle`) and the
+ * r-th left-out id is found from the chosen rows, sorted.
  */
 export function seededLeftOut(
   poolIds: readonly number[],
@@ -258,18 +258,7 @@ export function seededLeftOut(
     }
     return r + lo;
   };
-  const swapped = new Map<number, number>();
-  const at = (i: number) => swapped.get(i) ?? i;
-  const random = seededRandom(seed);
-  const out: number[] = [];
-  for (let i = 0; i < Math.min(size, leftCount); i++) {
-    const j = i + Math.floor(random() * (leftCount - i));
-    const [vi, vj] = [at(i), at(j)];
-    swapped.set(i, vj);
-    swapped.set(j, vi);
-    out.push(poolIds[leftRow(vj)]!);
-  }
-  return out;
+  return partialShuffle(leftCount, size, seededRandom(seed)).map((r) => poolIds[leftRow(r)]!);
 }
 
 /**

@@ -76,6 +76,46 @@ describe('pipeline: select and compare on a workspace', () => {
     );
   });
 
+  it('compare on a pool sample: the seeded sample is the pool, every selection comes from it, and it says so', async () => {
+    const run = (seed: number, name: string) =>
+      compareMethods(catalog, workspace, {
+        methods: ['random', 'clip-score'],
+        budget: '20%',
+        labelField: 'label_index',
+        evaluators: [],
+        poolSample: 60,
+        seed,
+        run: name,
+      });
+    const c = await run(1, 'sampled-a');
+    expect(c.heldOut + c.pool).toBe(60);
+    expect(c.poolInfo!.description).toMatch(
+      new RegExp(`^a seeded sample of 60 of the ${MINI_COUNT} embedded samples`),
+    );
+    const stored = await loadSelection(workspace, 'sampled-a/random-20pct');
+    const poolIds = JSON.parse(
+      await readFile(path.join(selectionDir(workspace, 'sampled-a/random-20pct'), 'selection.json'), 'utf8'),
+    ).poolIds as number[];
+    expect(poolIds.length).toBe(c.pool);
+    expect(new Set(poolIds).size).toBe(c.pool);
+    expect(stored.sampleIds.every((id) => poolIds.includes(id))).toBe(true);
+    // The same seed draws the same pool; another seed, another.
+    expect((await run(1, 'sampled-b')).poolInfo!.fingerprint).toBe(c.poolInfo!.fingerprint);
+    expect((await run(2, 'sampled-c')).poolInfo!.fingerprint).not.toBe(c.poolInfo!.fingerprint);
+    // A sample as large as the pool is the pool.
+    const whole = await compareMethods(catalog, workspace, {
+      methods: ['random'],
+      budget: '20%',
+      evaluators: [],
+      poolSample: MINI_COUNT + 5,
+      run: 'sampled-whole',
+    });
+    expect(whole.pool + whole.heldOut).toBe(MINI_COUNT);
+    await expect(
+      compareMethods(catalog, workspace, { methods: ['random'], budget: '20%', poolSample: 1.5 }),
+    ).rejects.toThrow(/pool sample must be a whole number/);
+  });
+
   it('the held-out split is stratified, disjoint, seeded and keeps every class in the pool', () => {
     const labels = Int32Array.from({ length: 103 }, (_, i) => (i < 3 ? 9 : i % 4));
     const a = splitHeldOut(labels, 0.2, 1);

@@ -111,6 +111,7 @@ export const LIMITS = {
   limit: { min: 1 },
   shardSize: { min: 1 },
   evalSeeds: { min: 1, max: 100 },
+  poolSample: { min: 2 },
   views: { min: 1, max: 64 },
   viewSeed: { min: 0 },
   proxySteps: { min: 1, max: 1_000_000 },

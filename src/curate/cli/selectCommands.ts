@@ -359,6 +359,13 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
       )
       .addOption(
         integerOption(
+          '--pool-sample <n>',
+          'compare on a seeded sample of this many embedded samples (needed above 1,000,000: every method holds its pool in memory)',
+          LIMITS.poolSample,
+        ),
+      )
+      .addOption(
+        integerOption(
           '--eval-seeds <n>',
           'seeds per metric (training seed + held-out resample)',
           LIMITS.evalSeeds,
@@ -387,6 +394,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
         methods: string;
         budget?: string;
         heldOut?: number;
+        poolSample?: number;
         eval?: string;
         evalSeeds?: number;
         proxySteps?: number;
@@ -440,6 +448,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
             ...(evalSeeds ? { evalSeeds } : {}),
             ...(Object.keys(proxy).length ? { proxy: { clip: proxy, ssl: proxy } } : {}),
             ...(heldOut ? { heldOut } : {}),
+            ...(o.poolSample ? { poolSample: o.poolSample } : {}),
             ...(config.compare?.params ? { params: config.compare.params } : {}),
             ...choice,
             ...classes,
