@@ -424,7 +424,8 @@ function describePool(
   total: number,
   request: CompareRequest,
   encoder: string,
-  embedded: number,
+  /** The embedded count when the pool is a sample of it (`poolSample`). */
+  sampledFrom: number | undefined,
 ): ComparePool {
   const hash = createHash('sha256').update(`encoder\0${encoder}\n`);
   for (const id of Array.from(ids).sort()) hash.update(`p${String(id)}\n`);
@@ -433,10 +434,12 @@ function describePool(
   return {
     fingerprint: hash.digest('hex').slice(0, 16),
     description:
-      (total < embedded ? `a seeded sample of ${total} of the ${embedded} embedded samples; ` : '') +
+      (sampledFrom !== undefined
+        ? `a seeded sample of ${total} of the ${sampledFrom} embedded samples; `
+        : '') +
       (heldOut
         ? `the training split: ${ids.length} of ${total} samples (${heldOut} held out for evaluation)`
-        : `all ${total} ${total < embedded ? 'sampled' : 'embedded'} samples`),
+        : `all ${total} ${sampledFrom !== undefined ? 'sampled' : 'embedded'} samples`),
     samples: ids.length,
     heldOut,
     heldOutShare: heldOut ? (request.heldOut ?? 0.2) : null,
@@ -458,7 +461,6 @@ export async function compareMethods(
   embeddings?: WorkspaceEmbeddings,
   resolvedClasses?: ResolvedClasses,
 ): Promise<Comparison> {
-  const { count } = await embeddedCount(catalog, workspace);
   const e = embeddings ?? (await loadComparePool(catalog, workspace, request));
   const classes = resolvedClasses ?? (await resolveClasses(catalog, workspace, request, e.ids));
   const seed = request.seed ?? 0;
@@ -511,7 +513,7 @@ export async function compareMethods(
     e.n,
     request,
     e.encoder.fingerprint,
-    count,
+    request.poolSample !== undefined ? await sampledFrom(catalog, workspace, request.poolSample) : undefined,
   );
   const origin: SelectionOrigin = { compareRun: run, pool: poolInfo.description };
   const rows: CompareRow[] = [];
@@ -720,6 +722,16 @@ async function loadComparePool(
   const rows = sampleRows(count, size, seededRandom((request.seed ?? 0) + 7_919));
   const ids = await embeddedIdsAt(catalog, fingerprint, rows);
   return loadEmbeddings(catalog, workspace, { ...embeddingOptions(request), only: { ids: new Set(ids) } });
+}
+
+/** The embedded count a `poolSample` is drawn from, or undefined when the sample is the whole pool. */
+async function sampledFrom(
+  catalog: Catalog,
+  workspace: string,
+  poolSample: number,
+): Promise<number | undefined> {
+  const { count } = await embeddedCount(catalog, workspace);
+  return poolSample < count ? count : undefined;
 }
 
 const budgetSlug = (budget: string) => budget.trim().replace('%', 'pct');

@@ -111,6 +111,7 @@ describe('pipeline: select and compare on a workspace', () => {
       run: 'sampled-whole',
     });
     expect(whole.pool + whole.heldOut).toBe(MINI_COUNT);
+    expect(whole.poolInfo!.description).toBe(`all ${MINI_COUNT} embedded samples`);
     await expect(
       compareMethods(catalog, workspace, { methods: ['random'], budget: '20%', poolSample: 1.5 }),
     ).rejects.toThrow(/pool sample must be a whole number/);
