@@ -66,7 +66,8 @@ describe('usearch index', () => {
 
   it('agrees with exact search on a clear-cut case, in single and batched queries and the kNN graph', async () => {
     const m = clusters();
-    const index = UsearchIndex.build(m, { threads: 2 });
+    // One build thread: a threaded build is not deterministic and can leave a member unreachable (next test).
+    const index = UsearchIndex.build(m, { threads: 1 });
     expect(index.size).toBe(600);
     const exact = await topKInnerProduct(m, m, 14, { excludeSelf: true });
     const graph = index.knnGraph(m, 14);
@@ -82,6 +83,19 @@ describe('usearch index', () => {
       for (let j = 1; j < hits.length; j++)
         expect(hits[j]!.similarity).toBeLessThanOrEqual(hits[j - 1]!.similarity);
     }
+  });
+
+  it('a build on two threads still finds nearly every cluster mate (a known weakness, measured)', () => {
+    // usearch 2.26's threaded add can leave a node badly linked on tight clusters: over 300 two-thread
+    // builds of this set, 89 had some wrong neighbour and the worst graph recall was 0.968 (one-thread
+    // builds: 0 of 300). The tool builds on every core, so this is the floor it is held to.
+    const m = clusters();
+    const graph = UsearchIndex.build(m, { threads: 2 }).knnGraph(m, 14);
+    let mates = 0;
+    for (let i = 0; i < 600; i++)
+      for (const j of graph.neighbors.subarray(i * 14, (i + 1) * 14))
+        if (Math.floor(j / 15) === Math.floor(i / 15)) mates++;
+    expect(mates / (600 * 14)).toBeGreaterThanOrEqual(0.93);
   });
 
   it('saves and reloads with the same answers, at the efSearch given on load', async () => {
