@@ -20,15 +20,27 @@ import { link, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { EmbeddingStore } from '../embed/store.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { parseBudget, resolveBudget, SelectionInputError, type TraceEvent } from '../select/contract.js';
+import {
+  parseBudget,
+  resolveBudget,
+  SelectionInputError,
+  type Schedule,
+  type TraceEvent,
+} from '../select/contract.js';
 import {
   candidatesWanted,
   checkFilterBudget,
+  concatenatePartitions,
+  formFor,
+  isQuotaForm,
   mergeRanked,
   oversampleOf,
   partitionedFormOf,
+  partitionQuotas,
   partitionSeed,
+  type PartitionedForm,
   type PartitionedSelector,
+  type PartitionResult,
 } from '../select/partitioned.js';
 import { getSelector, partitionedMethods } from '../select/registry.js';
 import type { Catalog } from './catalog.js';
@@ -76,13 +88,35 @@ interface PartitionFile {
   weights: number[];
   /** Exact forms: each candidate's order key (higher first). */
   keys?: number[];
+  /** Quota forms: each candidate's stage (progressive methods), the partition's own schedule (rows as sample ids) and trace. */
+  stages?: number[];
+  schedule?: StoredSchedule;
+  trace?: TraceEvent[];
   excluded: Array<{ key: string; reason: string }>;
   seconds: number;
+}
+
+/** A partition's schedule in its file: each round's rows as catalog sample ids (decimal strings). */
+interface StoredSchedule {
+  unit: Schedule['unit'];
+  total: number;
+  rounds: Array<{
+    start: number;
+    end: number;
+    sampleIds: string[];
+    weights?: number[];
+    batches?: number[];
+    info?: Record<string, number | string>;
+  }>;
 }
 
 /** Everything a run's partition files are keyed by, resolved once. */
 interface Plan {
   selector: PartitionedSelector;
+  /** The form these parameters use ({@link formFor}: a schedule form when they ask for a schedule). */
+  form: PartitionedForm;
+  /** Schedule forms: each partition's share of the budget (largest remainder, adding up to B). */
+  quotas?: number[];
   params: Record<string, unknown>;
   seed: number;
   count: number;
@@ -140,6 +174,13 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
     ? await resolveClassNames(catalog, workspace, request.classNames, request.encoder)
     : undefined;
   const classPrompts = classes && { names: classes.names, embeddings: classes.embeddings };
+  const form = formFor(selector.partitioned, params);
+  const quotas = isQuotaForm(form)
+    ? partitionQuotas(
+        inputs.map((p) => p.items),
+        budget,
+      )
+    : undefined;
   const runKey = hash({
     method: selector.name,
     params,
@@ -147,14 +188,17 @@ async function planOf(catalog: Catalog, workspace: string, request: PartitionedR
     count,
     rate,
     // An exact form keeps the budget's best in every partition: its files depend on B itself.
-    ...(selector.partitioned.exact ? { budget } : {}),
-    kappa: oversampleOf(selector.partitioned),
+    ...(form.exact ? { budget } : {}),
+    kappa: oversampleOf(form),
+    ...(quotas ? { quotas: true } : {}),
     encoder: encoder.fingerprint,
     labelField: request.labelField ?? null,
     classNames: classes?.names ?? null,
   }).slice(0, 16);
   return {
     selector,
+    form,
+    ...(quotas ? { quotas } : {}),
     params,
     seed,
     count,
@@ -179,9 +223,11 @@ function fileOf(plan: Plan, index: number): string {
 }
 
 function fingerprintOf(plan: Plan, index: number): string {
-  // A form with a shared state (proxies from a pool sample) depends on the whole pool, not just its part.
-  const pool = plan.selector.partitioned.exact && plan.selector.partitioned.prepare ? plan.inputs : undefined;
-  return hash({ run: plan.runKey, index, inputs: plan.inputs[index], pool });
+  // A form with a shared state (proxies from a pool sample) depends on the whole pool, not just its part;
+  // a schedule form's partition on its quota (which the other partitions' sizes move).
+  const pool = plan.form.exact && plan.form.prepare ? plan.inputs : undefined;
+  const quota = plan.quotas?.[index];
+  return hash({ run: plan.runKey, index, inputs: plan.inputs[index], pool, quota });
 }
 
 /** The partition's file when it exists and was computed from the current inputs. */
@@ -208,6 +254,9 @@ async function computePartition(
   let sampleIds: string[] = [];
   let weights: number[] = [];
   let keys: number[] | undefined;
+  let stages: number[] | undefined;
+  let schedule: StoredSchedule | undefined;
+  let trace: TraceEvent[] | undefined;
   let excluded: PartitionFile['excluded'] = [];
   if (inputs.items > 0) {
     const e = await loadEmbeddings(catalog, workspace, {
@@ -215,7 +264,10 @@ async function computePartition(
       only: { parts: new Set(inputs.parts.map((p) => p.part)) },
     });
     excluded = e.excluded.map(({ key, reason }) => ({ key, reason }));
-    const want = candidatesWanted(plan.selector.partitioned, e.n, plan.budget, plan.rate);
+    const form = plan.form;
+    const want = isQuotaForm(form)
+      ? Math.min(e.n, plan.quotas![index]!)
+      : candidatesWanted(form, e.n, plan.budget, plan.rate);
     if (want > 0) {
       // The filters read catalog facts (captions, sizes, hashes): this partition's rows only.
       const input = {
@@ -230,17 +282,21 @@ async function computePartition(
             }
           : {}),
       };
-      const local = await plan.selector.partitioned.local(
-        input,
-        want,
-        plan.params,
-        partitionSeed(plan.selector.partitioned, plan.seed, index),
-        request.signal,
-        shared,
-      );
-      sampleIds = Array.from(local.indices, (row) => String(e.ids[row]!));
-      if ('keys' in local) keys = Array.from(local.keys);
-      else weights = Array.from(local.weights);
+      const seed = partitionSeed(form, plan.seed, index);
+      const idOf = (row: number) => String(e.ids[row]!);
+      if (isQuotaForm(form)) {
+        const local = await form.local(input, want, plan.params, seed, request.signal);
+        sampleIds = Array.from(local.indices, idOf);
+        weights = local.weights ? Array.from(local.weights) : [];
+        stages = local.stages && Array.from(local.stages);
+        schedule = local.schedule && storedSchedule(local.schedule, idOf);
+        trace = local.trace;
+      } else {
+        const local = await form.local(input, want, plan.params, seed, request.signal, shared);
+        sampleIds = Array.from(local.indices, idOf);
+        if ('keys' in local) keys = Array.from(local.keys);
+        else weights = Array.from(local.weights);
+      }
     }
   }
   const file: PartitionFile = {
@@ -251,6 +307,9 @@ async function computePartition(
     sampleIds,
     weights,
     ...(keys ? { keys } : {}),
+    ...(stages ? { stages } : {}),
+    ...(schedule ? { schedule } : {}),
+    ...(trace ? { trace } : {}),
     excluded,
     seconds: (performance.now() - started) / 1000,
   };
@@ -272,7 +331,7 @@ async function sharedState(
   plan: Plan,
   request: SelectRequest,
 ): Promise<unknown> {
-  const form = plan.selector.partitioned;
+  const form = plan.form;
   if (!form.exact || !form.prepare) return undefined;
   const cached = sharedStates.get(plan);
   if (cached) return cached;
@@ -366,15 +425,17 @@ export async function selectPartitioned(
 ): Promise<StoredSelection> {
   const started = performance.now();
   const plan = await planOf(catalog, workspace, request);
-  const form = plan.selector.partitioned;
+  const form = plan.form;
   // What is kept of each file: its size and exclusions, and its candidates folded into `ranked` (exact
-  // forms: the budget's best so far) or `weightOf` (GreeDi: every candidate and its weight).
+  // forms: the budget's best so far), `weightOf` (GreeDi: every candidate and its weight) or, for a
+  // schedule form, the file itself (its picks and schedule are joined at the end).
   const sizes: number[] = [];
   const excluded: PartitionFile['excluded'] = [];
   const computed: number[] = [];
   let ranked: { keys: Float64Array; order: bigint[] } = { keys: new Float64Array(0), order: [] };
   let candidates = 0;
   const weightOf = new Map<bigint, number>();
+  const quotaFiles: PartitionFile[] = [];
   for (let index = 0; index < plan.count; index++) {
     request.signal?.throwIfAborted();
     let file = await finishedPartition(plan, index);
@@ -388,13 +449,23 @@ export async function selectPartitioned(
     if (form.exact) {
       const ids = file.sampleIds.map(BigInt);
       ranked = mergeRanked([ranked, { keys: file.keys ?? [], order: ids }], plan.budget);
-    } else file.sampleIds.forEach((id, j) => weightOf.set(BigInt(id), file.weights[j]!));
+    } else if (isQuotaForm(form)) quotaFiles.push(file);
+    else file.sampleIds.forEach((id, j) => weightOf.set(BigInt(id), file.weights[j]!));
     request.progress?.(index + 1, plan.count + 1);
   }
   if (form.exact && form.keepsAll) checkFilterBudget(candidates, plan.total, plan.budget);
-  let merged: { indices: Int32Array; weights: Float32Array };
+  let merged: { indices: Int32Array; weights: Float32Array; stages?: Int32Array; schedule?: Schedule };
   let poolIds: BigInt64Array;
-  if (form.exact) {
+  if (isQuotaForm(form)) {
+    const joined = joinQuotaFiles(quotaFiles);
+    poolIds = joined.poolIds;
+    merged = {
+      indices: joined.indices,
+      weights: joined.weights ?? new Float32Array(joined.indices.length).fill(1),
+      ...(joined.stages ? { stages: joined.stages } : {}),
+      ...(joined.schedule ? { schedule: joined.schedule } : {}),
+    };
+  } else if (form.exact) {
     // Keys only: the picks are the budget's best keys, saved in that order.
     poolIds = BigInt64Array.from(ranked.order);
     merged = {
@@ -427,16 +498,28 @@ export async function selectPartitioned(
       message:
         `${plan.count} partitions of ${plan.total} items (catalog part i → partition i mod ${plan.count}; sizes ` +
         `${sizes.join(', ')}); ` +
-        (form.exact
-          ? `each keeps its best min(n_I, ${plan.budget})`
-          : `each keeps ⌈${oversampleOf(form)}·k_I⌉ candidates, k_I = ⌈${(100 * plan.rate).toPrecision(3)}% · n_I⌉`) +
+        (plan.quotas
+          ? `each runs ${plan.selector.name} at its quota of B = ${plan.budget} (largest remainder over the sizes: ` +
+            `${plan.quotas.join(', ')})`
+          : form.exact
+            ? `each keeps its best min(n_I, ${plan.budget})`
+            : `each keeps ⌈${oversampleOf(form)}·k_I⌉ candidates, k_I = ⌈${(100 * plan.rate).toPrecision(3)}% · n_I⌉`) +
         `; ${computed.length} computed in this run` +
         (computed.length ? ` (${computed.join(', ')})` : '') +
         `, ${reused} reused from task files or an earlier run with the same inputs`,
     },
+    ...quotaFiles.flatMap((file) =>
+      (file.trace ?? []).map((e) => ({
+        stage: `partition ${file.partition}: ${e.stage}`,
+        message: e.message,
+      })),
+    ),
     {
       stage: 'merge',
-      message: `${candidates} candidates → ${merged.indices.length} picks: ${form.merge}`,
+      message: merged.schedule
+        ? `${merged.indices.length} static picks and ${merged.schedule.rounds.length} schedule rounds from ` +
+          `${quotaFiles.reduce((n, f) => n + (f.schedule?.rounds.length ?? 0), 0)} partition rounds: ${form.merge}`
+        : `${candidates} candidates → ${merged.indices.length} picks: ${form.merge}`,
     },
   ];
   return saveSelection(catalog, workspace, {
@@ -447,13 +530,74 @@ export async function selectPartitioned(
     params: plan.params,
     seed: plan.seed,
     budget: { requested: plan.budgetText, count: plan.budget },
-    selection: { indices: merged.indices, weights: merged.weights, trace },
+    selection: {
+      indices: merged.indices,
+      weights: merged.weights,
+      ...(merged.stages ? { stages: merged.stages } : {}),
+      ...(merged.schedule ? { schedule: merged.schedule } : {}),
+      trace,
+    },
     poolIds,
     poolSize: plan.total,
     encoder: plan.encoder,
     seconds: (performance.now() - started) / 1000,
     excluded,
   });
+}
+
+/** A schedule with each row named by its catalog sample id, for a partition file. */
+function storedSchedule(schedule: Schedule, idOf: (row: number) => string): StoredSchedule {
+  return {
+    unit: schedule.unit,
+    total: schedule.total,
+    rounds: schedule.rounds.map((r) => ({
+      start: r.start,
+      end: r.end,
+      sampleIds: Array.from(r.indices, idOf),
+      ...(r.weights ? { weights: Array.from(r.weights) } : {}),
+      ...(r.batches ? { batches: Array.from(r.batches) } : {}),
+      ...(r.info ? { info: r.info } : {}),
+    })),
+  };
+}
+
+/**
+ * A schedule form's partition files as one result: every sample they mention (static picks and
+ * schedule rounds) in id order is the saved pool, and the partitions' results are concatenated over
+ * it in partition order ({@link concatenatePartitions}).
+ */
+function joinQuotaFiles(files: readonly PartitionFile[]): PartitionResult & { poolIds: BigInt64Array } {
+  const mentioned = new Set<string>();
+  for (const file of files) {
+    for (const id of file.sampleIds) mentioned.add(id);
+    for (const round of file.schedule?.rounds ?? []) for (const id of round.sampleIds) mentioned.add(id);
+  }
+  const poolIds = BigInt64Array.from([...mentioned].map(BigInt)).sort();
+  const position = new Map<string, number>();
+  poolIds.forEach((id, j) => position.set(String(id), j));
+  const rows = (ids: readonly string[]) => Int32Array.from(ids, (id) => position.get(id)!);
+  const parts = files.map((file): PartitionResult => ({
+    indices: rows(file.sampleIds),
+    ...(file.weights.length ? { weights: Float32Array.from(file.weights) } : {}),
+    ...(file.stages ? { stages: Int32Array.from(file.stages) } : {}),
+    ...(file.schedule
+      ? {
+          schedule: {
+            unit: file.schedule.unit,
+            total: file.schedule.total,
+            rounds: file.schedule.rounds.map((r) => ({
+              start: r.start,
+              end: r.end,
+              indices: rows(r.sampleIds),
+              ...(r.weights ? { weights: Float32Array.from(r.weights) } : {}),
+              ...(r.batches ? { batches: Int32Array.from(r.batches) } : {}),
+              ...(r.info ? { info: r.info } : {}),
+            })),
+          },
+        }
+      : {}),
+  }));
+  return { ...concatenatePartitions(parts), poolIds };
 }
 
 /**

@@ -213,7 +213,10 @@ async function largePoolMode(
     throw new SelectionInputError(
       `${request.method} in one process needs the pool's ${count.toLocaleString('en-US')} × ${dim} matrix in one ` +
         `buffer, more than ${(limits.matrixBytes / 2 ** 30).toPrecision(3)} GiB (${Math.floor(limits.matrixBytes / (4 * dim)).toLocaleString('en-US')} rows ` +
-        `at d = ${dim}); methods that run partitioned: ${partitionedMethods().join(', ')}`,
+        `at d = ${dim}); ` +
+        (selector.partitioned
+          ? 'leave out --one-process to run it partitioned'
+          : `methods that run partitioned: ${partitionedMethods().join(', ')}`),
     );
   if (count <= limits.partitionAbove || request.oneProcess || !selector.partitioned) return undefined;
   const partitions = Math.ceil(count / limits.partitionItems);

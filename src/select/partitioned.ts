@@ -12,6 +12,8 @@
  */
 import {
   SelectionInputError,
+  type Schedule,
+  type ScheduleRound,
   type SelectContext,
   type Selection,
   type SelectInput,
@@ -118,9 +120,163 @@ export interface GreediForm<P extends object = object> {
     seed: number,
     signal?: AbortSignal,
   ): Promise<Candidates>;
+  /** The form used instead when the parameters ask for a schedule (`epochs` > 0). */
+  readonly dynamic?: { when(params: P): boolean; form: QuotaForm<P> };
 }
 
-export type PartitionedForm<P extends object = object> = ExactForm<P> | GreediForm<P>;
+/**
+ * Methods whose result cannot be selected again from candidates: the dynamic ones, whose result is a
+ * schedule of rounds over training that follow one proxy's training (CREST, SeTa; GRAFT, CRAIG, AdaCore
+ * and augmentation coresets with `epochs` > 0), and staged distillation (pdd-synth). Each partition
+ * runs the method itself on its own items at its quota of the budget, with its own proxy (as NeSSA
+ * selects per shard), and the merge joins without selecting again ({@link concatenatePartitions}): the
+ * partitions' static picks with their stages, and at every moment of training the rounds in force in
+ * each partition. The quotas are fixed up front: the largest-remainder split of B over the partitions'
+ * sizes ({@link partitionQuotas}), which adds up to B.
+ */
+export interface QuotaForm<P extends object = object> {
+  readonly quotas: true;
+  readonly exact?: false;
+  readonly merge: string;
+  /** The method's own result on one partition's items at its quota. */
+  local(input: SelectInput, quota: number, params: P, seed: number, signal?: AbortSignal): Promise<Selection>;
+}
+
+export type PartitionedForm<P extends object = object> = ExactForm<P> | GreediForm<P> | QuotaForm<P>;
+
+/** The form a run with these parameters uses: a GreeDi form's quota form when they ask for a schedule. */
+export function formFor<P extends object>(form: PartitionedForm<P>, params: P): PartitionedForm<P> {
+  return 'dynamic' in form && form.dynamic?.when(params) ? form.dynamic.form : form;
+}
+
+export function isQuotaForm<P extends object>(form: PartitionedForm<P>): form is QuotaForm<P> {
+  return 'quotas' in form && form.quotas;
+}
+
+/** A quota form from the method's own `select`: each partition runs it at its quota ({@link QuotaForm}). */
+export function quotaForm<P extends object>(
+  select: (input: SelectInput, budget: number, params: P, ctx: SelectContext) => Promise<Selection>,
+  merge: string,
+): QuotaForm<P> {
+  return {
+    quotas: true,
+    merge,
+    local: (input, quota, params, seed, signal) =>
+      select(input, quota, params, { seed, ...(signal ? { signal } : {}) }),
+  };
+}
+
+/**
+ * The budget split over partitions of these sizes in proportion to them, adding up to `budget` exactly:
+ * ⌊B·n_I/N⌋ each, and the items left over one each to the largest remainders (ties: the lower
+ * partition), Hamilton's method. Integer arithmetic: exact while B·N < 2⁵³.
+ */
+export function partitionQuotas(sizes: readonly number[], budget: number): number[] {
+  const total = sizes.reduce((a, b) => a + b, 0);
+  if (total === 0) return sizes.map(() => 0);
+  const quotas = sizes.map((n) => Math.floor((budget * n) / total));
+  const byRemainder = sizes
+    .map((n, i) => ({ i, remainder: (budget * n) % total }))
+    .sort((a, b) => b.remainder - a.remainder || a.i - b.i);
+  let left = budget - quotas.reduce((a, b) => a + b, 0);
+  for (const { i } of byRemainder) {
+    if (left === 0) break;
+    quotas[i]!++;
+    left--;
+  }
+  return quotas;
+}
+
+/** One partition's result in the merged pool's rows (what {@link concatenatePartitions} joins). */
+export interface PartitionResult {
+  indices: Int32Array;
+  weights?: Float32Array;
+  /** Stage of each pick (progressive methods): stage s of the join is every partition's stage s. */
+  stages?: Int32Array;
+  schedule?: Schedule;
+}
+
+/**
+ * The partitions' results as one: static picks (with weights, 1 where a partition has none, and
+ * stages) one after the other, stably ordered by stage when there are stages (so stage 0 of every
+ * partition comes first, as one progressive run orders its picks), and the schedules joined by
+ * {@link concatenateSchedules}.
+ */
+export function concatenatePartitions(parts: readonly PartitionResult[]): PartitionResult {
+  const picks = parts.flatMap((p) =>
+    Array.from(p.indices, (index, j) => ({
+      index,
+      weight: p.weights ? p.weights[j]! : 1,
+      stage: p.stages ? p.stages[j]! : 0,
+    })),
+  );
+  const staged = parts.some((p) => p.stages);
+  if (staged) picks.sort((a, b) => a.stage - b.stage); // stable: partition order within a stage
+  const schedules = parts.flatMap((p) => (p.schedule ? [p.schedule] : []));
+  return {
+    indices: Int32Array.from(picks, (p) => p.index),
+    ...(parts.some((p) => p.weights) ? { weights: Float32Array.from(picks, (p) => p.weight) } : {}),
+    ...(staged ? { stages: Int32Array.from(picks, (p) => p.stage) } : {}),
+    ...(schedules.length ? { schedule: concatenateSchedules(schedules) } : {}),
+  };
+}
+
+/**
+ * Several partitions' schedules (rows already in one index space) as one: training progress is cut at
+ * every partition's round boundaries, and each piece is a round holding, one after the other, the rounds
+ * in force there (a partition without one, e.g. in CREST's full-data warm-up, adds nothing). Mini-batch
+ * ids are renumbered so each partition's batches stay whole and distinct; weights are 1 where a
+ * partition's round has none. Rounds aligned on epochs (SeTa, CRAIG, GRAFT) stay one per epoch; rounds
+ * that end at different steps in each partition (CREST) give one piece per boundary. `total`: the
+ * epochs (every partition runs the same number), or the sum of the partitions' steps (each runs its
+ * share of the steps, and a trainer of the union runs them all).
+ */
+export function concatenateSchedules(schedules: readonly Schedule[]): Schedule {
+  const unit = schedules[0]!.unit;
+  if (schedules.some((s) => s.unit !== unit))
+    throw new Error('partitions disagree on the schedule unit (epochs and steps): one method, one unit');
+  const cuts = [...new Set(schedules.flatMap((s) => s.rounds.flatMap((r) => [r.start, r.end])))].sort(
+    (a, b) => a - b,
+  );
+  const rounds: ScheduleRound[] = [];
+  for (let c = 0; c + 1 < cuts.length; c++) {
+    const [start, end] = [cuts[c]!, cuts[c + 1]!];
+    const inForce = schedules.flatMap((s) => s.rounds.find((r) => r.start <= start && r.end >= end) ?? []);
+    if (inForce.length === 0) continue;
+    const weighted = inForce.some((r) => r.weights);
+    const batched = inForce.some((r) => r.batches);
+    let batchOffset = 0;
+    const batches: number[] = [];
+    for (const r of inForce) {
+      const ids = r.batches ?? new Int32Array(r.indices.length);
+      let last = -1;
+      for (const b of ids) {
+        batches.push(batchOffset + b);
+        last = Math.max(last, b);
+      }
+      batchOffset += last + 1;
+    }
+    rounds.push({
+      start,
+      end,
+      indices: Int32Array.from(inForce.flatMap((r) => Array.from(r.indices))),
+      ...(weighted
+        ? {
+            weights: Float32Array.from(
+              inForce.flatMap((r) => Array.from(r.weights ?? new Float32Array(r.indices.length).fill(1))),
+            ),
+          }
+        : {}),
+      ...(batched ? { batches: Int32Array.from(batches) } : {}),
+      info: { partitions: inForce.length },
+    });
+  }
+  const total =
+    unit === 'epoch'
+      ? Math.max(...schedules.map((s) => s.total))
+      : schedules.reduce((n, s) => n + s.total, 0);
+  return { unit, total, rounds };
+}
 
 /**
  * The exact merge: the `budget` highest keys over every partition's ranked list, ties to the lower
@@ -171,7 +327,7 @@ export function localWant(
 
 /** The oversampling factor of a form's first round (1 for exact forms' own rule, see {@link candidatesWanted}). */
 export function oversampleOf(form: PartitionedForm<never>): number {
-  return form.exact ? 1 : (form.oversample ?? MERGE_FACTOR);
+  return form.exact || isQuotaForm(form) ? 1 : (form.oversample ?? MERGE_FACTOR);
 }
 
 /** How many candidates a partition of `size` items keeps for `form` (see {@link PartitionedForm.exact}). */
@@ -186,11 +342,13 @@ export function candidatesWanted(
 }
 
 /**
- * Seed of partition I's local step: distinct per partition for the GreeDi forms, the run's own seed
- * for exact forms (whose result must not depend on how the pool was split).
+ * Seed of partition I's local step: distinct per partition for the GreeDi and schedule forms, the run's
+ * own seed for exact forms (whose result must not depend on how the pool was split). A schedule form's
+ * partition 0 keeps the run's seed, so one partition is exactly the one-process run.
  */
 export function partitionSeed(form: PartitionedForm<never>, seed: number, partition: number): number {
-  return form.exact ? seed : seed + 104_729 * (partition + 1);
+  if (form.exact) return seed;
+  return seed + 104_729 * (isQuotaForm(form) ? partition : partition + 1);
 }
 
 /**
@@ -204,8 +362,32 @@ export async function selectByPartitions<P extends object>(
   budget: number,
   params: P,
   seed: number,
-): Promise<Candidates & { candidates: number }> {
+): Promise<Candidates & { candidates: number; stages?: Int32Array; schedule?: Schedule }> {
+  form = formFor(form, params);
   const total = partitions.reduce((n, x) => n + x.n, 0);
+  if (isQuotaForm(form)) {
+    const quotas = partitionQuotas(
+      partitions.map((x) => x.n),
+      budget,
+    );
+    const parts: PartitionResult[] = [];
+    let offset = 0;
+    for (const [t, x] of partitions.entries()) {
+      if (quotas[t]! > 0) {
+        const local = await form.local(x, quotas[t]!, params, partitionSeed(form as never, seed, t));
+        parts.push(shiftRows(local, offset));
+      }
+      offset += x.n;
+    }
+    const merged = concatenatePartitions(parts);
+    return {
+      indices: merged.indices,
+      weights: merged.weights ?? new Float32Array(merged.indices.length).fill(1),
+      candidates: merged.indices.length,
+      ...(merged.stages ? { stages: merged.stages } : {}),
+      ...(merged.schedule ? { schedule: merged.schedule } : {}),
+    };
+  }
   if (form.exact) {
     const shared =
       form.prepare &&
@@ -256,6 +438,24 @@ export async function selectByPartitions<P extends object>(
     indices: Int32Array.from(merged.indices, (j) => union[j]!),
     weights: merged.weights,
     candidates: union.length,
+  };
+}
+
+/** A partition's result with every row moved by `offset` (its first row in the concatenated pool). */
+function shiftRows(local: Selection, offset: number): PartitionResult {
+  const shift = (rows: Int32Array) => Int32Array.from(rows, (i) => i + offset);
+  return {
+    indices: shift(local.indices),
+    ...(local.weights ? { weights: local.weights } : {}),
+    ...(local.stages ? { stages: local.stages } : {}),
+    ...(local.schedule
+      ? {
+          schedule: {
+            ...local.schedule,
+            rounds: local.schedule.rounds.map((r) => ({ ...r, indices: shift(r.indices) })),
+          },
+        }
+      : {}),
   };
 }
 
@@ -332,24 +532,31 @@ export function perPartitionForm<P extends object>(
   return twoRoundForm(select, merge, 1);
 }
 
+/** What the schedule forms' merge does, in words, for `method` (the name users know). */
+export function scheduleMerge(method: string): string {
+  return (
+    `each partition runs ${method} on its own items, with its own proxy, at its quota of the budget ` +
+    '(largest remainder over the partition sizes, adding up to B); the merge selects nothing again but ' +
+    'concatenates: the static picks, and at every moment of training the rounds in force in each ' +
+    'partition (one merged round per epoch when rounds follow epochs; mini-batch ids renumbered)'
+  );
+}
+
 /**
  * The per-partition form of a proxy-trained method that can also simulate a schedule (`epochs` > 0):
  * each partition trains its own proxy on its own items (as NeSSA selects per shard) and builds the
- * static subset at its share; a schedule, whose rounds follow one proxy over the whole pool, is refused.
+ * static subset at its share, merged by {@link perPartitionForm}; with a schedule, the partitions'
+ * schedules are concatenated ({@link QuotaForm}).
  */
 export function staticPerPartitionForm<P extends { epochs: number }>(
   name: string,
   select: (input: SelectInput, budget: number, params: P, ctx: SelectContext) => Promise<Selection>,
   merge: string,
 ): GreediForm<P> {
-  return perPartitionForm((input, budget, params, ctx) => {
-    if (params.epochs > 0)
-      throw new SelectionInputError(
-        `${name} --partitions builds the static subset only (epochs = 0): a schedule's rounds follow one ` +
-          'proxy over the whole pool (run it in one process)',
-      );
-    return select(input, budget, params, ctx);
-  }, merge);
+  return {
+    ...perPartitionForm(select, merge),
+    dynamic: { when: (p) => p.epochs > 0, form: quotaForm(select, scheduleMerge(name)) },
+  };
 }
 
 /**

@@ -75,7 +75,10 @@ export function partitionedMethods(): string[] {
 export function scaleModeOf(selector: Selector<never>): string {
   const form = (selector as Selector<object>).partitioned;
   return form
-    ? `partition → local selection → merge (--partitions N, and by itself above ${AUTO_PARTITION_ABOVE.toLocaleString('en-US')} pairs; tasks: --partition I/N): ${form.merge}`
+    ? `partition → local selection → merge (--partitions N, and by itself above ${AUTO_PARTITION_ABOVE.toLocaleString('en-US')} pairs; tasks: --partition I/N): ${form.merge}` +
+        ('dynamic' in form && form.dynamic
+          ? `; with a schedule (epochs > 0): ${form.dynamic.form.merge}`
+          : '')
     : 'one process: the whole pool in memory (up to ~2.1M pairs at d = 512 with float32 vectors)';
 }
 

@@ -123,10 +123,10 @@ describe('curate cluster submit (scripts and refusals, no cluster)', () => {
     expect(stderr()).toContain("cluster submit runs `embed …` or `select …` after --, not 'index'");
     expect((await submit('embed', '--shard', '0/2')).code).toBe(2);
     expect(stderr()).toContain("cluster submit sets --shard itself: leave it out of the step's arguments");
-    expect((await submit('select', '--method', 'crest', '--budget', '10')).code).toBe(2);
-    expect(stderr()).toContain(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, adacore, augcoreset, el2n, grand, nessa, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
-    );
+    expect((await submit('select', '--budget', '10')).code).toBe(2);
+    expect(stderr()).toContain('cluster submit -- select needs --method');
+    expect((await submit('select', '--method', 'no-such-method', '--budget', '10')).code).toBe(2);
+    expect(stderr()).toContain("unknown method 'no-such-method'");
     const k8s = await curate('-w', ws, 'cluster', 'submit', '--engine', 'k8s', '--tasks', '2', '--', 'embed');
     expect(k8s.code).toBe(2);
     expect(stderr()).toContain('--engine k8s needs --image and --volume-claim');

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { Catalog, loadSelection, partitionsDir, selectSubset } from '../../src/curate/api.js';
 import { MINI, tempDir } from '../helpers.js';
 import { captureCli, spawnCli } from '../support/cli.js';
+import { readSchedule } from '../../src/curate/schedule.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
 const { curate, stderr } = captureCli();
@@ -144,6 +145,46 @@ describe('curate select --partitions N (partition → local → merge over a wor
     expect(stderr()).toContain('--partition 3/3: expected I/N with 0 ≤ I < N');
   });
 
+  it('a dynamic method (SeTa): one partition is the one-process schedule; N partitions join their schedules, a task’s partition reused', async () => {
+    const root = await tempDir();
+    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
+    const ws = path.join(root, 'ws');
+    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
+    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    const seta = ['select', '--method', 'seta', '--budget', '10%', '-p', 'epochs=3', '--seed', '2'];
+    const schedule = (name: string) => readSchedule(path.join(ws, 'selections', name, 'schedule.jsonl'));
+
+    expect((await curate('-w', ws, ...seta, '--name', 'one')).code, stderr()).toBe(0);
+    expect((await curate('-w', ws, ...seta, '--partitions', '1', '--name', 'p1')).code, stderr()).toBe(0);
+    const [one, p1] = await Promise.all([schedule('one'), schedule('p1')]);
+    expect(p1.rounds.map((r) => r.keys)).toEqual(one.rounds.map((r) => r.keys));
+    expect(p1.rounds).toHaveLength(3);
+    expect((await loadSelection(ws, 'p1')).keys).toEqual((await loadSelection(ws, 'one')).keys);
+
+    const task = await spawnCli(['-w', ws, ...seta, '--partition', '1/3', '--name', 'p3']);
+    expect(task.code, task.err).toBe(0);
+    const joined = await curate('-w', ws, ...seta, '--partitions', '3', '--name', 'p3');
+    expect(joined.code, stderr()).toBe(0);
+    expect(printedTrace(joined.out, 'partitions')).toContain(
+      'each runs seta at its quota of B = 24 (largest remainder over the sizes: 8, 8, 8)',
+    );
+    expect(printedTrace(joined.out, 'partitions')).toContain('2 computed in this run (0, 2), 1 reused');
+    expect(printedTrace(joined.out, 'partition 2: settings')).toContain('κ =');
+    expect(printedTrace(joined.out, 'merge')).toContain('3 schedule rounds from 9 partition rounds');
+    const p3 = await schedule('p3');
+    expect(p3.rounds).toHaveLength(3);
+    // Keys train000000–077 are part 0, 078–156 part 1, the rest part 2 (one part per partition here).
+    const partOf = (key: string) => (key < 'train000078' ? 0 : key < 'train000157' ? 1 : 2);
+    for (const round of p3.rounds) {
+      expect(round.info?.partitions).toBe(3);
+      // Each partition contributes one contiguous run of its own keys, in partition order.
+      const order = round.keys.map(partOf);
+      expect(order).toEqual([...order].sort((a, b) => a - b));
+      expect(new Set(order)).toEqual(new Set([0, 1, 2]));
+    }
+    expect((await loadSelection(ws, 'p3')).keys.length).toBeLessThanOrEqual(24);
+  });
+
   it('a new shard recomputes only the partition that holds it', async () => {
     const root = await tempDir();
     const model = await writeTinyClip(path.join(root, 'tiny-clip'));
@@ -193,16 +234,23 @@ describe('curate select --partitions N (partition → local → merge over a wor
       expect(one.trace.some((t) => t.stage === 'partitions' || t.stage === 'scale')).toBe(false);
       expect(one.sampleIds).toHaveLength(24);
 
-      // A method without a partitioned form runs in one process while the matrix fits a buffer…
-      const withoutForm = { method: 'crest', budget: '10%', largePool };
+      // A dynamic method runs partitioned by itself too: one schedule per partition, joined.
+      const crest = await selectSubset(catalog, ws, {
+        method: 'crest',
+        budget: '10%',
+        params: { epochs: 2, batchSize: 16 },
+        largePool,
+        name: 'crest-auto',
+      });
+      expect(crest.trace.map((t) => t.stage).slice(0, 2)).toEqual(['scale', 'partitions']);
+      expect(crest.trace[1]!.message).toContain('each runs crest at its quota of B = 24');
+      // An explicit --one-process request whose matrix does not fit one buffer is refused.
       const tooSmall = { ...largePool, matrixBytes: 240 * 64 * 4 }; // the tiny encoder's d = 64
-      await expect(selectSubset(catalog, ws, { ...withoutForm, largePool: tooSmall })).rejects.toThrow(
-        /crest in one process needs the pool's 240 × 64 matrix in one buffer, more than .* GiB \(240 rows at d = 64\); methods that run partitioned: random, clip-score/,
-      );
-      // …and so does an explicit --one-process request for any method.
       await expect(
         selectSubset(catalog, ws, { ...request, oneProcess: true, largePool: tooSmall }),
-      ).rejects.toThrow(/facility-location in one process needs the pool's 240 × 64 matrix/);
+      ).rejects.toThrow(
+        /facility-location in one process needs the pool's 240 × 64 matrix in one buffer, more than .* GiB \(240 rows at d = 64\); leave out --one-process to run it partitioned/,
+      );
     } finally {
       catalog.close();
     }
@@ -230,19 +278,6 @@ describe('curate select --partitions N (partition → local → merge over a wor
     expect(best.code).toBe(2);
     expect(stderr()).toContain(
       'exact-dedup keep=clip-score compares copies that can sit in different partitions',
-    );
-  });
-
-  it('refuses a method without a partitioned form, naming those that have one', async () => {
-    const root = await tempDir();
-    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
-    const ws = path.join(root, 'ws');
-    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-000.tar'))).code).toBe(0);
-    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
-    const r = await curate('-w', ws, 'select', '--method', 'crest', '--budget', '10', '--partitions', '2');
-    expect(r.code).toBe(2);
-    expect(stderr()).toContain(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, adacore, augcoreset, el2n, grand, nessa, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
     );
   });
 });

@@ -3,14 +3,16 @@ import { gaussian, seededRandom } from '../../src/compute/random.js';
 import { innerProducts, type Matrix } from '../../src/select/kernels/similarity.js';
 import {
   candidatesWanted,
+  formFor,
   imageInput,
+  isQuotaForm,
   localWant,
   mergeRanked,
   partitionedFormOf,
   partitionSeed,
   selectByPartitions,
 } from '../../src/select/partitioned.js';
-import { getSelector, partitionedMethods } from '../../src/select/registry.js';
+import { describeMethods, getSelector, partitionedMethods } from '../../src/select/registry.js';
 import { facilitySelect } from '../../src/select/selectors/facility.js';
 
 function clustered(n: number, d: number, centres: number, seed: number): Matrix {
@@ -161,7 +163,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
     expect((await coverage(x, picks)) / (await coverage(x, single.indices))).toBeGreaterThanOrEqual(0.97);
   });
 
-  it('CRAIG (gradients mode): each partition’s candidates are its own gradient coreset, the merge keeps the budget; a schedule is refused', async () => {
+  it('CRAIG (gradients mode): each partition’s candidates are its own gradient coreset, the merge keeps the budget; a schedule takes the schedule form', async () => {
     const x = clustered(1500, 16, 10, 14);
     const budget = 30;
     const { selector, form, params, picks } = await overThreePartitions('craig', x, budget, {
@@ -180,9 +182,9 @@ describe('partition → local selection → merge (GreeDi)', () => {
       mode: 'gradients',
       epochs: 2,
     });
-    await expect(
-      form.local(imageInput(rowsOf(x, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9])), 3, schedule, 1),
-    ).rejects.toThrow(/builds the static gradient coreset only/);
+    // A schedule is not a set of candidates: those parameters take the schedule form (partitionedSchedules.test.ts).
+    expect(isQuotaForm(formFor(form, schedule))).toBe(true);
+    expect(isQuotaForm(formFor(form, params))).toBe(false);
   });
 
   it('clip-score (exact form): the partitioned picks are the single run’s, in order, in both modes', async () => {
@@ -467,30 +469,12 @@ describe('partition → local selection → merge (GreeDi)', () => {
     expect(localWant(0, 0.5)).toEqual({ share: 0, want: 0 });
   });
 
-  it('names the methods that have a partitioned form when asked for one that has none', () => {
-    expect(() => partitionedFormOf(getSelector('crest'), partitionedMethods())).toThrow(
-      'crest has no partitioned form yet (methods with one: random, clip-score, semdedup, k-center, herding, facility-location, craig, adacore, augcoreset, el2n, grand, nessa, clipcov, sas, fast, pdd, caption-filter, image-filter, exact-dedup, eval-dedup)',
+  it('every registered method has a partitioned form; a selector without one is refused, naming those that have one', () => {
+    // Every registered method has one now; a selector without one (a plug-in, say) is refused.
+    expect(partitionedMethods()).toEqual(describeMethods().map((m) => m.name));
+    const bare = { ...getSelector('random'), name: 'bare', partitioned: undefined };
+    expect(() => partitionedFormOf(bare as never, ['random', 'crest'])).toThrow(
+      'bare has no partitioned form yet (methods with one: random, crest); run it without --partitions',
     );
   });
-
-  it.each(['adacore', 'augcoreset'])(
-    '%s: the partitioned form refuses a schedule (epochs > 0), whose rounds follow one proxy over the pool',
-    async (method) => {
-      const x = clustered(600, 8, 4, 3);
-      const selector = getSelector(method);
-      const form = partitionedFormOf(selector, partitionedMethods()).partitioned;
-      const params = (selector.params as { parse(v: unknown): object }).parse({ epochs: 2 });
-      const inputs = [0, 1].map((t) =>
-        imageInput(
-          rowsOf(
-            x,
-            Array.from({ length: 300 }, (_, i) => 2 * i + t),
-          ),
-        ),
-      );
-      await expect(selectByPartitions(form, inputs, 30, params, 1)).rejects.toThrow(
-        new RegExp(`${method} --partitions builds the static subset only`),
-      );
-    },
-  );
 });

@@ -16,7 +16,6 @@ import { asDense } from '../../compute/linalg.js';
 import { kmeans } from '../../compute/kmeans.js';
 import {
   itemRef,
-  SelectionInputError,
   type Selection,
   type SelectContext,
   type SelectInput,
@@ -44,7 +43,13 @@ import { proxyParams, proxyProblem, proxySignals, warmProxy, warmEpochsParam } f
 import { simulateRounds } from '../proxy/simulate.js';
 import type { SoftmaxHead } from '../proxy/softmaxHead.js';
 import { groupByLabel } from '../stratify.js';
-import { staticPerPartitionForm, weightsByNearest } from '../partitioned.js';
+import {
+  quotaForm,
+  scheduleMerge,
+  staticPerPartitionForm,
+  weightsByNearest,
+  type GreediForm,
+} from '../partitioned.js';
 import { facilityParams, facilitySelect } from './facility.js';
 import { embeddingParam, gather, vectorsOf } from './vectors.js';
 
@@ -142,13 +147,20 @@ export const craig: Selector<CraigParams> = {
       const x = vectorsOf(input, p.embedding);
       return { indices: r.indices, weights: await weightsByNearest(x, r.indices, multiplicity) };
     },
-  },
+    dynamic: {
+      when: (p) => p.epochs > 0,
+      form: quotaForm(
+        (input, budget, p, ctx) => craigSelector.select(input, budget, p, ctx),
+        scheduleMerge('CRAIG'),
+      ),
+    },
+  } satisfies GreediForm<CraigParams>,
 };
 
 /**
  * One step of the partitioned run: features mode (with the rows' multiplicities in the merge), or the
- * static gradient-mode coreset, its proxy trained on the rows it is given. A schedule (`epochs` > 0)
- * is refused: its rounds follow one proxy over the whole pool.
+ * static gradient-mode coreset, its proxy trained on the rows it is given. (A schedule, `epochs` > 0,
+ * takes the form's `dynamic` path instead.)
  */
 function partitionRun(
   input: SelectInput,
@@ -159,11 +171,6 @@ function partitionRun(
 ): Promise<Selection> {
   if (p.mode === 'features' && p.preconditioner === 'none')
     return featureMode(input, budget, p, ctx, multiplicity);
-  if (p.epochs > 0)
-    throw new SelectionInputError(
-      'craig --partitions builds the static gradient coreset only (epochs = 0): a schedule’s rounds ' +
-        'follow one proxy over the whole pool (run it in one process)',
-    );
   return gradientMode(input, budget, p, ctx);
 }
 

@@ -9,6 +9,7 @@
  * most (Σ weight × steps), at most B of them, and `scores` that exposure for every item.
  */
 import { z } from 'zod';
+import { quotaForm, scheduleMerge } from '../partitioned.js';
 import type { Selector, TraceEvent } from '../contract.js';
 import { crestLoop, stepsPerEpoch } from '../crest/loop.js';
 import { describeClasses } from '../latentClasses.js';
@@ -134,4 +135,8 @@ export const crest: Selector<Params> = {
       trace,
     };
   },
+  partitioned: quotaForm(
+    (input, budget, p, ctx) => crest.select(input, budget, p, ctx),
+    scheduleMerge('CREST'),
+  ),
 };

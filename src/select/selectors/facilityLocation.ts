@@ -4,6 +4,7 @@
  * cluster sizes (C7).
  */
 import { z } from 'zod';
+import type { GreediForm } from '../partitioned.js';
 import { itemRef, type Selector } from '../contract.js';
 import { facilityParams, facilitySelect } from './facility.js';
 import { embeddingParam, vectorsOf } from './vectors.js';
@@ -55,7 +56,7 @@ export const facilityLocation: Selector<z.infer<typeof params>> = {
       });
       return { indices: r.picks, weights: r.weights };
     },
-  },
+  } satisfies GreediForm<z.infer<typeof params>>,
 };
 
 /** A pick: its marginal gain, when it was picked and how many items it stands for; others: their pick. */

@@ -20,6 +20,7 @@
  * rounding over the batches, so Σ r_b = B), no proxy, static.
  */
 import { z } from 'zod';
+import { perPartitionForm, quotaForm, scheduleMerge } from '../partitioned.js';
 import { seededRandom } from '../../compute/random.js';
 import type { Selection, SelectContext, SelectInput, Selector, TraceEvent } from '../contract.js';
 import {
@@ -104,6 +105,18 @@ export const graft: Selector<GraftParams> = {
   needs: ['image'],
   async select(input, budget, p, ctx) {
     return p.mode === 'maxvol' ? maxvolMode(input, budget, p, ctx) : graftMode(input, budget, p, ctx);
+  },
+  partitioned: {
+    ...perPartitionForm<GraftParams>(
+      (input, budget, p, ctx) => graft.select(input, budget, p, ctx),
+      'each partition runs GRAFT at its share of the budget (its own fixed batches and, in graft mode, its ' +
+        'own proxy), as one process runs it batch by batch; the merge runs GRAFT on the union to trim the ' +
+        'rounding to B',
+    ),
+    dynamic: {
+      when: (p) => p.mode !== 'maxvol' && p.epochs > 0,
+      form: quotaForm((input, budget, p, ctx) => graft.select(input, budget, p, ctx), scheduleMerge('GRAFT')),
+    },
   },
 };
 

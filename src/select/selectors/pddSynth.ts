@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { Selection, Selector } from '../contract.js';
 import { describeClasses } from '../latentClasses.js';
+import { quotaForm } from '../partitioned.js';
 import { distilEmbeddings, snapToReal, SYNTH_DEFAULTS } from '../pdd/synth.js';
 import { proxyProblem } from '../proxy/problem.js';
 import { pddCommonParams } from './pdd.js';
@@ -73,4 +74,11 @@ export const pddSynth: Selector<Params> = {
       ],
     };
   },
+  partitioned: quotaForm(
+    (input, budget, p, ctx) => pddSynth.select(input, budget, p, ctx),
+    'each partition distils its own vectors (its own experts and classes) for its quota of the budget ' +
+      '(largest remainder over the partition sizes, adding up to B) and snaps them to its own real ' +
+      'examples; the merge selects nothing again but joins the snapped examples stage by stage (stage s ' +
+      'of the result is every partition’s stage s); the synthetic vectors stay with each partition’s run',
+  ),
 };

@@ -18,6 +18,7 @@
  * fewer when the window holds fewer than B).
  */
 import { z } from 'zod';
+import { quotaForm, scheduleMerge } from '../partitioned.js';
 import { seededRandom } from '../../compute/random.js';
 import { SelectionInputError, type SelectInput, type Selector, type TraceEvent } from '../contract.js';
 import type { Matrix } from '../kernels/similarity.js';
@@ -166,6 +167,10 @@ export const seta: Selector<SetaParams> = {
       trace,
     };
   },
+  partitioned: quotaForm(
+    (input, budget, p, ctx) => seta.select(input, budget, p, ctx),
+    scheduleMerge('SeTa'),
+  ),
 };
 
 /** The proxy problem with `auto` resolved: the cross-modal (caption) proxy when captions are loaded. */
