@@ -27,6 +27,17 @@ import {
 /** Rows added per native call: the build reports progress between calls. */
 const ADD_BATCH = 50_000;
 
+/**
+ * The first this many items of an index are added one at a time, the rest on every core. usearch
+ * 2.26's threaded `add` leaves some nodes badly linked: on tight clusters of 15 (d = 32, shuffled;
+ * scratch measurement of the kNN graph against cluster membership) 176 of 200 two-thread builds of 600
+ * items and 29 of 30 of 6,000 items had a wrong neighbour somewhere, against 0 of 200 and 0 of 30 one
+ * at a time. That costs build time: 20,000 × 512 random unit rows took 10.2–10.5 s one at a time
+ * against 5.8–5.9 s on two threads, so pools of the panel's and the demo's size get the exact graph
+ * for seconds, and at 1M the build stays on every core (recall@10 0.97, bench/RESULTS.md).
+ */
+export const SERIAL_BUILD_ITEMS = 50_000;
+
 function usearchIndex(dim: number, options: IndexOptions): NativeIndex {
   return new usearch.Index({
     dimensions: dim,
@@ -120,17 +131,45 @@ export class UsearchIndex implements Index {
     );
   }
 
-  /** Add the rows of `vectors` as the next items (keys size, size + 1, …); `onProgress` gets the rows added so far. */
-  add(vectors: Matrix, onProgress?: (added: number) => void): void {
+  /**
+   * Add the rows of `vectors` as the next items (keys size, size + 1, …); `onProgress` gets the rows
+   * added so far. Items below `serialItems` ({@link SERIAL_BUILD_ITEMS} unless set) go in on one thread.
+   */
+  add(vectors: Matrix, onProgress?: (added: number) => void, serialItems = SERIAL_BUILD_ITEMS): void {
     if (vectors.cols !== this.dim)
       throw new Error(`rows have ${vectors.cols} dimensions, the index ${this.dim}`);
     const first = this.size;
-    for (let start = 0; start < vectors.rows; start += ADD_BATCH) {
-      const end = Math.min(vectors.rows, start + ADD_BATCH);
+    for (let start = 0; start < vectors.rows;) {
+      const serial = first + start < serialItems;
+      const end = Math.min(vectors.rows, start + ADD_BATCH, serial ? serialItems - first : Infinity);
       const keys = new BigUint64Array(end - start);
       for (let i = 0; i < keys.length; i++) keys[i] = BigInt(first + start + i);
-      this.index.add(keys, vectors.data.subarray(start * vectors.cols, end * vectors.cols), this.threads);
+      const rows = vectors.data.subarray(start * vectors.cols, end * vectors.cols);
+      if (serial) this.addSerially(keys, rows);
+      else this.index.add(keys, rows, this.threads);
       onProgress?.(end);
+      start = end;
+    }
+  }
+
+  /**
+   * One insertion at a time, while searches can still use every thread: the native add that grows the
+   * index sizes its per-thread search contexts by its own thread count (a one-thread add there would
+   * leave `search` on more threads failing with "Reserve capacity ahead of searches"), so each growth
+   * happens in a one-item add given every thread, and the items between growths go in on one thread.
+   */
+  private addSerially(keys: BigUint64Array, rows: Float32Array): void {
+    for (let done = 0; done < keys.length;) {
+      const size = this.index.size();
+      const capacity = this.index.capacity();
+      const grows = size + 1 >= capacity;
+      const take = grows ? 1 : Math.min(keys.length - done, capacity - size - 1);
+      this.index.add(
+        keys.subarray(done, done + take),
+        rows.subarray(done * this.dim, (done + take) * this.dim),
+        grows ? this.threads : 1,
+      );
+      done += take;
     }
   }
 
