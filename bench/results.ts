@@ -35,3 +35,23 @@ export async function previousResults<T>(name: string): Promise<T | undefined> {
   const all = JSON.parse(await readFile(RESULTS_JSON, 'utf8')) as Record<string, { results: T }>;
   return all[name]?.results;
 }
+
+/**
+ * The cells of the table rows in one section of bench/RESULTS.md (header and rule left out): what a
+ * partial re-run keeps when bench/out/results.json, which is not committed, is not on this machine.
+ */
+export async function previousTableRows(name: string): Promise<string[][]> {
+  if (!existsSync(RESULTS_MD)) return [];
+  const doc = await readFile(RESULTS_MD, 'utf8');
+  const section = new RegExp(`<!-- ${name}:start -->([\\s\\S]*?)<!-- ${name}:end -->`).exec(doc)?.[1] ?? '';
+  return section
+    .split('\n')
+    .filter((line) => line.startsWith('|') && !/^\|[-:| ]+\|$/.test(line))
+    .slice(1)
+    .map((line) =>
+      line
+        .slice(1, -1)
+        .split(/(?<!\\)\|/)
+        .map((cell) => cell.trim().replace(/\\\|/g, '|')),
+    );
+}

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { partitionedMethods } from '../src/select/registry.js';
 import { log, ROOT } from './data.js';
-import { previousResults, writeSection } from './results.js';
+import { previousResults, previousTableRows, writeSection } from './results.js';
 
 const positional = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const sizes = (positional[0] ?? '1000000,3000000').split(',').map(Number);
@@ -61,6 +61,22 @@ function timed(args: string[]): { seconds: number; peakRssMiB: number; ok: boole
     ok: r.status === 0,
     last: lines.filter((l) => !/^\s/.test(l)).at(-1) ?? '',
   };
+}
+
+/** The rows of this section as RESULTS.md shows them (bench/out/results.json is not committed). */
+async function rowsInResults(): Promise<Row[]> {
+  const number = (cell: string) => (cell === '–' ? null : Number(cell.replace(/,/g, '')));
+  return (await previousTableRows('scale')).map(
+    ([n, method, partitions, seconds, , rss, outcome, measured]) => ({
+      n: Number(n!.replace(/,/g, '')),
+      method: method!,
+      partitions: partitions === 'one process' ? null : number(partitions!),
+      seconds: number(seconds!),
+      peakRssMiB: number(rss!),
+      outcome: outcome!,
+      measured: measured!,
+    }),
+  );
 }
 
 const rows: Row[] = [];
@@ -133,7 +149,9 @@ for (const n of sizes) {
 // Rows of sizes this run left out are kept from earlier runs (each says when it was measured).
 const measuredNow = (r: Row) =>
   rows.some((x) => x.n === r.n && x.method === r.method && x.partitions === r.partitions);
-const earlier = ((await previousResults<Row[]>('scale')) ?? []).filter((r) => !measuredNow(r));
+const earlier = ((await previousResults<Row[]>('scale')) ?? (await rowsInResults())).filter(
+  (r) => !measuredNow(r),
+);
 rows.unshift(...earlier);
 rows.sort((a, b) => a.n - b.n);
 
@@ -151,7 +169,7 @@ await writeSection(
         `| ${r.n.toLocaleString('en-US')} | ${r.method} | ${r.partitions ?? 'one process'} | ${r.seconds?.toFixed(0) ?? '–'} | ${r.seconds === null ? '–' : (r.seconds / (r.n / 1e6)).toFixed(0)} | ${r.peakRssMiB?.toFixed(0) ?? '–'} | ${r.outcome.replace(/\|/g, '\\|').slice(0, 160)} | ${r.measured ?? '?'} |`,
     ),
     '',
-    "Exact forms (random, clip-score) keep B candidates per partition but merge their scores and catalog ids only (since 2026-12-03; before, the merge loaded the N·B candidates' vectors: 5.4 GB at 3M). The two-round forms keep ⌈4·k_I⌉ candidates per partition and load their vectors for the merge: 4·B rows.",
+    "Exact forms (random, clip-score) keep B candidates per partition but merge their scores and catalog ids only (since 2026-12-03; before, the merge loaded the N·B candidates' vectors: 5.4 GB at 3M). The two-round forms keep ⌈4·k_I⌉ candidates per partition and load their vectors for the merge: 4·B rows. The quota forms (seta, crest, pdd-synth) run the method in each partition at its quota of B and join the results without a merge selection.",
   ].join('\n'),
   rows,
 );

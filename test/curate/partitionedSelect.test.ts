@@ -53,6 +53,16 @@ function printedTrace(out: string, stage: string): string {
   return out.split('\n').find((l) => l.trimStart().startsWith(`${stage}:`)) ?? '';
 }
 
+/** A workspace of the three mini shards, embedded with the tiny encoder (written under `root`). */
+async function embeddedMini(): Promise<{ root: string; model: string; ws: string }> {
+  const root = await tempDir();
+  const model = await writeTinyClip(path.join(root, 'tiny-clip'));
+  const ws = path.join(root, 'ws');
+  expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
+  expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+  return { root, model, ws };
+}
+
 describe('curate select --partitions N (partition → local → merge over a workspace)', () => {
   it('tasks at once, a missing task done by the merge, a re-run task reused: the in-process result', async () => {
     const root = await tempDir();
@@ -146,11 +156,7 @@ describe('curate select --partitions N (partition → local → merge over a wor
   });
 
   it('a dynamic method (SeTa): one partition is the one-process schedule; N partitions join their schedules, a task’s partition reused', async () => {
-    const root = await tempDir();
-    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
-    const ws = path.join(root, 'ws');
-    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
-    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    const { ws } = await embeddedMini();
     const seta = ['select', '--method', 'seta', '--budget', '10%', '-p', 'epochs=3', '--seed', '2'];
     const schedule = (name: string) => readSchedule(path.join(ws, 'selections', name, 'schedule.jsonl'));
 
@@ -186,11 +192,7 @@ describe('curate select --partitions N (partition → local → merge over a wor
   });
 
   it('a new shard recomputes only the partition that holds it', async () => {
-    const root = await tempDir();
-    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
-    const ws = path.join(root, 'ws');
-    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
-    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    const { root, model, ws } = await embeddedMini();
     const first = await curate('-w', ws, ...SELECT, '--partitions', '3', '--name', 'fl');
     expect(printedTrace(first.out, 'partitions')).toContain('3 computed in this run (0, 1, 2), 0 reused');
 
@@ -209,11 +211,7 @@ describe('curate select --partitions N (partition → local → merge over a wor
   });
 
   it('a pool above the large-pool threshold runs partitioned by itself and says why; --one-process keeps one process; a pool too large for one is refused', async () => {
-    const root = await tempDir();
-    const model = await writeTinyClip(path.join(root, 'tiny-clip'));
-    const ws = path.join(root, 'ws');
-    expect((await curate('-w', ws, 'init', path.join(MINI, 'wds/mini-{000..002}.tar'))).code).toBe(0);
-    expect((await curate('-w', ws, 'embed', '--encoder', model)).code, stderr()).toBe(0);
+    const { ws } = await embeddedMini();
     expect(
       (await curate('-w', ws, ...SELECT, '--partitions', '3', '--name', 'explicit')).code,
       stderr(),
