@@ -162,15 +162,17 @@ export function toChw(
   return out;
 }
 
-const tablesOf = new WeakMap<ImagePreprocessorConfig, [Float32Array, Float32Array, Float32Array]>();
+const tablesOf = new Map<string, [Float32Array, Float32Array, Float32Array]>();
 
 /**
  * Each channel's 256 possible values after rescaling and normalisation, computed as the per-pixel
  * formula v · scale − shift would (a float32 table holds exactly what storing that double in the
- * output does). Kept per configuration object: a worker preprocesses thousands of images with one.
+ * output does). Kept per normalisation (not per configuration object: every job a worker receives
+ * carries its own copy of the configuration), so callers may cache by the tables' identity.
  */
 export function channelTables(config: ImagePreprocessorConfig): [Float32Array, Float32Array, Float32Array] {
-  let tables = tablesOf.get(config);
+  const key = JSON.stringify([config.rescale, config.doNormalize, config.mean, config.std]);
+  let tables = tablesOf.get(key);
   if (!tables) {
     const table = (c: number) => {
       const scale = config.rescale / (config.doNormalize ? config.std[c]! : 1);
@@ -178,7 +180,7 @@ export function channelTables(config: ImagePreprocessorConfig): [Float32Array, F
       return Float32Array.from({ length: 256 }, (_, v) => v * scale - shift);
     };
     tables = [table(0), table(1), table(2)];
-    tablesOf.set(config, tables);
+    tablesOf.set(key, tables);
   }
   return tables;
 }

@@ -242,42 +242,43 @@ function verticalToPlanes(
   taps: Taps,
   rowFrom: number,
   rows: number,
-  [t0, t1, t2]: readonly [Float32Array, Float32Array, Float32Array],
+  tables: readonly [Float32Array, Float32Array, Float32Array],
 ): Float32Array {
   const stride = cols * 3;
   const plane = cols * rows;
   const out = new Float32Array(3 * plane);
   const { first, count, ksize, weights } = taps;
   const w = new Int32Array(ksize);
-  // Pillow's clip8 of a fixed-point sum.
-  const clip = (sum: number) => {
-    const v = sum >> PRECISION_BITS;
-    return v < 0 ? 0 : v > 255 ? 255 : v;
-  };
+  const clipped = clippedTables(tables);
   for (let y = 0; y < rows; y++) {
     const kBase = (y + rowFrom) * ksize;
     const top = (first[y + rowFrom]! - rowStart) * stride;
     const n = count[y + rowFrom]!;
-    let o = y * cols;
     if (n === 4) {
+      // The usual enlargement: four taps, one channel at a time so each plane is written in order.
+      // Math.imul keeps the products in int32 (|255 · w| < 2³⁰, and the sum fits as in Pillow).
       const w0 = weights[kBase]!;
       const w1 = weights[kBase + 1]!;
       const w2 = weights[kBase + 2]!;
       const w3 = weights[kBase + 3]!;
-      for (let r = top, end = top + stride; r < end; r += 3, o++) {
-        const a = r + stride;
-        const b = a + stride;
-        const c = b + stride;
-        out[o] = t0[clip((HALF + src[r]! * w0 + src[a]! * w1 + src[b]! * w2 + src[c]! * w3) | 0)]!;
-        out[o + plane] =
-          t1[clip((HALF + src[r + 1]! * w0 + src[a + 1]! * w1 + src[b + 1]! * w2 + src[c + 1]! * w3) | 0)]!;
-        out[o + 2 * plane] =
-          t2[clip((HALF + src[r + 2]! * w0 + src[a + 2]! * w1 + src[b + 2]! * w2 + src[c + 2]! * w3) | 0)]!;
+      for (let c = 0; c < 3; c++) {
+        const table = clipped[c]!;
+        let o = c * plane + y * cols;
+        for (let r = top + c, end = top + stride; r < end; r += 3, o++) {
+          const sum =
+            (HALF +
+              Math.imul(src[r]!, w0) +
+              Math.imul(src[r + stride]!, w1) +
+              Math.imul(src[r + 2 * stride]!, w2) +
+              Math.imul(src[r + 3 * stride]!, w3)) |
+            0;
+          out[o] = table[(sum >> PRECISION_BITS) + CLIPPED_OFFSET]!;
+        }
       }
       continue;
     }
     for (let k = 0; k < n; k++) w[k] = weights[kBase + k]!;
-    for (let r = top, end = top + stride; r < end; r += 3, o++) {
+    for (let r = top, end = top + stride, o = y * cols; r < end; r += 3, o++) {
       let s0 = HALF;
       let s1 = HALF;
       let s2 = HALF;
@@ -286,12 +287,34 @@ function verticalToPlanes(
         s1 = (s1 + src[q + 1]! * w[k]!) | 0;
         s2 = (s2 + src[q + 2]! * w[k]!) | 0;
       }
-      out[o] = t0[clip(s0)]!;
-      out[o + plane] = t1[clip(s1)]!;
-      out[o + 2 * plane] = t2[clip(s2)]!;
+      out[o] = clipped[0]![(s0 >> PRECISION_BITS) + CLIPPED_OFFSET]!;
+      out[o + plane] = clipped[1]![(s1 >> PRECISION_BITS) + CLIPPED_OFFSET]!;
+      out[o + 2 * plane] = clipped[2]![(s2 >> PRECISION_BITS) + CLIPPED_OFFSET]!;
     }
   }
   return out;
+}
+
+/**
+ * A 32-bit fixed-point sum shifted right by PRECISION_BITS lies in [−512, 512): index CLIPPED_OFFSET +
+ * that value of a clipped table holds the channel's float for Pillow's clip8 of it, so the hot loop
+ * needs no comparisons.
+ */
+const CLIPPED_OFFSET = 512;
+const clippedOf = new WeakMap<object, Float32Array[]>();
+
+function clippedTables(tables: readonly [Float32Array, Float32Array, Float32Array]): Float32Array[] {
+  let clipped = clippedOf.get(tables);
+  if (!clipped) {
+    clipped = tables.map((table) =>
+      Float32Array.from(
+        { length: 2 * CLIPPED_OFFSET },
+        (_, i) => table[Math.min(255, Math.max(0, i - CLIPPED_OFFSET))]!,
+      ),
+    );
+    clippedOf.set(tables, clipped);
+  }
+  return clipped;
 }
 
 /** One tap of weight 1 per column: the horizontal pass then only copies the window's columns. */
