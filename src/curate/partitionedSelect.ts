@@ -113,9 +113,9 @@ interface StoredSchedule {
 /** Everything a run's partition files are keyed by, resolved once. */
 interface Plan {
   selector: PartitionedSelector;
-  /** The form these parameters use ({@link formFor}: a schedule form when they ask for a schedule). */
+  /** The form these parameters use ({@link formFor}: a quota form when they ask for a schedule). */
   form: PartitionedForm;
-  /** Schedule forms: each partition's share of the budget (largest remainder, adding up to B). */
+  /** Quota forms: each partition's share of the budget (largest remainder, adding up to B). */
   quotas?: number[];
   params: Record<string, unknown>;
   seed: number;
@@ -224,7 +224,7 @@ function fileOf(plan: Plan, index: number): string {
 
 function fingerprintOf(plan: Plan, index: number): string {
   // A form with a shared state (proxies from a pool sample) depends on the whole pool, not just its part;
-  // a schedule form's partition on its quota (which the other partitions' sizes move).
+  // a quota form's partition on its quota (which the other partitions' sizes move).
   const pool = plan.form.exact && plan.form.prepare ? plan.inputs : undefined;
   const quota = plan.quotas?.[index];
   return hash({ run: plan.runKey, index, inputs: plan.inputs[index], pool, quota });
@@ -428,7 +428,7 @@ export async function selectPartitioned(
   const form = plan.form;
   // What is kept of each file: its size and exclusions, and its candidates folded into `ranked` (exact
   // forms: the budget's best so far), `weightOf` (GreeDi: every candidate and its weight) or, for a
-  // schedule form, the file itself (its picks and schedule are joined at the end).
+  // quota form, the file itself (its picks and schedule are joined at the end).
   const sizes: number[] = [];
   const excluded: PartitionFile['excluded'] = [];
   const computed: number[] = [];
@@ -562,7 +562,7 @@ function storedSchedule(schedule: Schedule, idOf: (row: number) => string): Stor
 }
 
 /**
- * A schedule form's partition files as one result: every sample they mention (static picks and
+ * A quota form's partition files as one result: every sample they mention (static picks and
  * schedule rounds) in id order is the saved pool, and the partitions' results are concatenated over
  * it in partition order ({@link concatenatePartitions}).
  */

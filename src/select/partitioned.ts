@@ -342,8 +342,8 @@ export function candidatesWanted(
 }
 
 /**
- * Seed of partition I's local step: distinct per partition for the GreeDi and schedule forms, the run's
- * own seed for exact forms (whose result must not depend on how the pool was split). A schedule form's
+ * Seed of partition I's local step: distinct per partition for the GreeDi and quota forms, the run's
+ * own seed for exact forms (whose result must not depend on how the pool was split). A quota form's
  * partition 0 keeps the run's seed, so one partition is exactly the one-process run.
  */
 export function partitionSeed(form: PartitionedForm<never>, seed: number, partition: number): number {
@@ -532,7 +532,7 @@ export function perPartitionForm<P extends object>(
   return twoRoundForm(select, merge, 1);
 }
 
-/** What the schedule forms' merge does, in words, for `method` (the name users know). */
+/** What a quota form's merge of schedules does, in words, for `method` (the name users know). */
 export function scheduleMerge(method: string): string {
   return (
     `each partition runs ${method} on its own items, with its own proxy, at its quota of the budget ` +

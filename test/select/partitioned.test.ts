@@ -163,7 +163,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
     expect((await coverage(x, picks)) / (await coverage(x, single.indices))).toBeGreaterThanOrEqual(0.97);
   });
 
-  it('CRAIG (gradients mode): each partition’s candidates are its own gradient coreset, the merge keeps the budget; a schedule takes the schedule form', async () => {
+  it('CRAIG (gradients mode): each partition’s candidates are its own gradient coreset, the merge keeps the budget; a schedule takes the quota form', async () => {
     const x = clustered(1500, 16, 10, 14);
     const budget = 30;
     const { selector, form, params, picks } = await overThreePartitions('craig', x, budget, {
@@ -182,7 +182,7 @@ describe('partition → local selection → merge (GreeDi)', () => {
       mode: 'gradients',
       epochs: 2,
     });
-    // A schedule is not a set of candidates: those parameters take the schedule form (partitionedSchedules.test.ts).
+    // A schedule is not a set of candidates: those parameters take the quota form (partitionedSchedules.test.ts).
     expect(isQuotaForm(formFor(form, schedule))).toBe(true);
     expect(isQuotaForm(formFor(form, params))).toBe(false);
   });

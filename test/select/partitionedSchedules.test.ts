@@ -1,5 +1,5 @@
 /**
- * The schedule form of the partitioned scheme (dynamic methods: CREST, SeTa, GRAFT and CRAIG-family
+ * The quota form of the partitioned scheme (dynamic methods: CREST, SeTa, GRAFT and CRAIG-family
  * schedules): quotas that add up to the budget, schedules joined so that at every moment of training
  * the merged round is the partitions' rounds in force, and each partition's share of the merged
  * result being exactly what the method gives on that partition alone.
@@ -241,7 +241,7 @@ describe('partitioned schedules (dynamic methods)', () => {
     expect(new Set(stages)).toEqual(new Set([0, 1]));
   });
 
-  it('CRAIG and GRAFT: a schedule (epochs > 0) takes the schedule form, the static subset the GreeDi form; curate methods says both', async () => {
+  it('CRAIG and GRAFT: a schedule (epochs > 0) takes the quota form, the static subset the GreeDi form; curate methods says both', async () => {
     const graft = partitionedFormOf(getSelector('graft'), partitionedMethods()).partitioned;
     expect(isQuotaForm(formFor(graft, parse('graft', { epochs: 0 })))).toBe(false);
     expect(isQuotaForm(formFor(graft, parse('graft', { epochs: 50 })))).toBe(true);
