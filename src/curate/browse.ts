@@ -8,7 +8,7 @@ import { listValue, type DuckDBValue } from '@duckdb/node-api';
 import type { Catalog } from './catalog.js';
 import { filterSql, listFields, type FieldFilter, type FilterField } from './fieldFilters.js';
 import type { ReviewDecision } from './reviews.js';
-import { loadScores, loadSelection } from './selections.js';
+import { loadPoolIds, loadScores, loadSelection } from './selections.js';
 import { SampleTags } from './tags.js';
 
 /**
@@ -99,9 +99,10 @@ export class SelectionBrowser {
   private async load(workspace: string, selection: string): Promise<void> {
     const stored = await loadSelection(workspace, selection);
     const scores = await loadScores(workspace, stored);
+    const poolIds = await loadPoolIds(workspace, stored);
     const rankOf = new Map(stored.sampleIds.map((id, r) => [id, r] as const));
     const appender = await this.catalog.connection.createAppender(this.table, 'main', 'temp');
-    stored.poolIds.forEach((id, i) => {
+    poolIds.forEach((id, i) => {
       appender.appendBigInt(BigInt(id));
       const rank = rankOf.get(id);
       if (rank === undefined) appender.appendNull();

@@ -23,8 +23,10 @@ import type {
 } from './report/types.js';
 import {
   datasetFingerprint,
+  loadPoolIds,
   loadScores,
   loadSelection,
+  poolPositions,
   toolVersion,
   type StoredSelection,
 } from './selections.js';
@@ -212,24 +214,13 @@ async function histograms(workspace: string, selections: StoredSelection[]): Pro
   const out: ScoreHistogram[] = [];
   for (const s of selections) {
     const scores = await loadScores(workspace, s);
-    const poolIds = (s as StoredSelection & { poolIds?: number[] }).poolIds;
-    if (!scores || !poolIds || scores.length !== poolIds.length) continue;
-    const position = positionsOf(poolIds, s.sampleIds);
+    if (!scores) continue;
+    const poolIds = await loadPoolIds(workspace, s);
+    if (scores.length !== poolIds.length) continue;
+    const position = poolPositions(poolIds, s.sampleIds);
     const selected = s.sampleIds.map((id) => position.get(id)).filter((i): i is number => i !== undefined);
     out.push({ method: s.method, label: `${s.method} @ ${s.budget.requested}`, scores, selected });
   }
-  return out;
-}
-
-/**
- * Pool rows of the given sample ids, found in one scan of the pool's ids: memory for the ids asked
- * about (a selection, a grid), not a map of the whole pool.
- */
-function positionsOf(poolIds: readonly number[], ids: readonly number[]): Map<number, number> {
-  const wanted = new Set(ids);
-  const out = new Map<number, number>();
-  for (let i = 0; i < poolIds.length && out.size < wanted.size; i++)
-    if (wanted.has(poolIds[i]!) && !out.has(poolIds[i]!)) out.set(poolIds[i]!, i);
   return out;
 }
 
@@ -239,12 +230,12 @@ function positionsOf(poolIds: readonly number[], ids: readonly number[]): Map<nu
  * r-th left-out id is found from the chosen rows, sorted.
  */
 export function seededLeftOut(
-  poolIds: readonly number[],
+  poolIds: ArrayLike<number>,
   chosen: readonly number[],
   size: number,
   seed: number,
 ): number[] {
-  const chosenRows = [...positionsOf(poolIds, chosen).values()].sort((a, b) => a - b);
+  const chosenRows = [...poolPositions(poolIds, chosen).values()].sort((a, b) => a - b);
   const leftCount = poolIds.length - chosenRows.length;
   // The r-th left-out row is r + t, t the number of chosen rows before it: the first t whose chosen
   // row c[t] satisfies c[t] − t > r (c[t] − t never decreases).
@@ -275,14 +266,14 @@ async function sampleGrids(
   const plans = await Promise.all(
     selections.map(async (s) => {
       const scores = await loadScores(workspace, s);
-      const poolIds = (s as StoredSelection & { poolIds?: number[] }).poolIds ?? [];
+      const poolIds = await loadPoolIds(workspace, s);
       const selected = s.sampleIds.slice(0, size).map((id, rank) => ({ id, weight: s.weights?.[rank] }));
       const rejected = seededLeftOut(poolIds, s.sampleIds, size, s.seed).map((id) => ({
         id,
         weight: undefined,
       }));
       const shown = [...selected, ...rejected].map((x) => x.id);
-      return { s, scores, position: positionsOf(poolIds, shown), selected, rejected };
+      return { s, scores, position: poolPositions(poolIds, shown), selected, rejected };
     }),
   );
   const ids = plans.flatMap((p) => [...p.selected, ...p.rejected].map((x) => x.id));

@@ -4,8 +4,11 @@
  *   <workspace>/selections/<name>/selection.json   method, parameters, seed, budget, picks (catalog
  *                                                  sample ids and keys in pick order), weights, stages,
  *                                                  trace, provenance
+ *   <workspace>/selections/<name>/pool.npy         catalog sample id of every pool row (int64, pool
+ *                                                  order: the rows selectors' indices and scores.npy
+ *                                                  refer to)
  *   <workspace>/selections/<name>/scores.npy       the method's per-item score over the pool (if any),
- *                                                  rows in the `poolIds` order stored in selection.json
+ *                                                  rows in pool.npy's order
  *   <workspace>/selections/<name>/schedule.jsonl   dynamic methods' schedule (docs/schedules.md)
  *   <workspace>/selections/<name>/reasons.jsonl    why items were kept or dropped, where the method
  *                                                  says (docs/diff.md)
@@ -14,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { readNpy, writeNpy } from '../embed/npy.js';
+import { int64Npy, readInt64Npy, readNpy, writeNpy } from '../embed/npy.js';
 import { PACKAGE_ROOT } from '../embed/env.js';
 import { syncDir, WriteError, writeFileAtomic } from '../io/atomic.js';
 import { failpoint } from '../io/failpoints.js';
@@ -48,7 +51,11 @@ export interface StoredSelection {
   keys: string[];
   weights?: number[];
   stages?: number[];
-  files: { scores?: string; schedule?: string; reasons?: string };
+  /**
+   * `pool`: the pool's catalog ids (pool.npy, read with `loadPoolIds`); selections saved before it
+   * existed kept them in selection.json as `poolIds`.
+   */
+  files: { pool?: string; scores?: string; schedule?: string; reasons?: string };
   trace: TraceEvent[];
   provenance: Provenance;
   /** Set for the selections `curate compare` saves: which run, and which part of the pool it picked from. */
@@ -229,7 +236,10 @@ async function stageAndSwap(
   );
   const keyOfRow = new Map(rows.map((i, t) => [i, keys[t]!]));
   const keyAt = (i: number) => keyOfRow.get(i)!;
-  const files: StoredSelection['files'] = {};
+  // The pool's ids in a binary file, not in selection.json: at 10M pairs a JSON array of them is ~90 MB
+  // that every listing of the selections would parse; pool.npy is 8 bytes a row, read only when needed.
+  const files: StoredSelection['files'] = { pool: POOL_FILE };
+  await writeFileAtomic(path.join(tmp, POOL_FILE), int64Npy(s.poolIds));
   if (s.selection.scores) {
     files.scores = 'scores.npy';
     await writeNpy(path.join(tmp, files.scores), 'float32', s.selection.scores, 1);
@@ -270,11 +280,9 @@ async function stageAndSwap(
       ...(s.from ? { from: s.from } : {}),
     },
   };
-  // scores.npy is synced by NpyWriter.finish, schedule.jsonl above, selection.json by writeFileAtomic.
-  await writeFileAtomic(
-    path.join(tmp, 'selection.json'),
-    JSON.stringify({ ...stored, poolIds: Array.from(s.poolIds, Number) }),
-  );
+  // scores.npy is synced by NpyWriter.finish, schedule.jsonl above, pool.npy and selection.json by
+  // writeFileAtomic.
+  await writeFileAtomic(path.join(tmp, 'selection.json'), JSON.stringify(stored));
   await syncDir(tmp);
   failpoint('select.staged');
   const hadOld = existsSync(dir);
@@ -285,10 +293,10 @@ async function stageAndSwap(
   return stored;
 }
 
-export async function loadSelection(
-  workspace: string,
-  name: string,
-): Promise<StoredSelection & { poolIds: number[] }> {
+/** A selection.json as read: older ones carry the pool's ids inline. */
+type SavedSelectionJson = StoredSelection & { poolIds?: number[] };
+
+export async function loadSelection(workspace: string, name: string): Promise<StoredSelection> {
   const file = path.join(selectionDir(workspace, name), 'selection.json');
   let text: string;
   try {
@@ -301,8 +309,8 @@ export async function loadSelection(
     );
   }
   try {
-    const parsed = JSON.parse(text) as StoredSelection & { poolIds: number[] };
-    if (!Array.isArray(parsed?.sampleIds) || !Array.isArray(parsed.poolIds))
+    const parsed = JSON.parse(text) as SavedSelectionJson;
+    if (!Array.isArray(parsed?.sampleIds) || !(parsed.files?.pool || Array.isArray(parsed.poolIds)))
       throw new Error('no picks or pool');
     return parsed;
   } catch (err) {
@@ -313,7 +321,41 @@ export async function loadSelection(
   }
 }
 
-/** The stored per-item scores, in the selection's `poolIds` order. */
+const POOL_FILE = 'pool.npy';
+
+/**
+ * The catalog sample id of every pool row, in pool order (what scores.npy's rows and the selector's
+ * indices refer to); a damaged or missing pool.npy is an error naming the file.
+ */
+export async function loadPoolIds(workspace: string, stored: StoredSelection): Promise<Float64Array> {
+  const inline = (stored as SavedSelectionJson).poolIds;
+  if (!stored.files.pool) return Float64Array.from(inline ?? []);
+  const file = path.join(selectionDir(workspace, stored.name), stored.files.pool);
+  let ids: BigInt64Array;
+  try {
+    ids = await readInt64Npy(file);
+  } catch (err) {
+    throw new SelectionInputError(
+      `${(err as Error).message.startsWith(file) ? '' : `${file}: `}${(err as Error).message}: run \`curate select --name ${stored.name}\` ` +
+        'with its method and budget again',
+    );
+  }
+  return Float64Array.from(ids, Number);
+}
+
+/**
+ * Pool rows of the given sample ids, found in one scan of the pool's ids: memory for the ids asked
+ * about (a selection, a grid), not a map of the whole pool.
+ */
+export function poolPositions(poolIds: ArrayLike<number>, ids: readonly number[]): Map<number, number> {
+  const wanted = new Set(ids);
+  const out = new Map<number, number>();
+  for (let i = 0; i < poolIds.length && out.size < wanted.size; i++)
+    if (wanted.has(poolIds[i]!) && !out.has(poolIds[i]!)) out.set(poolIds[i]!, i);
+  return out;
+}
+
+/** The stored per-item scores, in the selection's pool order (`loadPoolIds`). */
 export async function loadScores(
   workspace: string,
   stored: StoredSelection,
@@ -366,7 +408,7 @@ export async function listSelectionInfo(workspace: string): Promise<SelectionInf
         method: s.method,
         budget: s.budget?.requested ?? '?',
         size: s.sampleIds.length,
-        pool: s.pool ?? s.poolIds.length,
+        pool: s.pool ?? (s as SavedSelectionJson).poolIds?.length ?? 0,
         ...(s.provenance?.createdAt ? { createdAt: s.provenance.createdAt } : {}),
         ...(s.origin ? { note: `compare run ${s.origin.compareRun}: ${s.origin.pool}` } : {}),
       });

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/curate/catalog.js';
 import { selectSubset } from '../../src/curate/pipeline.js';
-import { loadSelection } from '../../src/curate/selections.js';
+import { loadPoolIds, loadSelection } from '../../src/curate/selections.js';
 import { seededRandom } from '../../src/compute/random.js';
 import { captureCli } from '../support/cli.js';
 import { writeTinyClip } from '../support/tinyClip.js';
@@ -124,8 +124,9 @@ describe('filter → selector chain', () => {
     const c = await loadSelection(ws, 'clip-score-50pct');
     const inD = new Set(d.sampleIds);
     expect(c.sampleIds.every((id) => inD.has(id))).toBe(true);
-    expect(c.poolIds.length).toBe(MINI_COUNT);
-    expect(new Set(c.poolIds)).toEqual(inD);
+    const poolIds = await loadPoolIds(ws, c);
+    expect(poolIds.length).toBe(MINI_COUNT);
+    expect(new Set(poolIds)).toEqual(inD);
     expect(c.provenance.from).toEqual({
       selection: 'd',
       method: 'exact-dedup',

@@ -3,6 +3,7 @@
  * of the mini CIFAR workspace (embedded with the tiny CLIP): the difference equals a set computation of
  * their sample ids, ground truth comes from the dataset's metadata and is left out when it has none.
  */
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
@@ -11,6 +12,7 @@ import { Catalog } from '../../src/curate/api.js';
 import { diffSelections, type SelectionDiff } from '../../src/curate/diff.js';
 import { selectSubset } from '../../src/curate/pipeline.js';
 import {
+  loadPoolIds,
   loadReasons,
   loadScores,
   loadSelection,
@@ -63,16 +65,41 @@ describe('reasons.jsonl', () => {
     const stored = await loadSelection(workspace, 'cs');
     expect(stored.files.reasons).toBe(REASONS_FILE);
     const reasons = await loadReasons(workspace, 'cs');
-    expect(reasons.size).toBe(stored.poolIds.length);
+    const poolIds = await loadPoolIds(workspace, stored);
+    expect(reasons.size).toBe(poolIds.length);
     const kept = new Set(stored.sampleIds);
     const scores = (await loadScores(workspace, stored))!;
-    stored.poolIds.forEach((id, row) => {
+    poolIds.forEach((id, row) => {
       const r = reasons.get(id)!;
       expect(r.kept).toBe(kept.has(id));
       expect(Number(/score (-?[0-9.]+)/.exec(r.reason)![1])).toBeCloseTo(scores[row]!, 4);
     });
     stored.keys.forEach((key, t) => expect(reasons.get(stored.sampleIds[t]!)!.key).toBe(key));
   });
+
+  it.skipIf(spawnSync('/usr/bin/python3', ['-c', 'import numpy']).status !== 0)(
+    'numpy alone pairs pool.npy with scores.npy: every sample id with its score',
+    async () => {
+      const stored = await loadSelection(workspace, 'cs');
+      const dir = selectionDir(workspace, 'cs');
+      const script = [
+        'import json, os, sys',
+        'import numpy as np',
+        'ids = np.load(os.path.join(sys.argv[1], "pool.npy"))',
+        'scores = np.load(os.path.join(sys.argv[1], "scores.npy"))[:, 0]',
+        'assert ids.dtype == np.int64 and ids.shape == scores.shape, (ids.dtype, ids.shape, scores.shape)',
+        'print(json.dumps({str(int(i)): float(s) for i, s in zip(ids, scores)}))',
+      ].join('\n');
+      const fromPython = JSON.parse(
+        execFileSync('/usr/bin/python3', ['-c', script, dir]).toString(),
+      ) as Record<string, number>;
+      const reasons = await loadReasons(workspace, 'cs');
+      expect(Object.keys(fromPython)).toHaveLength(stored.pool);
+      // The score each reason states (the method's own words) is the score numpy pairs with its id.
+      for (const [id, r] of reasons)
+        expect(fromPython[String(id)], r.key).toBeCloseTo(Number(/score (-?[0-9.]+)/.exec(r.reason)![1]), 4);
+    },
+  );
 
   it('names items by key: a semdedup duplicate names a sample of the catalog, never a pool position', async () => {
     const reasons = await loadReasons(workspace, 'sd');

@@ -1,9 +1,15 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Catalog } from '../../src/curate/api.js';
 import { compareMethods, selectSubset, splitHeldOut } from '../../src/curate/pipeline.js';
-import { listSelections, loadSelection, selectionDir } from '../../src/curate/selections.js';
+import {
+  listSelectionInfo,
+  listSelections,
+  loadPoolIds,
+  loadSelection,
+  selectionDir,
+} from '../../src/curate/selections.js';
 import { readSchedule } from '../../src/curate/schedule.js';
 import { MINI_COUNT } from '../helpers.js';
 import { embeddedMini } from '../support/miniWorkspace.js';
@@ -42,14 +48,54 @@ describe('pipeline: select and compare on a workspace', () => {
     );
     expect(schedule.rounds.length).toBe(2);
     expect(schedule.rounds[0]!.keys).toEqual(stored.keys);
-    expect(
-      JSON.parse(await readFile(path.join(selectionDir(workspace, 'craig-10pct'), 'selection.json'), 'utf8'))
-        .poolIds.length,
-    ).toBe(MINI_COUNT);
+    // The pool's ids are in pool.npy (int64, pool order), not in selection.json.
+    const json = JSON.parse(
+      await readFile(path.join(selectionDir(workspace, 'craig-10pct'), 'selection.json'), 'utf8'),
+    ) as Record<string, unknown>;
+    expect(json.poolIds).toBeUndefined();
+    expect(stored.files.pool).toBe('pool.npy');
+    const poolIds = await loadPoolIds(workspace, again);
+    expect(poolIds.length).toBe(MINI_COUNT);
+    expect(new Set(poolIds)).toEqual(new Set(keys.map((r) => Number(r.id))));
     await expect(loadSelection(workspace, 'nope')).rejects.toThrow(/no selection 'nope'.*craig-10pct/);
     await expect(
       selectSubset(catalog, workspace, { method: 'craig', budget: '10%', name: '../x' }),
     ).rejects.toThrow(/selection name/);
+  });
+
+  it("reads a selection saved with its pool's ids inline (before pool.npy); a cut pool.npy is an error naming it", async () => {
+    const saved = await selectSubset(catalog, workspace, {
+      method: 'random',
+      budget: '10%',
+      seed: 5,
+      name: 'legacy',
+    });
+    const dir = selectionDir(workspace, 'legacy');
+    const ids = await loadPoolIds(workspace, saved);
+    // The form selection.json had before: no files.pool, the ids as a JSON array.
+    const { pool: _pool, ...files } = saved.files;
+    await writeFile(
+      path.join(dir, 'selection.json'),
+      JSON.stringify({ ...saved, files, poolIds: Array.from(ids).reverse() }),
+    );
+    await rm(path.join(dir, 'pool.npy'));
+    const legacy = await loadSelection(workspace, 'legacy');
+    expect(Array.from(await loadPoolIds(workspace, legacy))).toEqual(Array.from(ids).reverse());
+    expect((await listSelectionInfo(workspace)).find((s) => s.name === 'legacy')!.pool).toBe(MINI_COUNT);
+
+    const cut = await selectSubset(catalog, workspace, {
+      method: 'random',
+      budget: '10%',
+      seed: 5,
+      name: 'cut',
+    });
+    const file = path.join(selectionDir(workspace, 'cut'), 'pool.npy');
+    await writeFile(file, (await readFile(file)).subarray(0, 200));
+    await expect(loadPoolIds(workspace, cut)).rejects.toThrow(
+      new RegExp(
+        `${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: \\d+ data bytes, expected ${MINI_COUNT * 8}`,
+      ),
+    );
   });
 
   it('compareMethods scores every method on one held-out split; a failing method is reported, the rest go on', async () => {
@@ -93,9 +139,7 @@ describe('pipeline: select and compare on a workspace', () => {
       new RegExp(`^a seeded sample of 60 of the ${MINI_COUNT} embedded samples`),
     );
     const stored = await loadSelection(workspace, 'sampled-a/random-20pct');
-    const poolIds = JSON.parse(
-      await readFile(path.join(selectionDir(workspace, 'sampled-a/random-20pct'), 'selection.json'), 'utf8'),
-    ).poolIds as number[];
+    const poolIds = Array.from(await loadPoolIds(workspace, stored));
     expect(poolIds.length).toBe(c.pool);
     expect(new Set(poolIds).size).toBe(c.pool);
     expect(stored.sampleIds.every((id) => poolIds.includes(id))).toBe(true);

@@ -23,7 +23,9 @@ import type { Catalog } from '../catalog.js';
 import { readSchedule, scheduleKeys, type ScheduleLine } from '../schedule.js';
 import {
   datasetFingerprint,
+  loadPoolIds,
   loadSelection,
+  poolPositions,
   selectionDir,
   toolVersion,
   type StoredSelection,
@@ -177,7 +179,7 @@ export async function exportSelection(
           'were skipped (see skipped)',
       );
 
-    const movement = await tier2(catalog, stored, picks);
+    const movement = await tier2(catalog, await loadPoolIds(workspace, stored), picks);
     const weighted = stored.weights !== undefined;
     const renamedNames = picks.filter((p) => p.name !== p.key).length;
     const written = files.reduce((a, f) => a + f.bytes, 0);
@@ -327,11 +329,10 @@ async function copySchedule(
 /** Tier-2 (image + caption) bytes of the exported picks and of the selection's pool (nessa.md N1). */
 async function tier2(
   catalog: Catalog,
-  stored: StoredSelection & { poolIds?: number[] },
+  poolIds: Float64Array,
   picks: Pick[],
 ): Promise<{ tier2Selected: number | null; tier2Pool: number | null; savingFactor: number | null }> {
-  const poolIds = stored.poolIds;
-  if (!poolIds?.length) {
+  if (!poolIds.length) {
     const selected = picks.reduce((a, p) => a + p.row.image_bytes + Buffer.byteLength(p.row.caption), 0);
     return { tier2Selected: selected, tier2Pool: null, savingFactor: null };
   }
@@ -343,7 +344,10 @@ async function tier2(
   );
   const payloadBytes = new Float64Array(poolIds.length);
   for (const r of rows) payloadBytes[r.pos] = Number(r.bytes ?? 0);
-  const position = new Map(poolIds.map((id, i) => [id, i]));
+  const position = poolPositions(
+    poolIds,
+    picks.map((p) => p.sampleId),
+  );
   const positions = picks.map((p) => position.get(p.sampleId)).filter((i): i is number => i !== undefined);
   // Export moves no embeddings: tier 1 is zero here, so `moved` is the tier-2 bytes of the picks.
   const m = dataMovement({ n: poolIds.length, dim: 0, picks: positions, payloadBytes });
