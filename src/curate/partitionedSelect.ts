@@ -25,6 +25,7 @@ import {
   resolveBudget,
   SelectionInputError,
   type Schedule,
+  type SyntheticVectors,
   type TraceEvent,
 } from '../select/contract.js';
 import {
@@ -91,6 +92,12 @@ interface PartitionFile {
   /** Quota forms: each candidate's stage (progressive methods), the partition's own schedule (rows as sample ids) and trace. */
   stages?: number[];
   schedule?: StoredSchedule;
+  /** Quota forms of a distillation (pdd-synth): its learned vectors, as base64 of little-endian float32. */
+  synthetic?: Omit<SyntheticVectors, 'vectors' | 'labels' | 'stages'> & {
+    vectors: string;
+    labels: number[];
+    stages: number[];
+  };
   trace?: TraceEvent[];
   excluded: Array<{ key: string; reason: string }>;
   seconds: number;
@@ -256,6 +263,7 @@ async function computePartition(
   let keys: number[] | undefined;
   let stages: number[] | undefined;
   let schedule: StoredSchedule | undefined;
+  let synthetic: PartitionFile['synthetic'];
   let trace: TraceEvent[] | undefined;
   let excluded: PartitionFile['excluded'] = [];
   if (inputs.items > 0) {
@@ -290,6 +298,7 @@ async function computePartition(
         weights = local.weights ? Array.from(local.weights) : [];
         stages = local.stages && Array.from(local.stages);
         schedule = local.schedule && storedSchedule(local.schedule, idOf);
+        synthetic = local.synthetic && storedSynthetic(local.synthetic);
         trace = local.trace;
       } else {
         const local = await form.local(input, want, plan.params, seed, request.signal, shared);
@@ -309,6 +318,7 @@ async function computePartition(
     ...(keys ? { keys } : {}),
     ...(stages ? { stages } : {}),
     ...(schedule ? { schedule } : {}),
+    ...(synthetic ? { synthetic } : {}),
     ...(trace ? { trace } : {}),
     excluded,
     seconds: (performance.now() - started) / 1000,
@@ -454,7 +464,13 @@ export async function selectPartitioned(
     request.progress?.(index + 1, plan.count + 1);
   }
   if (form.exact && form.keepsAll) checkFilterBudget(candidates, plan.total, plan.budget);
-  let merged: { indices: Int32Array; weights: Float32Array; stages?: Int32Array; schedule?: Schedule };
+  let merged: {
+    indices: Int32Array;
+    weights: Float32Array;
+    stages?: Int32Array;
+    schedule?: Schedule;
+    synthetic?: SyntheticVectors;
+  };
   let poolIds: BigInt64Array;
   if (isQuotaForm(form)) {
     const joined = joinQuotaParts(quotaParts);
@@ -464,6 +480,7 @@ export async function selectPartitioned(
       weights: joined.weights ?? new Float32Array(joined.indices.length).fill(1),
       ...(joined.stages ? { stages: joined.stages } : {}),
       ...(joined.schedule ? { schedule: joined.schedule } : {}),
+      ...(joined.synthetic ? { synthetic: joined.synthetic } : {}),
     };
   } else if (form.exact) {
     // Keys only: the picks are the budget's best keys, saved in that order.
@@ -535,6 +552,7 @@ export async function selectPartitioned(
       weights: merged.weights,
       ...(merged.stages ? { stages: merged.stages } : {}),
       ...(merged.schedule ? { schedule: merged.schedule } : {}),
+      ...(merged.synthetic ? { synthetic: merged.synthetic } : {}),
       trace,
     },
     poolIds,
@@ -543,6 +561,28 @@ export async function selectPartitioned(
     seconds: (performance.now() - started) / 1000,
     excluded,
   });
+}
+
+/** Learned vectors for a partition file (little-endian hosts: the bytes are the array's own). */
+function storedSynthetic(v: SyntheticVectors): NonNullable<PartitionFile['synthetic']> {
+  return {
+    dim: v.dim,
+    classes: v.classes,
+    vectors: Buffer.from(v.vectors.buffer, v.vectors.byteOffset, v.vectors.byteLength).toString('base64'),
+    labels: Array.from(v.labels),
+    stages: Array.from(v.stages),
+  };
+}
+
+function syntheticOf(stored: NonNullable<PartitionFile['synthetic']>): SyntheticVectors {
+  const bytes = Buffer.from(stored.vectors, 'base64');
+  return {
+    dim: stored.dim,
+    classes: stored.classes,
+    vectors: new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength)),
+    labels: Int32Array.from(stored.labels),
+    stages: Int32Array.from(stored.stages),
+  };
 }
 
 /** A schedule with each row named by its catalog sample id, for a partition file. */
@@ -571,6 +611,7 @@ interface QuotaPart {
   picks: Float64Array;
   weights?: Float32Array;
   stages?: Int32Array;
+  synthetic?: SyntheticVectors;
   schedule?: {
     unit: Schedule['unit'];
     total: number;
@@ -595,6 +636,7 @@ function quotaPart(file: PartitionFile): QuotaPart {
     picks: idsOf(file.sampleIds),
     ...(file.weights.length ? { weights: Float32Array.from(file.weights) } : {}),
     ...(file.stages ? { stages: Int32Array.from(file.stages) } : {}),
+    ...(file.synthetic ? { synthetic: syntheticOf(file.synthetic) } : {}),
     ...(file.schedule
       ? {
           schedule: {
@@ -647,6 +689,7 @@ function joinQuotaParts(parts: readonly QuotaPart[]): PartitionResult & { poolId
     indices: rows(p.picks),
     ...(p.weights ? { weights: p.weights } : {}),
     ...(p.stages ? { stages: p.stages } : {}),
+    ...(p.synthetic ? { synthetic: p.synthetic } : {}),
     ...(p.schedule
       ? {
           schedule: {

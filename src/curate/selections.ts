@@ -10,6 +10,8 @@
  *   <workspace>/selections/<name>/scores.npy       the method's per-item score over the pool (if any),
  *                                                  rows in pool.npy's order
  *   <workspace>/selections/<name>/schedule.jsonl   dynamic methods' schedule (docs/schedules.md)
+ *   <workspace>/selections/<name>/synthetic.npy    a distillation's learned vectors (float32, rows × d),
+ *                  synthetic_labels.npy, …stages   with their labels and stages (int64)
  *   <workspace>/selections/<name>/reasons.jsonl    why items were kept or dropped, where the method
  *                                                  says (docs/diff.md)
  */
@@ -21,7 +23,13 @@ import { int64Npy, readInt64Npy, readNpy, writeNpy } from '../embed/npy.js';
 import { PACKAGE_ROOT } from '../embed/env.js';
 import { syncDir, WriteError, writeFileAtomic } from '../io/atomic.js';
 import { failpoint } from '../io/failpoints.js';
-import { REASON_MAX, SelectionInputError, type Selection, type TraceEvent } from '../select/contract.js';
+import {
+  REASON_MAX,
+  SelectionInputError,
+  type Selection,
+  type SyntheticVectors,
+  type TraceEvent,
+} from '../select/contract.js';
 import type { Catalog } from './catalog.js';
 import { writeSchedule } from './schedule.js';
 
@@ -55,7 +63,9 @@ export interface StoredSelection {
    * `pool`: the pool's catalog ids (pool.npy, read with `loadPoolIds`); selections saved before it
    * existed kept them in selection.json as `poolIds`.
    */
-  files: { pool?: string; scores?: string; schedule?: string; reasons?: string };
+  files: { pool?: string; scores?: string; schedule?: string; reasons?: string; synthetic?: string };
+  /** A distillation's learned vectors (pdd-synth): synthetic.npy and its label and stage files. */
+  synthetic?: StoredSynthetic;
   trace: TraceEvent[];
   provenance: Provenance;
   /** Set for the selections `curate compare` saves: which run, and which part of the pool it picked from. */
@@ -67,6 +77,15 @@ export interface SelectionOrigin {
   compareRun: string;
   /** "the training split: 192 of 240 samples (48 held out for the probe)". */
   pool: string;
+}
+
+export interface StoredSynthetic {
+  rows: number;
+  dim: number;
+  /** What the labels are (contract.ts `SyntheticVectors`): label field values, class-name indices or k-means ids. */
+  classes: SyntheticVectors['classes'];
+  labels: string;
+  stages: string;
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$/;
@@ -252,6 +271,24 @@ async function stageAndSwap(
     });
     await syncFile(path.join(tmp, files.schedule));
   }
+  let synthetic: StoredSynthetic | undefined;
+  if (s.selection.synthetic) {
+    const v = s.selection.synthetic;
+    files.synthetic = 'synthetic.npy';
+    synthetic = {
+      rows: v.labels.length,
+      dim: v.dim,
+      classes: v.classes,
+      labels: 'synthetic_labels.npy',
+      stages: 'synthetic_stages.npy',
+    };
+    await writeNpy(path.join(tmp, files.synthetic), 'float32', v.vectors, v.dim);
+    for (const [file, values] of [
+      [synthetic.labels, v.labels],
+      [synthetic.stages, v.stages],
+    ] as const)
+      await writeFileAtomic(path.join(tmp, file), int64Npy(BigInt64Array.from(values, (x) => BigInt(x))));
+  }
   if (s.selection.reasons?.size) {
     files.reasons = REASONS_FILE;
     await writeFileAtomic(path.join(tmp, files.reasons), await reasonLines(catalog, s.selection, s.poolIds));
@@ -268,6 +305,7 @@ async function stageAndSwap(
     ...(s.selection.weights ? { weights: Array.from(s.selection.weights) } : {}),
     ...(s.selection.stages ? { stages: Array.from(s.selection.stages) } : {}),
     files,
+    ...(synthetic ? { synthetic } : {}),
     trace: s.selection.trace,
     ...(s.origin ? { origin: s.origin } : {}),
     provenance: {

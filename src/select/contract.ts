@@ -74,6 +74,19 @@ export interface TraceEvent {
   items?: number[];
 }
 
+/**
+ * A distillation's learned vectors (rows × dim), each with a label and a stage. `classes` says what the
+ * labels are: the pool's label field values (`labels`), indices into the class names (`zero-shot`), or
+ * the run's own k-means cluster ids (`kmeans`: meaningful only within one run).
+ */
+export interface SyntheticVectors {
+  dim: number;
+  vectors: Float32Array;
+  labels: Int32Array;
+  stages: Int32Array;
+  classes: 'labels' | 'zero-shot' | 'kmeans';
+}
+
 export interface Selection {
   /** Picked items in pick order (dataset positions). */
   indices: Int32Array;
@@ -89,7 +102,7 @@ export interface Selection {
    * Learned vectors of a distillation method (not dataset items): rows × dim with a label and stage
    * each, for training heads on frozen embeddings. `indices` then holds their nearest real examples.
    */
-  synthetic?: { dim: number; vectors: Float32Array; labels: Int32Array; stages: Int32Array };
+  synthetic?: SyntheticVectors;
   /**
    * For dynamic methods (CRAIG/AdaCore schedules, CREST, GRAFT, SeTa, augmentation coresets): what a
    * trainer uses over the run, simulated on the proxy. `indices` then holds one static subset (the

@@ -18,6 +18,7 @@ import {
   type Selection,
   type SelectInput,
   type Selector,
+  type SyntheticVectors,
 } from './contract.js';
 import { gather, topKInnerProduct, type Matrix } from './kernels/similarity.js';
 import { sampleKey } from './selectors/random.js';
@@ -194,6 +195,8 @@ export interface PartitionResult {
   /** Stage of each pick (progressive methods): stage s of the join is every partition's stage s. */
   stages?: Int32Array;
   schedule?: Schedule;
+  /** A distillation's learned vectors (pdd-synth), joined like the picks: by stage, partition order within. */
+  synthetic?: SyntheticVectors;
 }
 
 /**
@@ -218,6 +221,46 @@ export function concatenatePartitions(parts: readonly PartitionResult[]): Partit
     ...(parts.some((p) => p.weights) ? { weights: Float32Array.from(picks, (p) => p.weight) } : {}),
     ...(staged ? { stages: Int32Array.from(picks, (p) => p.stage) } : {}),
     ...(schedules.length ? { schedule: concatenateSchedules(schedules) } : {}),
+    ...(parts.some((p) => p.synthetic)
+      ? { synthetic: concatenateSynthetic(parts.flatMap((p) => p.synthetic ?? [])) }
+      : {}),
+  };
+}
+
+/**
+ * Several partitions' learned vectors as one set, ordered stably by stage (stage s of every partition,
+ * in partition order, then stage s + 1) like the picks. k-means cluster ids are each partition's own:
+ * they are renumbered (partition t's ids after those of partitions before it) so that clusters of
+ * different partitions stay distinct; label values and class-name indices mean the same everywhere.
+ */
+export function concatenateSynthetic(parts: readonly SyntheticVectors[]): SyntheticVectors {
+  const { dim, classes } = parts[0]!;
+  if (parts.some((p) => p.dim !== dim || p.classes !== classes))
+    throw new Error(
+      'partitions disagree on the synthetic vectors’ dimension or classes: one method, one setting',
+    );
+  const rows: Array<{ part: number; row: number; stage: number; label: number }> = [];
+  let offset = 0;
+  for (const [part, p] of parts.entries()) {
+    let next = offset;
+    p.labels.forEach((label, row) => {
+      const shifted = classes === 'kmeans' ? offset + label : label;
+      next = Math.max(next, shifted + 1);
+      rows.push({ part, row, stage: p.stages[row]!, label: shifted });
+    });
+    offset = next;
+  }
+  rows.sort((a, b) => a.stage - b.stage); // stable: partition order within a stage
+  const vectors = new Float32Array(rows.length * dim);
+  rows.forEach((r, j) =>
+    vectors.set(parts[r.part]!.vectors.subarray(r.row * dim, (r.row + 1) * dim), j * dim),
+  );
+  return {
+    dim,
+    vectors,
+    labels: Int32Array.from(rows, (r) => r.label),
+    stages: Int32Array.from(rows, (r) => r.stage),
+    classes,
   };
 }
 
@@ -362,7 +405,9 @@ export async function selectByPartitions<P extends object>(
   budget: number,
   params: P,
   seed: number,
-): Promise<Candidates & { candidates: number; stages?: Int32Array; schedule?: Schedule }> {
+): Promise<
+  Candidates & { candidates: number; stages?: Int32Array; schedule?: Schedule; synthetic?: SyntheticVectors }
+> {
   form = formFor(form, params);
   const total = partitions.reduce((n, x) => n + x.n, 0);
   if (isQuotaForm(form)) {
@@ -386,6 +431,7 @@ export async function selectByPartitions<P extends object>(
       candidates: merged.indices.length,
       ...(merged.stages ? { stages: merged.stages } : {}),
       ...(merged.schedule ? { schedule: merged.schedule } : {}),
+      ...(merged.synthetic ? { synthetic: merged.synthetic } : {}),
     };
   }
   if (form.exact) {
@@ -456,6 +502,7 @@ function shiftRows(local: Selection, offset: number): PartitionResult {
           },
         }
       : {}),
+    ...(local.synthetic ? { synthetic: local.synthetic } : {}),
   };
 }
 

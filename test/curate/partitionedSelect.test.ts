@@ -13,6 +13,7 @@ import { Catalog, loadSelection, partitionsDir, selectSubset } from '../../src/c
 import { MINI, tempDir } from '../helpers.js';
 import { captureCli, spawnCli } from '../support/cli.js';
 import { readSchedule } from '../../src/curate/schedule.js';
+import { readInt64Npy, readNpy } from '../../src/embed/npy.js';
 import { writeTinyClip } from '../support/tinyClip.js';
 
 const { curate, stderr } = captureCli();
@@ -189,6 +190,60 @@ describe('curate select --partitions N (partition → local → merge over a wor
       expect(new Set(order)).toEqual(new Set([0, 1, 2]));
     }
     expect((await loadSelection(ws, 'p3')).keys.length).toBeLessThanOrEqual(24);
+  });
+
+  it('pdd-synth saves its learned vectors: one partition gives the one-process files byte for byte, N partitions join them by stage', async () => {
+    const { ws } = await embeddedMini();
+    const pdd = [
+      ...[
+        'select',
+        '--method',
+        'pdd-synth',
+        '--budget',
+        '10%',
+        '--seed',
+        '4',
+        '--label-field',
+        'label_index',
+      ],
+      ...[
+        '-p',
+        'stages=2',
+        '-p',
+        'experts=1',
+        '-p',
+        'iterations=5',
+        '-p',
+        'syntheticSteps=3',
+        '-p',
+        'maxStart=2',
+      ],
+    ];
+    const files = ['synthetic.npy', 'synthetic_labels.npy', 'synthetic_stages.npy'];
+    const bytes = (name: string) =>
+      Promise.all(files.map((f) => readFile(path.join(ws, 'selections', name, f))));
+    const one = await curate('-w', ws, ...pdd, '--name', 'one');
+    expect(one.code, stderr()).toBe(0);
+    expect(one.out).toMatch(
+      /synthetic: \d+ learned vectors \(d = 64; labels: label field values\) → synthetic\.npy, synthetic_labels\.npy, synthetic_stages\.npy/,
+    );
+    expect((await curate('-w', ws, ...pdd, '--partitions', '1', '--name', 'p1')).code, stderr()).toBe(0);
+    expect(await bytes('p1')).toEqual(await bytes('one'));
+
+    expect((await curate('-w', ws, ...pdd, '--partitions', '3', '--name', 'p3')).code, stderr()).toBe(0);
+    const stored = await loadSelection(ws, 'p3');
+    const vectors = await readNpy(path.join(ws, 'selections', 'p3', 'synthetic.npy'));
+    const labels = await readInt64Npy(path.join(ws, 'selections', 'p3', 'synthetic_labels.npy'));
+    const stages = Array.from(
+      await readInt64Npy(path.join(ws, 'selections', 'p3', 'synthetic_stages.npy')),
+      Number,
+    );
+    expect(stored.synthetic).toMatchObject({ rows: vectors.rows, dim: 64, classes: 'labels' });
+    expect([labels.length, stages.length, vectors.cols]).toEqual([vectors.rows, vectors.rows, 64]);
+    // Label field values (CIFAR classes 0–9) are the same classes in every partition: kept as they are.
+    expect(Array.from(labels, Number).every((l) => l >= 0 && l <= 9)).toBe(true);
+    expect(stages).toEqual([...stages].sort((a, b) => a - b));
+    expect(new Set(stages)).toEqual(new Set([0, 1]));
   });
 
   it('a new shard recomputes only the partition that holds it', async () => {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { seededRandom } from '../../src/compute/random.js';
-import type { Schedule, ScheduleRound, SelectInput } from '../../src/select/contract.js';
+import type { Schedule, ScheduleRound, Selection, SelectInput } from '../../src/select/contract.js';
 import {
   concatenateSchedules,
   formFor,
@@ -82,11 +82,13 @@ async function checkAgainstPartitionsAlone(method: string, raw: object, sizes: n
   const quotas = partitionQuotas(sizes, budget);
   expect(merged.indices.length).toBeLessThanOrEqual(budget);
   const schedule = merged.schedule ?? { unit: 'epoch', total: 0, rounds: [] };
+  const alones: Selection[] = [];
   let start = 0;
   for (const [t, part] of parts.entries()) {
     const alone = await getSelector(method).select(part, quotas[t]!, params as never, {
       seed: partitionSeed(form as never, 5, t),
     });
+    alones.push(alone);
     const mine = (rows: Int32Array) =>
       Array.from(rows)
         .filter((r) => r >= start && r < start + part.n)
@@ -102,7 +104,7 @@ async function checkAgainstPartitionsAlone(method: string, raw: object, sizes: n
     }
     start += part.n;
   }
-  return { schedule, quotas, merged };
+  return { schedule, quotas, merged, alones };
 }
 
 describe('partitioned schedules (dynamic methods)', () => {
@@ -233,12 +235,40 @@ describe('partitioned schedules (dynamic methods)', () => {
 
   it('pdd-synth: stage s of the join is every partition’s stage s, each partition’s snapped picks its own', async () => {
     const raw = { stages: 2, experts: 1, iterations: 5, syntheticSteps: 3, maxStart: 2, expertSample: 200 };
-    const { merged, quotas } = await checkAgainstPartitionsAlone('pdd-synth', raw, [260, 200], 40);
+    const { merged, quotas, alones } = await checkAgainstPartitionsAlone('pdd-synth', raw, [260, 200], 40);
     expect(quotas).toEqual([23, 17]);
     expect(merged.indices).toHaveLength(40);
     const stages = Array.from(merged.stages!);
     expect(stages).toEqual([...stages].sort((a, b) => a - b));
     expect(new Set(stages)).toEqual(new Set([0, 1]));
+    // The learned vectors too: stage s of the join is partition 0's stage-s vectors, then partition
+    // 1's, bit for bit; k-means ids keep each partition's grouping and no id is shared by two partitions.
+    const joined = merged.synthetic!;
+    const own = alones.map((a) => a.synthetic!);
+    expect(joined.classes).toBe('kmeans');
+    expect(joined.labels).toHaveLength(own.reduce((n, v) => n + v.labels.length, 0));
+    expect(Array.from(joined.stages)).toEqual([...joined.stages].sort((a, b) => a - b));
+    const d = joined.dim;
+    const labelsOfPartition = own.map(() => new Map<number, number>());
+    let row = 0;
+    for (const s of [0, 1])
+      own.forEach((v, t) => {
+        for (let r = 0; r < v.labels.length; r++) {
+          if (v.stages[r] !== s) continue;
+          expect(joined.stages[row]).toBe(s);
+          expect(joined.vectors.subarray(row * d, (row + 1) * d)).toEqual(
+            v.vectors.subarray(r * d, (r + 1) * d),
+          );
+          const seen = labelsOfPartition[t]!.get(v.labels[r]!);
+          if (seen === undefined) labelsOfPartition[t]!.set(v.labels[r]!, joined.labels[row]!);
+          else expect(joined.labels[row]).toBe(seen);
+          row += 1;
+        }
+      });
+    expect(row).toBe(joined.labels.length);
+    const [first, second] = labelsOfPartition.map((m) => new Set(m.values()));
+    expect([...first!].filter((l) => second!.has(l))).toEqual([]);
+    for (const m of labelsOfPartition) expect(new Set(m.values()).size).toBe(m.size);
   });
 
   it('CRAIG and GRAFT: a schedule (epochs > 0) takes the quota form, the static subset the GreeDi form; curate methods says both', async () => {

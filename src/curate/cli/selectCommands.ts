@@ -23,6 +23,7 @@ import {
   type Comparison,
   type CurateConfig,
   type Space,
+  type StoredSelection,
 } from '../api.js';
 import { describeMethods, getSelector, registry, selectionMethods } from '../../select/registry.js';
 import { parseBudget, SelectionInputError } from '../../select/contract.js';
@@ -287,9 +288,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
                   progress: steps.update,
                 });
                 steps.stop();
-                out(
-                  `${stored.name}: ${stored.method} kept ${stored.sampleIds.length} of ${stored.pool} in ${stored.provenance.seconds.toFixed(1)} s → ${selectionDir(workspace, stored.name)}\n`,
-                );
+                out(savedLines(workspace, stored));
                 for (const t of stored.trace) out(`  ${t.stage}: ${printable(t.message)}\n`);
               } catch (err) {
                 steps.stop(false);
@@ -322,9 +321,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
               throw err;
             },
           );
-          out(
-            `${stored.name}: ${stored.method} kept ${stored.sampleIds.length} of ${stored.pool} in ${stored.provenance.seconds.toFixed(1)} s → ${selectionDir(workspace, stored.name)}\n`,
-          );
+          out(savedLines(workspace, stored));
           const from = stored.provenance.from;
           if (from)
             out(
@@ -638,3 +635,22 @@ export function formatComparison(c: Comparison): string {
 }
 
 const budget = (c: Comparison) => c.budget;
+
+const SYNTHETIC_LABELS: Record<NonNullable<StoredSelection['synthetic']>['classes'], string> = {
+  labels: 'label field values',
+  'zero-shot': 'indices into the class names',
+  kmeans: 'k-means cluster ids of this run',
+};
+
+/** What `select` saved: picks, pool, time and folder, and a distillation's learned vectors. */
+function savedLines(workspace: string, stored: StoredSelection): string {
+  const dir = selectionDir(workspace, stored.name);
+  const v = stored.synthetic;
+  return (
+    `${stored.name}: ${stored.method} kept ${stored.sampleIds.length} of ${stored.pool} in ${stored.provenance.seconds.toFixed(1)} s → ${dir}\n` +
+    (v && stored.files.synthetic
+      ? `  synthetic: ${v.rows} learned vectors (d = ${v.dim}; labels: ${SYNTHETIC_LABELS[v.classes]}) → ` +
+        `${[stored.files.synthetic, v.labels, v.stages].join(', ')}\n`
+      : '')
+  );
+}

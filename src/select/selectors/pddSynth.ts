@@ -60,6 +60,7 @@ export const pddSynth: Selector<Params> = {
         vectors,
         labels: Int32Array.from(result.stages.flatMap((st) => Array.from(st.labels))),
         stages: Int32Array.from(result.stages.flatMap((st, s) => Array.from(st.labels, () => s))),
+        classes: classes.source,
       },
       trace: [
         { stage: 'classes', message: describeClasses(classes) },
@@ -79,6 +80,7 @@ export const pddSynth: Selector<Params> = {
     'each partition distils its own vectors (its own experts and classes) for its quota of the budget ' +
       '(largest remainder over the partition sizes, adding up to B) and snaps them to its own real ' +
       'examples; the merge selects nothing again but joins the snapped examples stage by stage (stage s ' +
-      'of the result is every partition’s stage s); the synthetic vectors stay with each partition’s run',
+      'of the result is every partition’s stage s); the synthetic vectors are joined the same way (k-means ' +
+      'cluster ids renumbered so that each partition’s clusters stay distinct)',
   ),
 };
