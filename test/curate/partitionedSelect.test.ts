@@ -229,6 +229,15 @@ describe('curate select --partitions N (partition → local → merge over a wor
     );
     expect((await curate('-w', ws, ...pdd, '--partitions', '1', '--name', 'p1')).code, stderr()).toBe(0);
     expect(await bytes('p1')).toEqual(await bytes('one'));
+    // An export carries them, described in its provenance.
+    const out = path.join(ws, 'exported');
+    expect(
+      (await curate('-w', ws, 'export', '--selection', 'one', '--format', 'keys', '--out', out)).code,
+      stderr(),
+    ).toBe(0);
+    expect(await Promise.all(files.map((f) => readFile(path.join(out, f))))).toEqual(await bytes('one'));
+    const provenance = JSON.parse(await readFile(path.join(out, 'provenance.json'), 'utf8'));
+    expect(provenance.selection.synthetic).toEqual((await loadSelection(ws, 'one')).synthetic);
 
     expect((await curate('-w', ws, ...pdd, '--partitions', '3', '--name', 'p3')).code, stderr()).toBe(0);
     const stored = await loadSelection(ws, 'p3');

@@ -80,7 +80,9 @@ export async function exportSelection(
   const folder = await ExportFolder.open(options.out, options.overwrite ?? false, request);
   const warnings: string[] = [];
   try {
-    await folder.refuseClashes((n) => writesName(format, n, !!stored.files.schedule));
+    await folder.refuseClashes(
+      (n) => writesName(format, n, !!stored.files.schedule) || syntheticFiles(stored).includes(n),
+    );
     const current = await datasetFingerprint(catalog);
     if (current.fingerprint !== stored.provenance.dataset.fingerprint)
       warnings.push(
@@ -172,6 +174,11 @@ export async function exportSelection(
             '(skipped or rejected in review, see provenance.json): a trainer leaves them out of their rounds',
         );
     }
+    // A distillation's learned vectors (pdd-synth) are part of what it produced: they travel with the picks.
+    for (const file of syntheticFiles(stored)) {
+      await copyFile(path.join(selectionDir(workspace, stored.name), file), folder.stagedPath(file));
+      files.push(await folder.describe(file));
+    }
     skipped.sort((a, b) => a.rank - b.rank);
     if (skipped.length > 0)
       warnings.push(
@@ -196,6 +203,7 @@ export async function exportSelection(
         pool: stored.pool,
         picks: stored.sampleIds.length,
         files: stored.files,
+        ...(stored.synthetic ? { synthetic: stored.synthetic } : {}),
         provenance: stored.provenance,
       },
       export: {
@@ -268,6 +276,12 @@ function writesName(format: ExportFormat, name: string, schedule: boolean): bool
     default:
       return name === `manifest.${format}`;
   }
+}
+
+/** synthetic.npy and its label and stage files, for a selection that has learned vectors. */
+function syntheticFiles(stored: StoredSelection): string[] {
+  const v = stored.synthetic;
+  return v && stored.files.synthetic ? [stored.files.synthetic, v.labels, v.stages] : [];
 }
 
 /** The selection's schedule rounds, or undefined for a static selection. */
