@@ -272,6 +272,20 @@ describe('curate select --partitions N (partition → local → merge over a wor
     expect(second.out).toContain('fl: facility-location kept 32 of 320');
     const picks = await loadSelection(ws, 'fl');
     expect(picks.keys.some((k) => k.startsWith('mirror'))).toBe(true);
+
+    // Four partitions of a quota form: the terminal shows three partitions' own lines and folds the rest.
+    const seta = await curate('-w', ws, 'select', '--method', 'seta', '--budget', '10%', '--partitions', '4');
+    expect(seta.code, stderr()).toBe(0);
+    const own = (await loadSelection(ws, 'seta-10pct')).trace.filter((t) =>
+      t.stage.startsWith('partition 3: '),
+    );
+    expect(own.length).toBeGreaterThan(0);
+    expect(seta.out).toContain('partition 2: settings');
+    expect(seta.out).not.toContain('partition 3: ');
+    expect(seta.out).toContain(
+      `… ${own.length} more lines of 1 more partition, in the trace of ${path.join('selections', 'seta-10pct', 'selection.json')}`,
+    );
+    expect(seta.out.indexOf('  … ')).toBeLessThan(seta.out.indexOf('  merge: '));
   });
 
   it('a pool above the large-pool threshold runs partitioned by itself and says why; --one-process keeps one process; a pool too large for one is refused', async () => {

@@ -289,7 +289,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
                 });
                 steps.stop();
                 out(savedLines(workspace, stored));
-                for (const t of stored.trace) out(`  ${t.stage}: ${printable(t.message)}\n`);
+                out(traceLines(stored));
               } catch (err) {
                 steps.stop(false);
                 throw err;
@@ -329,7 +329,7 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
                 (from.missing ? `; ${from.missing} of its picks are no longer in the pool` : '') +
                 '\n',
             );
-          for (const t of stored.trace) out(`  ${t.stage}: ${printable(t.message)}\n`);
+          out(traceLines(stored));
           const excluded = stored.provenance.excluded ?? [];
           if (excluded.length) warn(describeExcluded(excluded.map((x, i) => ({ id: BigInt(i), ...x }))));
         });
@@ -653,4 +653,34 @@ function savedLines(workspace: string, stored: StoredSelection): string {
         `${[stored.files.synthetic, v.labels, v.stages].join(', ')}\n`
       : '')
   );
+}
+
+/** Partitions whose own trace lines `select` prints; the rest are counted (selection.json keeps them all). */
+const PARTITION_LINES_SHOWN = 3;
+
+/**
+ * The trace, a line each. A partitioned run of a quota form repeats every partition's own lines (4 a
+ * partition for SeTa: 400 at 100 partitions): the first few partitions' are printed, the others
+ * folded into one line saying where they are.
+ */
+function traceLines(stored: StoredSelection): string {
+  const lines: string[] = [];
+  const folded = new Set<number>();
+  let foldedLines = 0;
+  let foldAt = -1;
+  for (const t of stored.trace) {
+    const partition = /^partition (\d+): /.exec(t.stage);
+    if (partition && Number(partition[1]) >= PARTITION_LINES_SHOWN) {
+      folded.add(Number(partition[1]));
+      foldedLines += 1;
+      if (foldAt < 0) foldAt = lines.push('') - 1;
+      continue;
+    }
+    lines.push(`  ${t.stage}: ${printable(t.message)}\n`);
+  }
+  if (foldAt >= 0)
+    lines[foldAt] =
+      `  … ${foldedLines} more lines of ${folded.size} more partition${folded.size === 1 ? '' : 's'}, in the trace of ` +
+      `${path.join('selections', stored.name, 'selection.json')}\n`;
+  return lines.join('');
 }
