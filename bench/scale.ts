@@ -169,7 +169,7 @@ await writeSection(
         `| ${r.n.toLocaleString('en-US')} | ${r.method} | ${r.partitions ?? 'one process'} | ${r.seconds?.toFixed(0) ?? '–'} | ${r.seconds === null ? '–' : (r.seconds / (r.n / 1e6)).toFixed(0)} | ${r.peakRssMiB?.toFixed(0) ?? '–'} | ${r.outcome.replace(/\|/g, '\\|').slice(0, 160)} | ${r.measured ?? '?'} |`,
     ),
     '',
-    "Exact forms (random, clip-score) keep B candidates per partition but merge their scores and catalog ids only (since 2026-12-03; before, the merge loaded the N·B candidates' vectors: 5.4 GB at 3M). The two-round forms keep ⌈4·k_I⌉ candidates per partition and load their vectors for the merge: 4·B rows. The quota forms (seta, crest, pdd-synth) run the method in each partition at its quota of B and join the results without a merge selection.",
+    "Exact forms (random, clip-score) keep B candidates per partition but merge their scores and catalog ids only (since 2026-12-03; before, the merge loaded the N·B candidates' vectors: 5.4 GB at 3M). The two-round forms keep ⌈4·k_I⌉ candidates per partition and load their vectors for the merge: 4·B rows. The quota forms (seta, crest, pdd-synth; graft's default static subset is a two-round form) run the method in each partition at its quota of B and join the results without loading vectors for a merge; seta's joined schedule at 1M: 20 epoch rounds of 72k–100k keys (27.9 MB schedule.jsonl), crest's 33 rounds, 800 steps in all. pdd-synth's 1,182 s include about 2 minutes of other work on the machine.",
   ].join('\n'),
   rows,
 );
