@@ -123,6 +123,34 @@ describe('CLIP encoders on a generated tiny model', () => {
     await encoder.dispose();
   });
 
+  it('a CLIP-shaped text transformer that takes any length runs captions at their own: the 77-token embeddings bit for bit, whatever the batch', async () => {
+    const dir = await tempDir({ forFile: true });
+    const shape = { text: 'transformer', textLayers: 2, width: 32 } as const;
+    const any = await ClipOnnxEncoder.load(await writeTinyClip(path.join(dir, 'any'), shape));
+    // The same weights in an export that takes exactly 77 tokens: runs them all, as before.
+    const fixed = await ClipOnnxEncoder.load(
+      await writeTinyClip(path.join(dir, 'fixed'), { ...shape, textFixedLength: true }),
+    );
+    expect([any.textAtCaptionLength, fixed.textAtCaptionLength]).toEqual([true, false]);
+    const captions = [
+      'a photo of a frog',
+      '',
+      'one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen',
+      'a long caption about a red car parked by a river '.repeat(3), // ~36 tokens
+      'word '.repeat(200), // cut to 77 tokens
+      'a dog',
+    ];
+    const own = await any.embedTexts(captions);
+    const all77 = await fixed.embedTexts(captions);
+    expect(maxAbsDiff(own, all77)).toBeLessThan(1e-6);
+    // The tower is not constant: different captions give different vectors.
+    expect(maxAbsDiff(own.subarray(0, 64), own.subarray(64, 128))).toBeGreaterThan(1e-3);
+    // A caption's embedding depends on its own length only, not on the batch it came in.
+    for (const [i, caption] of captions.entries())
+      expect(await any.embedTexts([caption])).toEqual(own.subarray(i * 64, (i + 1) * 64));
+    await Promise.all([any.dispose(), fixed.dispose()]);
+  });
+
   it('the transformers.js path gives the same embeddings and fingerprint as the raw ONNX path', async () => {
     const raw = await ClipOnnxEncoder.load(folder);
     const hf = await ClipHfEncoder.load(folder);

@@ -13,6 +13,16 @@ import { BUNDLED_CLIP_TOKENIZER } from '../../src/embed/tokenizer.js';
 export interface TinyClipOptions {
   /** Channels inside the towers. */
   width?: number;
+  /**
+   * The text tower: `mean` (masked mean of token embeddings, fixed 77 tokens) or `transformer` (CLIP's
+   * shape: token + position embeddings, causal self-attention layers, pooled at the EOS token, any
+   * sequence length up to 77).
+   */
+  text?: 'mean' | 'transformer';
+  /** Layers of the transformer text tower. */
+  textLayers?: number;
+  /** The transformer text tower's export takes exactly 77 tokens (as some exports do), not any length. */
+  textFixedLength?: boolean;
   /** Extra 3×3 conv layers in the vision tower (inference cost). */
   depth?: number;
   patch?: number;
@@ -70,9 +80,101 @@ export function tinyTextModel(o: Required<TinyClipOptions>): Uint8Array {
   return g.toBytes();
 }
 
+/**
+ * A CLIP-shaped text tower: x = tokens + positions; per layer x += Attn(LN(x)) (one head, causal and
+ * padding masks), x += MLP(LN(x)) (4× width, QuickGELU); LN; the row at the EOS token (the largest id,
+ * as OpenAI's CLIP pools) projected to `dim`. `length`: a fixed sequence length (an export that only
+ * takes 77 tokens) or, when undefined, a symbolic one.
+ */
+export function tinyTransformerTextModel(o: Required<TinyClipOptions>, length?: number): Uint8Array {
+  const next = seededRandom(o.seed + 2);
+  const w = o.width;
+  const g = new GraphBuilder('tiny_clip_text_transformer');
+  const ids = g.input('input_ids', 'int64', ['batch', length ?? 'sequence']);
+  const mask = g.input('attention_mask', 'int64', ['batch', length ?? 'sequence']);
+  const seqLength = g.op('Slice', [g.op('Shape', [ids]), g.ints([1]), g.ints([2])]);
+  const zero = g.ints([0]);
+  const tokens = g.op('Gather', [g.constant(weights(VOCAB * w, 1, next), [VOCAB, w]), ids], { axis: 0 });
+  const positions = g.op('Slice', [
+    g.constant(weights(CONTEXT * w, 1, next), [CONTEXT, w]),
+    zero,
+    seqLength,
+    zero,
+  ]);
+  let x = g.op('Add', [tokens, positions]);
+  // Additive masks: −1e9 above the diagonal (causal) and at padding keys; exp(−1e9 − max) is exactly 0.
+  const causal = new Float32Array(CONTEXT * CONTEXT);
+  for (let i = 0; i < CONTEXT; i++) for (let j = i + 1; j < CONTEXT; j++) causal[i * CONTEXT + j] = -1e9;
+  const causalLL = g.op('Slice', [
+    g.constant(causal, [CONTEXT, CONTEXT]),
+    g.ints([0, 0]),
+    g.op('Concat', [seqLength, seqLength], { axis: 0 }),
+    g.ints([0, 1]),
+  ]);
+  const keep = g.op('Cast', [mask], { to: 1 });
+  const padding = g.op('Unsqueeze', [
+    g.op('Mul', [
+      g.op('Sub', [g.constant(new Float32Array([1]), []), keep]),
+      g.constant(new Float32Array([-1e9]), []),
+    ]),
+    g.ints([1]),
+  ]);
+  const layerNorm = (v: string) => {
+    const centred = g.op('Sub', [v, g.op('ReduceMean', [v], { axes: [-1], keepdims: 1 })]);
+    const variance = g.op('ReduceMean', [g.op('Mul', [centred, centred])], { axes: [-1], keepdims: 1 });
+    return g.op('Div', [
+      centred,
+      g.op('Sqrt', [g.op('Add', [variance, g.constant(new Float32Array([1e-5]), [])])]),
+    ]);
+  };
+  const linear = (v: string, from: number, to: number) =>
+    g.op('MatMul', [v, g.constant(weights(from * to, 1 / Math.sqrt(from), next), [from, to])]);
+  for (let layer = 0; layer < o.textLayers; layer++) {
+    const h = layerNorm(x);
+    const [q, k, v] = [linear(h, w, w), linear(h, w, w), linear(h, w, w)];
+    const scores = g.op('Add', [
+      g.op('Add', [
+        g.op('Mul', [
+          g.op('MatMul', [q, g.op('Transpose', [k], { perm: [0, 2, 1] })]),
+          g.constant(new Float32Array([1 / Math.sqrt(w)]), []),
+        ]),
+        causalLL,
+      ]),
+      padding,
+    ]);
+    x = g.op('Add', [x, linear(g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), v]), w, w)]);
+    const up = linear(layerNorm(x), w, 4 * w);
+    const gelu = g.op('Mul', [
+      up,
+      g.op('Sigmoid', [g.op('Mul', [up, g.constant(new Float32Array([1.702]), [])])]),
+    ]);
+    x = g.op('Add', [x, linear(gelu, 4 * w, w)]);
+  }
+  const eos = g.op('ArgMax', [ids], { axis: 1, keepdims: 1 });
+  const pooled = g.op('GatherND', [layerNorm(x), eos], { batch_dims: 1 });
+  g.op(
+    'MatMul',
+    [pooled, g.constant(weights(w * o.dim, 1 / Math.sqrt(w), next), [w, o.dim])],
+    {},
+    'text_embeds',
+  );
+  g.output('text_embeds', 'float32', ['batch', o.dim]);
+  return g.toBytes();
+}
+
 /** Write a tiny CLIP model folder (HF layout) and return its path. */
 export async function writeTinyClip(folder: string, options: TinyClipOptions = {}): Promise<string> {
-  const o: Required<TinyClipOptions> = { width: 16, depth: 1, patch: 32, dim: 64, seed: 7, ...options };
+  const o: Required<TinyClipOptions> = {
+    width: 16,
+    depth: 1,
+    patch: 32,
+    dim: 64,
+    seed: 7,
+    text: 'mean',
+    textLayers: 1,
+    textFixedLength: false,
+    ...options,
+  };
   await mkdir(path.join(folder, 'onnx'), { recursive: true });
   for (const f of [
     'config.json',
@@ -84,6 +186,11 @@ export async function writeTinyClip(folder: string, options: TinyClipOptions = {
     await copyFile(path.join(BUNDLED_CLIP_TOKENIZER, f), path.join(folder, f));
   }
   await writeFile(path.join(folder, 'onnx/vision_model.onnx'), tinyVisionModel(o));
-  await writeFile(path.join(folder, 'onnx/text_model.onnx'), tinyTextModel(o));
+  await writeFile(
+    path.join(folder, 'onnx/text_model.onnx'),
+    o.text === 'transformer'
+      ? tinyTransformerTextModel(o, o.textFixedLength ? CONTEXT : undefined)
+      : tinyTextModel(o),
+  );
   return folder;
 }
