@@ -234,8 +234,12 @@ function fingerprintOf(plan: Plan, index: number): string {
   // a quota form's partition on its quota (which the other partitions' sizes move).
   const pool = plan.form.exact && plan.form.prepare ? plan.inputs : undefined;
   const quota = plan.quotas?.[index];
-  return hash({ run: plan.runKey, index, inputs: plan.inputs[index], pool, quota });
+  // Quota-form files carry more since format 2 (a distillation's learned vectors): older ones are redone.
+  const format = plan.quotas ? QUOTA_FILE_FORMAT : undefined;
+  return hash({ run: plan.runKey, index, inputs: plan.inputs[index], pool, quota, format });
 }
+
+const QUOTA_FILE_FORMAT = 2;
 
 /** The partition's file when it exists and was computed from the current inputs. */
 async function finishedPartition(plan: Plan, index: number): Promise<PartitionFile | undefined> {
