@@ -148,7 +148,11 @@ describe('CLIP encoders on a generated tiny model', () => {
     // A caption's embedding depends on its own length only, not on the batch it came in.
     for (const [i, caption] of captions.entries())
       expect(await any.embedTexts([caption])).toEqual(own.subarray(i * 64, (i + 1) * 64));
-    await Promise.all([any.dispose(), fixed.dispose()]);
+    // The transformers.js path (Hugging Face layout) does the same with the same weights.
+    const hf = await ClipHfEncoder.load(path.join(dir, 'any'));
+    expect(hf.textAtCaptionLength).toBe(true);
+    expect(maxAbsDiff(await hf.embedTexts(captions), all77)).toBeLessThan(1e-6);
+    await Promise.all([any.dispose(), fixed.dispose(), hf.dispose()]);
   });
 
   it('the transformers.js path gives the same embeddings and fingerprint as the raw ONNX path', async () => {

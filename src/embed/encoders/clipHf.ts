@@ -10,7 +10,7 @@ import {
   Tensor as HfTensor,
   type PreTrainedModel,
 } from '@huggingface/transformers';
-import { providerFor, type Device } from '../../compute/ort.js';
+import { providerFor, type Device, type Session } from '../../compute/ort.js';
 import {
   CLIP_PREPROCESSING,
   loadPreprocessorConfig,
@@ -20,6 +20,7 @@ import {
 import { BUNDLED_CLIP_TOKENIZER, ClipTokenizer, tokenizerFingerprint } from '../tokenizer.js';
 import { DTYPE_SUFFIX, findTowerFiles, type Dtype } from './clipOnnx.js';
 import { l2NormalizeRows, stack, type Encoder } from './types.js';
+import { runByCaptionLength, takesAnyLength } from './textLengths.js';
 
 export interface ClipHfOptions {
   dtype?: Dtype;
@@ -45,6 +46,8 @@ export class ClipHfEncoder implements Encoder {
     private readonly text: PreTrainedModel,
     private readonly tokenizer: ClipTokenizer,
     private readonly preprocessing: ImagePreprocessorConfig,
+    /** The text tower takes any sequence length, so captions run at their own (textLengths.ts). */
+    readonly textAtCaptionLength: boolean,
   ) {}
 
   /** Why the provider differs from the device asked for (`auto` without CUDA). */
@@ -89,7 +92,8 @@ export class ClipHfEncoder implements Encoder {
         id,
         await tokenizerFingerprint(folder ?? BUNDLED_CLIP_TOKENIZER),
       );
-      const dim = (await embedTexts(text, clipTokenizer, ['a photo'])).dims[1]!;
+      const anyLength = hfTextTakesAnyLength(text);
+      const { dim } = await embedTexts(text, clipTokenizer, ['a photo'], anyLength);
       const name = `clip-hf:${id}${dtype === 'fp32' ? '' : `:${dtype}`}`;
       const fingerprint = `clip-onnx-${hash.digest('hex').slice(0, 16)}`;
       const encoder = new ClipHfEncoder(
@@ -101,6 +105,7 @@ export class ClipHfEncoder implements Encoder {
         text,
         clipTokenizer,
         preprocessing,
+        anyLength,
       );
       if (note) encoder.providerNote = note;
       return encoder;
@@ -121,8 +126,8 @@ export class ClipHfEncoder implements Encoder {
   }
 
   async embedTexts(texts: string[]): Promise<Float32Array> {
-    const out = await embedTexts(this.text, this.tokenizer, texts);
-    return l2NormalizeRows(Float32Array.from(out.data as Float32Array), this.dim);
+    const out = await embedTexts(this.text, this.tokenizer, texts, this.textAtCaptionLength);
+    return l2NormalizeRows(Float32Array.from(out.data), this.dim);
   }
 
   async dispose(): Promise<void> {
@@ -134,9 +139,26 @@ async function embedTexts(
   model: PreTrainedModel,
   tokenizer: ClipTokenizer,
   texts: string[],
-): Promise<HfTensor> {
-  const { inputIds, attentionMask, length } = tokenizer.encode(texts);
-  const input_ids = new HfTensor('int64', inputIds, [texts.length, length]);
-  const attention_mask = new HfTensor('int64', attentionMask, [texts.length, length]);
-  return ((await model({ input_ids, attention_mask })) as { text_embeds: HfTensor }).text_embeds;
+  anyLength: boolean,
+): Promise<{ data: Float32Array; dim: number }> {
+  return runByCaptionLength(
+    tokenizer.encode(texts),
+    texts.length,
+    anyLength,
+    async (ids, mask, rows, length) => {
+      const input_ids = new HfTensor('int64', ids, [rows, length]);
+      const attention_mask = new HfTensor('int64', mask, [rows, length]);
+      const out = ((await model({ input_ids, attention_mask })) as { text_embeds: HfTensor }).text_embeds;
+      return { data: out.data as Float32Array, dim: out.dims[1]! };
+    },
+  );
+}
+
+/**
+ * Whether transformers.js's session of the text tower takes any sequence length. Its sessions are not
+ * part of transformers.js's typed API: a model without the expected one is run at 77 tokens.
+ */
+function hfTextTakesAnyLength(model: PreTrainedModel): boolean {
+  const session = (model as unknown as { sessions?: Record<string, Session> }).sessions?.model;
+  return session ? takesAnyLength(session, 'input_ids') : false;
 }

@@ -10,7 +10,8 @@ import {
   type ImagePreprocessorConfig,
 } from '../preprocess.js';
 import { modelTakesEveryCore, whileModelRuns } from '../preprocessPool.js';
-import { CLIP_CONTEXT_LENGTH, ClipTokenizer } from '../tokenizer.js';
+import { ClipTokenizer } from '../tokenizer.js';
+import { runByCaptionLength, takesAnyLength } from './textLengths.js';
 import { l2NormalizeRows, type Encoder } from './types.js';
 
 export type Dtype = 'fp32' | 'fp16' | 'q8';
@@ -71,64 +72,26 @@ interface TowerNames {
   textOut: string;
 }
 
-/**
- * Token counts the text tower runs at when its export takes any sequence length: each caption's own
- * count (start, words, end) rounded up to the first of these.
- */
-export const TEXT_LENGTHS = [16, 32, 48, 64, CLIP_CONTEXT_LENGTH] as const;
-
-/**
- * The text tower on a batch of captions → rows × dim. CLIP's text transformer is causal and pools at
- * the end token, so the padding after it never reaches the output: when the export takes any sequence
- * length (`dynamicLength`), captions run at their own rounded-up length (TEXT_LENGTHS), grouped by it,
- * instead of all 77 tokens. Real captions are short (CC3M's ~12 words), so this does a fraction of the
- * work, and a caption's embedding depends only on its own length, never on the batch it came in.
- */
+/** The text tower on a batch of captions → rows × dim, at each caption's own length where it can. */
 async function runTextTower(
   session: Session,
   names: TowerNames,
   tokenizer: ClipTokenizer,
   texts: string[],
-  dynamicLength: boolean,
+  anyLength: boolean,
 ): Promise<{ data: Float32Array; dim: number }> {
-  const tokens = tokenizer.encode(texts);
-  const full = tokens.length;
-  const run = async (ids: BigInt64Array, mask: BigInt64Array, rows: number, length: number) => {
-    const shape = [rows, length];
-    const feeds: Record<string, Tensor> = { [names.ids]: new Tensor('int64', ids, shape) };
-    if (names.mask) feeds[names.mask] = new Tensor('int64', mask, shape);
-    const out = (await session.run(feeds))[names.textOut]!;
-    return { data: out.data as Float32Array, dim: out.dims[1] as number };
-  };
-  if (!dynamicLength) return run(tokens.inputIds, tokens.attentionMask, texts.length, full);
-  const groups = new Map<number, number[]>();
-  for (let row = 0; row < texts.length; row++) {
-    let used = 0;
-    for (let t = 0; t < full; t++) if (tokens.attentionMask[row * full + t] === 1n) used = t + 1;
-    const length = TEXT_LENGTHS.find((l) => l >= used) ?? full;
-    (groups.get(length) ?? groups.set(length, []).get(length)!).push(row);
-  }
-  let out: Float32Array | undefined;
-  let dim = 0;
-  for (const [length, rows] of groups) {
-    const ids = new BigInt64Array(rows.length * length);
-    const mask = new BigInt64Array(rows.length * length);
-    rows.forEach((row, r) => {
-      ids.set(tokens.inputIds.subarray(row * full, row * full + length), r * length);
-      mask.set(tokens.attentionMask.subarray(row * full, row * full + length), r * length);
-    });
-    const part = await run(ids, mask, rows.length, length);
-    dim = part.dim;
-    out ??= new Float32Array(texts.length * dim);
-    rows.forEach((row, r) => out!.set(part.data.subarray(r * dim, (r + 1) * dim), row * dim));
-  }
-  return { data: out ?? new Float32Array(0), dim };
-}
-
-/** Whether a text tower export takes any sequence length (a symbolic second dimension of its ids). */
-function takesAnyLength(session: Session, ids: string): boolean {
-  const meta = session.inputMetadata.find((m) => m.name === ids);
-  return meta?.isTensor === true && typeof meta.shape[1] === 'string';
+  return runByCaptionLength(
+    tokenizer.encode(texts),
+    texts.length,
+    anyLength,
+    async (ids, mask, rows, length) => {
+      const shape = [rows, length];
+      const feeds: Record<string, Tensor> = { [names.ids]: new Tensor('int64', ids, shape) };
+      if (names.mask) feeds[names.mask] = new Tensor('int64', mask, shape);
+      const out = (await session.run(feeds))[names.textOut]!;
+      return { data: out.data as Float32Array, dim: out.dims[1] as number };
+    },
+  );
 }
 
 /**
