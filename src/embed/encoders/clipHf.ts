@@ -141,17 +141,12 @@ async function embedTexts(
   texts: string[],
   anyLength: boolean,
 ): Promise<{ data: Float32Array; dim: number }> {
-  return runByCaptionLength(
-    tokenizer.encode(texts),
-    texts.length,
-    anyLength,
-    async (ids, mask, rows, length) => {
-      const input_ids = new HfTensor('int64', ids, [rows, length]);
-      const attention_mask = new HfTensor('int64', mask, [rows, length]);
-      const out = ((await model({ input_ids, attention_mask })) as { text_embeds: HfTensor }).text_embeds;
-      return { data: out.data as Float32Array, dim: out.dims[1]! };
-    },
-  );
+  return runByCaptionLength(tokenizer, texts, anyLength, async (ids, mask, rows, length) => {
+    const input_ids = new HfTensor('int64', ids, [rows, length]);
+    const attention_mask = new HfTensor('int64', mask, [rows, length]);
+    const out = ((await model({ input_ids, attention_mask })) as { text_embeds: HfTensor }).text_embeds;
+    return { data: out.data as Float32Array, dim: out.dims[1]! };
+  });
 }
 
 /**

@@ -80,18 +80,13 @@ async function runTextTower(
   texts: string[],
   anyLength: boolean,
 ): Promise<{ data: Float32Array; dim: number }> {
-  return runByCaptionLength(
-    tokenizer.encode(texts),
-    texts.length,
-    anyLength,
-    async (ids, mask, rows, length) => {
-      const shape = [rows, length];
-      const feeds: Record<string, Tensor> = { [names.ids]: new Tensor('int64', ids, shape) };
-      if (names.mask) feeds[names.mask] = new Tensor('int64', mask, shape);
-      const out = (await session.run(feeds))[names.textOut]!;
-      return { data: out.data as Float32Array, dim: out.dims[1] as number };
-    },
-  );
+  return runByCaptionLength(tokenizer, texts, anyLength, async (ids, mask, rows, length) => {
+    const shape = [rows, length];
+    const feeds: Record<string, Tensor> = { [names.ids]: new Tensor('int64', ids, shape) };
+    if (names.mask) feeds[names.mask] = new Tensor('int64', mask, shape);
+    const out = (await session.run(feeds))[names.textOut]!;
+    return { data: out.data as Float32Array, dim: out.dims[1] as number };
+  });
 }
 
 /**

@@ -7,7 +7,7 @@
  * batch it came in. Both CLIP encoders (raw ONNX and transformers.js) run their text tower through it.
  */
 import type { Session } from '../../compute/ort.js';
-import type { TokenizedBatch } from '../tokenizer.js';
+import type { ClipTokenizer } from '../tokenizer.js';
 
 /** The token counts captions are rounded up to (77: CLIP's context, the longest). */
 export const TEXT_LENGTHS = [16, 32, 48, 64, 77] as const;
@@ -27,15 +27,17 @@ export function takesAnyLength(session: Pick<Session, 'inputMetadata'>, ids: str
 }
 
 /**
- * The tower on tokenised captions: all at the batch's full length when the export is fixed, else one
- * run per rounded length. Rows come back in the captions' order.
+ * The tower on captions: all at 77 tokens when the export is fixed, else one run per rounded length.
+ * Rows come back in the captions' order.
  */
 export async function runByCaptionLength(
-  tokens: TokenizedBatch,
-  rows: number,
+  tokenizer: ClipTokenizer,
+  texts: string[],
   anyLength: boolean,
   run: TextTowerRun,
 ): Promise<{ data: Float32Array; dim: number }> {
+  const tokens = tokenizer.encode(texts);
+  const rows = texts.length;
   const full = tokens.length;
   if (!anyLength) return run(tokens.inputIds, tokens.attentionMask, rows, full);
   const groups = new Map<number, number[]>();
