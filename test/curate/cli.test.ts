@@ -185,7 +185,13 @@ describe('curate CLI: index, select, compare, search, methods, config', () => {
     expect((await curate('-w', ws, 'embed', '--encoder', model)).code).toBe(0);
     const index = await curate('-w', ws, 'index');
     expect(index.code).toBe(0);
-    expect(index.out).toMatch(/image index of 240 samples/);
+    expect(index.out).toMatch(/image index of 240 samples in [\d.]+ s \(build [\d.]+ s, hnswlib\)/);
+    expect(index.out).toMatch(/recall@10 1\.00 on 200 sampled queries \(efSearch 64, against exact search\)/);
+    const sharded = await curate('-w', ws, 'index', '--shards', '2');
+    expect(sharded.out, stderr()).toMatch(/image index of 240 samples .*hnswlib, 2 shards\)/);
+    const wrong = await curate('-w', ws, 'index', '--shards', '2', '--kind', 'usearch');
+    expect(wrong.code).toBe(2);
+    expect(stderr()).toContain('--shards applies to --kind hnswlib');
 
     const select = await curate(
       '-w',

@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { addDataset, Catalog, embedCatalog } from '../../src/curate/api.js';
@@ -32,16 +32,18 @@ describe('workspace embeddings and index', () => {
     // The build measures recall@10 against exact search on 200 sampled items.
     expect(built.recall).toMatchObject({ k: 10, queries: Math.min(200, MINI_COUNT), efSearch: 200 });
     expect(built.recall!.recall).toBeGreaterThanOrEqual(0.95);
+    // A pool this small is one hnswlib shard: `image.hnsw`.
     expect(readdirSync(WorkspaceIndex.dir(workspace)).sort()).toEqual([
+      'image.hnsw',
       'image.ids.npy',
       'image.json',
-      'image.usearch',
     ]);
     // The ids of the index keys, in key order, as an int64 .npy (catalog order here).
     const idsFile = path.join(WorkspaceIndex.dir(workspace), 'image.ids.npy');
     expect(Array.from(await readInt64Npy(idsFile))).toEqual(Array.from(e.ids));
     const index = await WorkspaceIndex.load(workspace, 'image');
-    expect(index.index.kind).toBe('usearch');
+    expect(index.index.kind).toBe('hnswlib');
+    expect(index.describe()).toBe('hnswlib');
     expect(index.recall).toEqual(built.recall);
     // An item's nearest neighbour is itself.
     const hits = await index.nearest(catalog, e.image!.subarray(5 * e.dim, 6 * e.dim), 3);
@@ -73,6 +75,7 @@ describe('workspace embeddings and index', () => {
 
     // An index an older version wrote (hnswlib, `image.hnsw`, a meta without `kind`) still loads.
     const dir = WorkspaceIndex.dir(workspace);
+    rmSync(path.join(dir, 'image.hnsw'));
     const legacy = HnswIndex.build({ rows: e.n, cols: e.dim, data: e.image! }, { efSearch: 200 });
     await legacy.save(path.join(dir, 'image.hnsw'));
     const meta = JSON.parse(readFileSync(path.join(dir, 'image.json'), 'utf8')) as Record<string, unknown>;
@@ -86,15 +89,26 @@ describe('workspace embeddings and index', () => {
     expect(old.recall).toBeUndefined();
     const oldHits = await old.nearest(catalog, e.image!.subarray(5 * e.dim, 6 * e.dim), 3);
     expect(oldHits[0]).toMatchObject({ id: e.ids[5] });
-    // Rebuilding replaces it with a usearch index and removes the stale file. Without an efSearch the
+    // Rebuilding as usearch (asked for) replaces it and removes the stale file. Without an efSearch the
     // breadth doubles towards the target recall (unreachable here, so up to the cap) and is kept.
     const raised = await WorkspaceIndex.build(catalog, workspace, 'image', {
       embeddings: e,
       targetRecall: 1.01,
+      kind: 'usearch',
     });
     expect(readdirSync(dir).sort()).toEqual(['image.ids.npy', 'image.json', 'image.usearch']);
+    expect(raised.describe()).toBe('usearch, f16');
     expect(raised.recall!.efSearch).toBe(1024);
     expect(raised.index.efSearch).toBe(1024);
+    expect((await WorkspaceIndex.load(workspace, 'image')).index.efSearch).toBe(1024);
+    // The same for the sharded hnswlib index (its breadth is set in place, not by reloading).
+    const raisedHnsw = await WorkspaceIndex.build(catalog, workspace, 'image', {
+      embeddings: e,
+      targetRecall: 1.01,
+      shards: 2,
+    });
+    expect(readdirSync(dir).sort()).toEqual(['image.0.hnsw', 'image.1.hnsw', 'image.ids.npy', 'image.json']);
+    expect(raisedHnsw.recall!.efSearch).toBe(1024);
     expect((await WorkspaceIndex.load(workspace, 'image')).index.efSearch).toBe(1024);
     await WorkspaceIndex.build(catalog, workspace, 'image', { embeddings: e, recallQueries: 0 });
     expect((await WorkspaceIndex.load(workspace, 'image')).recall).toBeUndefined();
@@ -120,9 +134,10 @@ describe('index built block by block', () => {
     );
     expect(parts.length).toBe(3);
 
-    const file = path.join(WorkspaceIndex.dir(workspace), 'image.usearch');
+    const file = path.join(WorkspaceIndex.dir(workspace), 'image.hnsw');
     const options = { efSearch: 50, recallQueries: 40 };
     const whole = await WorkspaceIndex.build(catalog, workspace, 'image', { ...options, embeddings: e });
+    const wholeBytes = readFileSync(file);
     const seen: number[] = [];
     // One part per block: three blocks, each added as it is read.
     const blocks = await WorkspaceIndex.build(catalog, workspace, 'image', {
@@ -131,13 +146,32 @@ describe('index built block by block', () => {
       onProgress: (done) => seen.push(done),
     });
     expect(Array.from(blocks.ids)).toEqual(Array.from(e.ids));
-    expect(seen).toEqual(parts.map((_, i) => parts.slice(0, i + 1).reduce((n, p) => n + Number(p.n), 0)));
+    // Progress reaches every block's end (the shard reports as it goes, so possibly more often).
+    const ends = parts.map((_, i) => parts.slice(0, i + 1).reduce((n, p) => n + Number(p.n), 0));
+    for (const end of ends) expect(seen).toContain(end);
     expect(blocks.recall).toEqual(whole.recall);
-    // The same blocks on one thread (a small pool) give the same index, byte for byte. (Not the bytes of
-    // the one-block build: usearch grows its storage at every add, which changes the graph it draws.)
-    const blockBytes = readFileSync(file);
+    // The blocks give the one-block build's index, byte for byte (each shard adds its items in order).
+    expect(readFileSync(file).equals(wholeBytes)).toBe(true);
+    // So do three shards, whichever blocks feed them.
+    await WorkspaceIndex.build(catalog, workspace, 'image', { ...options, shards: 3, embeddings: e });
+    const shardFile = (s: number) => path.join(WorkspaceIndex.dir(workspace), `image.${s}.hnsw`);
+    const shardBytes = [0, 1, 2].map((s) => readFileSync(shardFile(s)));
+    const three = await WorkspaceIndex.build(catalog, workspace, 'image', {
+      ...options,
+      shards: 3,
+      blockRows: 1,
+    });
+    expect(three.describe()).toBe('hnswlib, 3 shards');
+    for (const s of [0, 1, 2]) expect(readFileSync(shardFile(s)).equals(shardBytes[s]!)).toBe(true);
+    const item = e.image!.subarray(100 * e.dim, 101 * e.dim);
+    expect((await three.nearest(catalog, item, 1))[0]!.id).toBe(e.ids[100]);
+    // A damaged shard is named, with the command that rebuilds it.
+    writeFileSync(shardFile(1), shardBytes[1]!.subarray(0, 1000));
+    await expect(WorkspaceIndex.load(workspace, 'image')).rejects.toThrow(
+      /image\.1\.hnsw is damaged .*run `curate index` to rebuild it/,
+    );
     await WorkspaceIndex.build(catalog, workspace, 'image', { ...options, blockRows: 1 });
-    expect(readFileSync(file).equals(blockBytes)).toBe(true);
+    expect(existsSync(shardFile(1))).toBe(false);
     const query = e.image!.subarray(7 * e.dim, 8 * e.dim);
     expect((await blocks.nearest(catalog, query, 5)).map((h) => h.id)).toEqual(
       (await whole.nearest(catalog, query, 5)).map((h) => h.id),

@@ -30,7 +30,7 @@ import { resetWorkspace } from '../../src/curate/reset.js';
 import type { SkippedFitImage } from '../../src/embed/encoders/offline/index.js';
 import { EmbeddingStore, EncoderMismatchError, WorkspaceStateError } from '../../src/embed/store.js';
 import { WriteError, writeFileAtomic } from '../../src/io/atomic.js';
-import { IndexFileError } from '../../src/select/index/hnsw.js';
+import { HnswIndex, IndexFileError } from '../../src/select/index/hnsw.js';
 import { UsearchIndex } from '../../src/select/index/usearch.js';
 import { captureCli } from '../support/cli.js';
 import { writeTinyClip } from '../support/tinyClip.js';
@@ -303,30 +303,39 @@ describe('cases 2 and 3: the offline fit', () => {
   });
 });
 
-describe('case 4: the kNN index (usearch)', () => {
-  it('UsearchIndex.load names a file cut inside its graph', async () => {
+describe('case 4: the kNN index (hnswlib, and usearch when asked for)', () => {
+  it('HnswIndex.load and UsearchIndex.load name a file cut inside its graph', async () => {
     const dir = await tempDir();
-    const file = path.join(dir, 'copy.usearch');
-    cpSync(path.join(base, 'index', 'image.usearch'), file);
-    truncateSync(file, statSync(file).size - 3);
     const dim = (JSON.parse(readFileSync(path.join(base, 'index', 'image.json'), 'utf8')) as { dim: number })
       .dim;
-    const err = await UsearchIndex.load(file, dim).catch((e: unknown) => e);
+    const file = path.join(dir, 'copy.hnsw');
+    cpSync(path.join(base, 'index', 'image.hnsw'), file);
+    truncateSync(file, statSync(file).size - 3);
+    const err = await HnswIndex.load(file, dim).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(IndexFileError);
     expect((err as Error).message).toContain(file);
+    const ws = await copyOfBase();
+    expect((await curate('-w', ws, 'index', '--kind', 'usearch')).code, stderr()).toBe(0);
+    const usearchFile = path.join(dir, 'copy.usearch');
+    cpSync(path.join(ws, 'index', 'image.usearch'), usearchFile);
+    truncateSync(usearchFile, statSync(usearchFile).size - 3);
+    const usearchErr = await UsearchIndex.load(usearchFile, dim).catch((e: unknown) => e);
+    expect(usearchErr).toBeInstanceOf(IndexFileError);
+    expect((usearchErr as Error).message).toContain(usearchFile);
   });
 
   it('is written under a temporary name and renamed (nothing left beside it)', () => {
     expect(readdirSync(path.join(base, 'index')).sort()).toEqual([
+      'image.hnsw',
       'image.ids.npy',
       'image.json',
-      'image.usearch',
     ]);
   });
 
   it('cut short: search names the file and `curate index`; `curate index` rebuilds it', async () => {
     const ws = await copyOfBase();
-    const file = path.join(ws, 'index', 'image.usearch');
+    const file = path.join(ws, 'index', 'image.hnsw');
+    const bytes = readFileSync(file);
     const before = await curate('-w', base, 'search', 'a photo of a cat', '-k', '3', '--encoder', model);
     expect(before.code, stderr()).toBe(0);
     truncateSync(file, Math.floor(statSync(file).size / 2));
@@ -335,7 +344,8 @@ describe('case 4: the kNN index (usearch)', () => {
     expect(stderr()).toContain(file);
     expect(stderr()).toContain('curate index');
     expect((await curate('-w', ws, 'index')).code).toBe(0);
-    // A two-thread build is not byte-deterministic; what it answers is what must come back.
+    // The rebuild is the index that was damaged, byte for byte, and answers as it did.
+    expect(readFileSync(file).equals(bytes)).toBe(true);
     const again = await curate('-w', ws, 'search', 'a photo of a cat', '-k', '3', '--encoder', model);
     expect(again.code, stderr()).toBe(0);
     expect(again.out).toBe(before.out);
@@ -343,7 +353,7 @@ describe('case 4: the kNN index (usearch)', () => {
 
   it('a few bytes short (inside the graph) is caught too', async () => {
     const ws = await copyOfBase();
-    const file = path.join(ws, 'index', 'image.usearch');
+    const file = path.join(ws, 'index', 'image.hnsw');
     truncateSync(file, statSync(file).size - 3);
     expect((await curate('-w', ws, 'search', 'a cat', '--encoder', model)).code).toBe(2);
     expect(stderr()).toContain(file);
@@ -419,7 +429,7 @@ describe('a full disk (tmpfs, as root)', () => {
     expect(temps(dir)).toEqual([]);
   });
 
-  it('index on a full index folder fails naming image.usearch and leaves no .tmp', async (ctx) => {
+  it('index on a full index folder fails naming image.hnsw and leaves no .tmp', async (ctx) => {
     if (!canMount) ctx.skip();
     const ws = await copyOfBase();
     const dir = path.join(ws, 'index');
@@ -428,7 +438,7 @@ describe('a full disk (tmpfs, as root)', () => {
     fill(dir, 16 << 10);
     const r = await curate('-w', ws, 'index');
     expect(r.code).not.toBe(0);
-    expect(stderr()).toContain(`cannot write ${path.join(dir, 'image.usearch')}: no space left`);
+    expect(stderr()).toContain(`cannot write ${path.join(dir, 'image.hnsw')}: no space left`);
     expect(temps(dir)).toEqual([]);
   });
 

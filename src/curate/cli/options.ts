@@ -107,6 +107,7 @@ export const LIMITS = {
   /** hnswlib's M: below 2 the graph cannot link (M = 0 crashes the native code); above 512 it only wastes memory. */
   m: { min: 2, max: 512 },
   efConstruction: { min: 1, max: 100_000 },
+  shards: { min: 1, max: 1_024 },
   k: { min: 1, max: 10_000 },
   limit: { min: 1 },
   shardSize: { min: 1 },

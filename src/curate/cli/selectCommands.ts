@@ -41,6 +41,7 @@ import { printable, warn } from './escape.js';
 import { describeExcluded } from '../embeddings.js';
 import { defaultCompareRun } from '../pipeline.js';
 import { parseEvaluators } from '../../eval/evaluate.js';
+import type { IndexKind } from '../../select/index/types.js';
 import { fractionOption, integerOption, LIMITS, seedOption, UsageError } from './options.js';
 import { countBar, progressLine } from './progress.js';
 import { columnsOf, formatCell, marksOf, noiseLegend, type CompareColumn } from '../compareTable.js';
@@ -143,41 +144,64 @@ export function registerSelectCommands(program: Command, out: (text: string) => 
     )
     .addOption(integerOption('--m <n>', 'HNSW graph degree M', LIMITS.m, 16))
     .addOption(integerOption('--ef-construction <n>', 'HNSW efConstruction', LIMITS.efConstruction, 200))
-    .action(async (o: { space: Space; m: number; efConstruction: number }, cmd: Command) => {
-      const workspace = workspaceOf(cmd);
-      await withCatalog(workspace, async (catalog) => {
-        await requireEmbeddings(catalog, workspace);
-        const progress = countBar(`index ${o.space}`, 'vectors');
-        let started = false;
-        const t0 = performance.now();
-        // The build itself runs to its end (native code); a Ctrl-C during it still exits 130.
-        const index = await interruptible(async () => {
-          try {
-            return await WorkspaceIndex.build(catalog, workspace, o.space, {
-              m: o.m,
-              efConstruction: o.efConstruction,
-              onProgress: (done, total) => {
-                if (!started) progress.start(total, 0);
-                started = true;
-                progress.update(done);
-              },
-            });
-          } finally {
-            progress.stop();
-          }
-        });
-        out(
-          `${o.space} index of ${index.ids.length} samples in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
-            `(build ${(index.buildSeconds ?? 0).toFixed(1)} s, ${index.index.kind}) → ${WorkspaceIndex.dir(workspace)}\n`,
-        );
-        // What neighbours and search are worth: recall@10 against exact search on sampled items.
-        if (index.recall)
+    .addOption(
+      new Option(
+        '--kind <library>',
+        'hnswlib (float32, sharded over the cores; the default) or usearch (float16, half the memory)',
+      ).choices(['hnswlib', 'usearch']),
+    )
+    .addOption(
+      integerOption(
+        '--shards <n>',
+        'hnswlib shards, one thread each (default: one per core, ≥ 50,000 items each)',
+        LIMITS.shards,
+      ),
+    )
+    .action(
+      async (
+        o: { space: Space; m: number; efConstruction: number; kind?: IndexKind; shards?: number },
+        cmd: Command,
+      ) => {
+        if (o.shards !== undefined && o.kind === 'usearch')
+          throw new UsageError('--shards applies to --kind hnswlib (usearch builds one graph on every core)');
+        const workspace = workspaceOf(cmd);
+        await withCatalog(workspace, async (catalog) => {
+          await requireEmbeddings(catalog, workspace);
+          const progress = countBar(`index ${o.space}`, 'vectors');
+          let started = false;
+          const t0 = performance.now();
+          // The build itself runs to its end (native code); a Ctrl-C during it still exits 130.
+          const index = await interruptible(async () => {
+            try {
+              return await WorkspaceIndex.build(catalog, workspace, o.space, {
+                m: o.m,
+                efConstruction: o.efConstruction,
+                ...(o.kind ? { kind: o.kind } : {}),
+                ...(o.shards !== undefined ? { shards: o.shards } : {}),
+                onProgress: (done, total) => {
+                  if (!started) progress.start(total, 0);
+                  started = true;
+                  progress.update(done);
+                },
+              });
+            } finally {
+              progress.stop();
+            }
+          });
+          if (index.kindReason) out(`index: usearch, since ${index.kindReason}\n`);
           out(
-            `recall@${index.recall.k} ${index.recall.recall.toFixed(2)} on ${index.recall.queries} sampled queries ` +
-              `(efSearch ${index.recall.efSearch}, against exact search)\n`,
+            `${o.space} index of ${index.ids.length} samples in ${((performance.now() - t0) / 1000).toFixed(1)} s ` +
+              `(build ${(index.buildSeconds ?? 0).toFixed(1)} s, ${index.describe()}) → ${WorkspaceIndex.dir(workspace)}\n`,
           );
-      });
-    });
+          // What neighbours and search are worth: recall@10 against exact search on sampled items.
+          if (index.recall)
+            out(
+              `recall@${index.recall.k} ${index.recall.recall.toFixed(2)} on ${index.recall.queries} sampled queries ` +
+                `(efSearch ${index.recall.efSearch}, against exact search)\n`,
+            );
+        });
+      },
+    );
 
   shared(
     program

@@ -1,9 +1,8 @@
 /**
  * The only importer of hnswlib-node. An HNSW index (Malkov & Yashunin 2018) over unit vectors with inner
  * product as similarity: build, persist, reload, query by vector, and export the sparse kNN graph the
- * graph-based selectors use. Its build runs on one thread, so workspaces now build `UsearchIndex`
- * (usearch.ts); this one still loads the `.hnsw` indexes older versions wrote, and builds the small
- * indexes of the map layout.
+ * graph-based selectors use. Its build runs on one thread: a workspace index is several of these built
+ * side by side on worker threads (`ShardedHnswIndex`, shardedHnsw.ts); the map layout builds one alone.
  */
 import { open, rename, rm, statfs } from 'node:fs/promises';
 import path from 'node:path';
@@ -84,22 +83,48 @@ export class HnswIndex implements Index {
   private constructor(
     private readonly index: hnswlib.HierarchicalNSW,
     readonly dim: number,
-    readonly size: number,
+    private count: number,
   ) {}
+
+  /** Items added so far. */
+  get size(): number {
+    return this.count;
+  }
 
   static build(
     vectors: Matrix,
     options: HnswOptions = {},
     onProgress?: (done: number, total: number) => void,
   ): HnswIndex {
-    const index = new hnswlib.HierarchicalNSW('ip', vectors.cols);
-    index.initIndex(vectors.rows, options.m ?? 16, options.efConstruction ?? 200, options.seed ?? 100);
-    for (let i = 0; i < vectors.rows; i++) {
-      index.addPoint(Array.from(rowsOf(vectors, i, i + 1).data), i);
-      if (onProgress && (i + 1) % 10_000 === 0) onProgress(i + 1, vectors.rows);
-    }
+    const index = HnswIndex.empty(vectors.cols, vectors.rows, options);
+    index.add(vectors, onProgress && ((added) => onProgress(added, vectors.rows)));
+    return index;
+  }
+
+  /** An index with room for `capacity` items and none yet, filled block by block with `add`. */
+  static empty(dim: number, capacity: number, options: HnswOptions = {}): HnswIndex {
+    const index = new hnswlib.HierarchicalNSW('ip', dim);
+    index.initIndex(
+      Math.max(1, capacity),
+      options.m ?? 16,
+      options.efConstruction ?? 200,
+      options.seed ?? 100,
+    );
     index.setEf(options.efSearch ?? 64);
-    return new HnswIndex(index, vectors.cols, vectors.rows);
+    return new HnswIndex(index, dim, 0);
+  }
+
+  /**
+   * Add the rows of `vectors` as the next items (labels size, size + 1, …), one at a time on this
+   * thread; `onProgress` gets the rows of this call added so far, every 10,000.
+   */
+  add(vectors: Matrix, onProgress?: (added: number) => void): void {
+    if (vectors.cols !== this.dim)
+      throw new Error(`rows have ${vectors.cols} dimensions, the index ${this.dim}`);
+    for (let i = 0; i < vectors.rows; i++) {
+      this.index.addPoint(Array.from(rowsOf(vectors, i, i + 1).data), this.count++);
+      if (onProgress && ((i + 1) % 10_000 === 0 || i + 1 === vectors.rows)) onProgress(i + 1);
+    }
   }
 
   /** Load a saved index; a missing or damaged file is an IndexFileError naming it. */
@@ -117,6 +142,11 @@ export class HnswIndex implements Index {
 
   get efSearch(): number {
     return this.index.getEf();
+  }
+
+  /** Search with breadth `ef` from now on. */
+  setEfSearch(ef: number): void {
+    this.index.setEf(ef);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * The one nearest-neighbour index interface the workspace, the panel, text search and the kNN-graph
- * selectors use. Two implementations: `UsearchIndex` (usearch, multi-threaded build, the default) and
- * `HnswIndex` (hnswlib-node, one thread; kept so indexes written by older versions still load).
+ * selectors use. Implementations: `ShardedHnswIndex` (hnswlib-node graphs built on one worker thread
+ * each and searched together; the workspace default), `UsearchIndex` (usearch, one graph built on every
+ * core, float16 storage) and `HnswIndex` (one hnswlib graph: a shard, and the map layout's small index).
  * Similarity is the inner product of unit vectors (cosine).
  */
 import type { KnnGraph } from '../contract.js';
@@ -25,7 +26,7 @@ export interface IndexOptions {
   /** Search breadth at query time (raised to k when k is larger). */
   efSearch?: number;
   seed?: number;
-  /** Build and batch-search threads (usearch only; default: every core). */
+  /** Build and batch-search threads (usearch only; default: every core; hnswlib uses shards instead). */
   threads?: number;
   precision?: IndexPrecision;
 }

@@ -103,6 +103,8 @@ export class UsearchIndex implements Index {
     readonly dim: number,
     readonly efSearch: number,
     private readonly threads: number,
+    /** How the vectors are stored. */
+    readonly precision: IndexPrecision,
   ) {}
 
   get size(): number {
@@ -128,6 +130,7 @@ export class UsearchIndex implements Index {
       dim,
       options.efSearch ?? INDEX_DEFAULTS.efSearch,
       threads,
+      options.precision ?? 'f16',
     );
   }
 
@@ -200,6 +203,7 @@ export class UsearchIndex implements Index {
       dim,
       options.efSearch ?? INDEX_DEFAULTS.efSearch,
       options.threads ?? availableParallelism(),
+      options.precision ?? 'f16',
     );
   }
 
