@@ -2,8 +2,8 @@
  * One kNN-index candidate at scale in a fresh process → one JSON line on stdout:
  *   hnswWorker.ts <n> <dim> [candidate] [efSearch,…]
  * candidate: `hnswlib` (default; M = 16, efConstruction = 200, one thread),
- * `hnswlib-sharded` (two worker threads each build hnswlib over half the rows; a query searches both
- * shards and merges), `usearch-f32`, `usearch-f16` (M = 16, efConstruction = 200, every core); a
+ * `hnswlib-sharded` (the tool's ShardedHnswIndex: two worker threads each build hnswlib over every
+ * other row; a query searches both shards and merges), `usearch-f32`, `usearch-f16` (M = 16, efConstruction = 200, every core); a
  * `-m32` suffix (`hnswlib-m32`, `usearch-f16-m32`) builds with M = 32.
  * The build runs once; recall@10 (self excluded, against the exact top-k kernel) and single-query time
  * are measured on 200 sampled items at each efSearch (default 64). Data: bench/synthetic.ts.
@@ -11,12 +11,12 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import path from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { HnswIndex } from '../src/select/index/hnsw.js';
 import { sampleRows, recallAt } from '../src/select/index/recall.js';
+import { ShardedHnswBuilder, ShardedHnswIndex, shardFiles } from '../src/select/index/shardedHnsw.js';
 import type { Neighbour } from '../src/select/index/types.js';
 import { UsearchIndex } from '../src/select/index/usearch.js';
-import { gather, topKInnerProduct, type Matrix } from '../src/select/kernels/similarity.js';
+import { gather, rowsOf, topKInnerProduct, type Matrix } from '../src/select/kernels/similarity.js';
 import { syntheticEmbeddings } from './synthetic.js';
 
 const [nText, dimText, candidate = 'hnswlib', efText = '64'] = process.argv.slice(2);
@@ -71,7 +71,7 @@ const cpu = process.cpuUsage(cpuStarted);
 const buildCpuSeconds = (cpu.user + cpu.system) / 1e6;
 const rssAfterBuild = process.memoryUsage().rss;
 let fileBytes = 0;
-for (const f of [file, `${file}.0`, `${file}.1`])
+for (const f of [file, ...shardFiles(`${file}.hnsw`, threads)])
   fileBytes += await stat(f).then(
     (s) => s.size,
     () => 0,
@@ -116,47 +116,23 @@ console.log(
 );
 
 /**
- * hnswlib over `shards` row ranges, each built in its own worker thread (the vectors shared, not
- * copied) and saved; the searcher loads every shard and merges their top k by similarity.
+ * The tool's own sharded index (ShardedHnswBuilder, what `curate index` builds): `shards` worker
+ * threads each build hnswlib over every shards-th row, fed in blocks of 100,000 rows; a query searches
+ * every shard and merges.
  */
 async function shardedHnswlib(shards: number): Promise<Searcher> {
-  const shared = new Float32Array(new SharedArrayBuffer(image.byteLength));
-  shared.set(image);
-  const bounds = Array.from({ length: shards + 1 }, (_, s) => Math.floor((s * n) / shards));
-  // An eval worker is CommonJS and cannot load TypeScript: it calls hnswlib-node directly.
-  const code = `
-    const { workerData, parentPort } = require('node:worker_threads');
-    const hnswlib = require('hnswlib-node');
-    const { data, dim, start, end, file } = workerData;
-    const index = new hnswlib.HierarchicalNSW('ip', dim);
-    index.initIndex(end - start, 16, 200, 100);
-    for (let i = start; i < end; i++) index.addPoint(Array.from(data.subarray(i * dim, (i + 1) * dim)), i - start);
-    index.writeIndexSync(file);
-    parentPort.postMessage('done');`;
-  await Promise.all(
-    bounds.slice(0, -1).map(
-      (start, s) =>
-        new Promise<void>((resolve, reject) => {
-          const w = new Worker(code, {
-            eval: true,
-            workerData: { data: shared, dim, start, end: bounds[s + 1], file: `${file}.${s}` },
-          });
-          w.once('message', () => resolve());
-          w.once('error', reject);
-        }),
-    ),
+  const builder = new ShardedHnswBuilder(dim, n, shards, { m, efConstruction: 200 }, (done) =>
+    progress(done),
   );
-  await stat(`${file}.0`).then((s) => s.size);
+  try {
+    for (let start = 0; start < n; start += 100_000)
+      await builder.add(rowsOf(vectors, start, Math.min(n, start + 100_000)));
+    await builder.save(`${file}.hnsw`, 64);
+  } finally {
+    await builder.close();
+  }
   return async (ef) => {
-    const parts = await Promise.all(
-      bounds.slice(0, -1).map((_, s) => HnswIndex.load(`${file}.${s}`, dim, ef)),
-    );
-    return (v, k) =>
-      parts
-        .flatMap((p, s) =>
-          p.query(v, k).map((h) => ({ index: h.index + bounds[s]!, similarity: h.similarity })),
-        )
-        .sort((a, b) => b.similarity - a.similarity || a.index - b.index)
-        .slice(0, k);
+    const loaded = await ShardedHnswIndex.load(shardFiles(`${file}.hnsw`, shards), dim, ef);
+    return (v, k) => loaded.query(v, k);
   };
 }

@@ -74,8 +74,9 @@ async function write(rows: Row[]): Promise<void> {
       ),
       '',
       'M = 16, efConstruction = 200 unless the name says `-m32`. Recall@10: each sampled item queries the index; its ten exact ' +
-        'neighbours (itself excluded) come from the top-k kernel. hnswlib-sharded: two worker threads each build hnswlib over half ' +
-        "the rows, a query searches both halves and merges. usearch: the tool's own `UsearchIndex` build (the first " +
+        "neighbours (itself excluded) come from the top-k kernel. hnswlib-sharded: the tool's `ShardedHnswIndex` (two worker " +
+        'threads each build hnswlib over every other row, a query searches both shards and merges; before 2026-12-04 a bench-only ' +
+        "copy over the two halves of the rows). usearch: the tool's own `UsearchIndex` build (the first " +
         '50,000 items one at a time, since a threaded add mislinks tight clusters, the rest with a batch `add` on every core), ' +
         'vectors stored as float32 or float16. Wall times depend on how busy the machine was (load average, 2 cores); build CPU ' +
         'seconds (all threads) do much less. Query ms: one query at a time, one thread.',
