@@ -61,9 +61,8 @@ export class ShardedHnswIndex implements Index {
 
   /** Load the shard files `files` (shard order); a missing or damaged one is an IndexFileError naming it. */
   static async load(files: readonly string[], dim: number, efSearch: number): Promise<ShardedHnswIndex> {
-    const parts: HnswIndex[] = [];
-    for (const f of files) parts.push(await HnswIndex.load(f, dim, efSearch));
-    return new ShardedHnswIndex(parts);
+    // hnswlib-node reads off the main thread: the shards load side by side.
+    return new ShardedHnswIndex(await Promise.all(files.map((f) => HnswIndex.load(f, dim, efSearch))));
   }
 
   /** Save each shard atomically to its file of `shardFiles(file, shards)`. */
