@@ -75,7 +75,10 @@ export interface SearchHit {
 }
 
 export interface WorkspaceIndexOptions extends IndexOptions {
-  /** The library (default: hnswlib, or usearch when a float32 index would not fit; see `chooseIndexKind`). */
+  /**
+   * The library (default: hnswlib, or usearch when a float32 index would not fit, see `chooseIndexKind`,
+   * or when `precision: 'f16'` is asked for).
+   */
   kind?: IndexKind;
   /** hnswlib: shards, each built on its own thread (default {@link defaultShards}). */
   shards?: number;
@@ -438,7 +441,12 @@ function startBuild(
   options: WorkspaceIndexOptions & { efSearch: number },
 ): IndexBuilder {
   const { efSearch, onProgress } = options;
-  const chosen = options.kind ? { kind: options.kind } : chooseIndexKind(expectedRows, dim, options.m);
+  // Float16 storage is usearch's: asking for it picks usearch.
+  const chosen = options.kind
+    ? { kind: options.kind }
+    : options.precision === 'f16'
+      ? { kind: 'usearch' as const }
+      : chooseIndexKind(expectedRows, dim, options.m);
   if (chosen.kind === 'hnswlib') {
     const shards = Math.min(options.shards ?? defaultShards(expectedRows), Math.max(1, expectedRows));
     const file = indexFile(dir, space, 'hnswlib');

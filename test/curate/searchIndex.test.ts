@@ -101,6 +101,12 @@ describe('workspace embeddings and index', () => {
     expect(raised.recall!.efSearch).toBe(1024);
     expect(raised.index.efSearch).toBe(1024);
     expect((await WorkspaceIndex.load(workspace, 'image')).index.efSearch).toBe(1024);
+    // Asking for float16 storage asks for usearch; hnswlib with it is refused, not silently float32.
+    const f16 = await WorkspaceIndex.build(catalog, workspace, 'image', { embeddings: e, precision: 'f16' });
+    expect(f16.describe()).toBe('usearch, f16');
+    await expect(
+      WorkspaceIndex.build(catalog, workspace, 'image', { embeddings: e, precision: 'f16', kind: 'hnswlib' }),
+    ).rejects.toThrow(/hnswlib stores float32 vectors/);
     // The same for the sharded hnswlib index (its breadth is set in place, not by reloading).
     const raisedHnsw = await WorkspaceIndex.build(catalog, workspace, 'image', {
       embeddings: e,
