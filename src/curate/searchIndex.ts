@@ -338,6 +338,7 @@ export class WorkspaceIndex {
       path.resolve(workspace),
       meta.recall,
       meta.buildSeconds,
+      meta.kindReason,
     );
   }
 

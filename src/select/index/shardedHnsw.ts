@@ -199,8 +199,8 @@ class ShardWorker {
 /**
  * Builds a sharded index of up to `total` items, fed block by block in item order: `add` hands each shard its
  * rows of the block and returns once the previous block is in (so the next block is read while this
- * one is added), `save` writes every shard's file and loads the saved index. `close` stops the workers
- * (always call it, also after a failure).
+ * one is added), `save` writes every shard's file, stops the workers (also when it fails) and loads
+ * the saved index. `close` stops the workers of a build that will not be saved.
  */
 export class ShardedHnswBuilder {
   private readonly workers: ShardWorker[];
@@ -267,11 +267,15 @@ export class ShardedHnswBuilder {
    * stop the workers and load the saved shards at `efSearch`.
    */
   async save(file: string, efSearch: number): Promise<ShardedHnswIndex> {
-    await this.inFlight;
     const files = shardFiles(file, this.shards);
-    await Promise.all(this.workers.map((w, s) => w.request({ type: 'save', file: files[s]! })));
-    // The workers' copies go before the saved files are loaded: the index is held once, not twice.
-    await this.close();
+    try {
+      await this.inFlight;
+      await Promise.all(this.workers.map((w, s) => w.request({ type: 'save', file: files[s]! })));
+    } finally {
+      // Also after a failure: no worker outlives the build. And the workers' copies go before the saved
+      // files are loaded, so the index is held once, not twice.
+      await this.close();
+    }
     return ShardedHnswIndex.load(files, this.dim, efSearch);
   }
 
