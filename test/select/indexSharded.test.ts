@@ -146,7 +146,8 @@ describe('sharded hnswlib index', () => {
     const file = path.join(await tempDir(), 'missing-folder', 'image.hnsw');
     const err = await buildInBlocks(m, 2, [300], file).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WriteError);
-    expect((err as Error).message).toMatch(/cannot write .*missing-folder\/image\.[01]\.hnsw/);
+    expect((err as Error).message).toMatch(/^cannot write \S*missing-folder\/image\.[01]\.hnsw: /);
+    expect((err as Error).message.match(/cannot write/g)).toHaveLength(1);
     // More rows than the builder was sized for is refused before anything is sent.
     const builder = new ShardedHnswBuilder(8, 10, 2);
     try {

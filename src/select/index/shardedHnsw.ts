@@ -145,7 +145,11 @@ function serveShard(spec: ShardSpec): void {
         send({
           type: 'error',
           message: (err as Error).message,
-          ...(err instanceof WriteError ? { file: err.file, code: err.code } : {}),
+          // A WriteError is rebuilt on the other side from its file, code and cause (not its message,
+          // which would then be prefixed twice).
+          ...(err instanceof WriteError
+            ? { file: err.file, code: err.code, message: String((err.cause as Error)?.message ?? err.cause) }
+            : {}),
         }),
     );
   });
