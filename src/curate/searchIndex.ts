@@ -76,8 +76,8 @@ export interface SearchHit {
 
 export interface WorkspaceIndexOptions extends IndexOptions {
   /**
-   * The library (default: hnswlib, or usearch when a float32 index would not fit, see `chooseIndexKind`,
-   * or when `precision: 'f16'` is asked for).
+   * The library (default: hnswlib, or usearch when a float32 index would not fit, see `chooseIndexKind`;
+   * `precision: 'f16'` asks for usearch, `shards` for hnswlib).
    */
   kind?: IndexKind;
   /** hnswlib: shards, each built on its own thread (default {@link defaultShards}). */
@@ -193,6 +193,8 @@ export class WorkspaceIndex {
       : await poolBlocks(catalog, workspace, options.blockRows);
     if (options.kind === 'hnswlib' && options.precision === 'f16')
       throw new Error('hnswlib stores float32 vectors: --precision f16 needs --kind usearch');
+    if (options.kind === 'usearch' && options.shards !== undefined)
+      throw new Error('shards apply to hnswlib indexes, not usearch');
     let efSearch = options.efSearch ?? INDEX_DEFAULTS.efSearch;
     const recallQueries = options.recallQueries ?? 200;
     const probe =
@@ -442,12 +444,11 @@ function startBuild(
   options: WorkspaceIndexOptions & { efSearch: number },
 ): IndexBuilder {
   const { efSearch, onProgress } = options;
-  // Float16 storage is usearch's: asking for it picks usearch.
-  const chosen = options.kind
-    ? { kind: options.kind }
-    : options.precision === 'f16'
-      ? { kind: 'usearch' as const }
-      : chooseIndexKind(expectedRows, dim, options.m);
+  // Float16 storage is usearch's, shards are hnswlib's: asking for either picks its library.
+  const asked =
+    options.kind ??
+    (options.precision === 'f16' ? 'usearch' : options.shards !== undefined ? 'hnswlib' : undefined);
+  const chosen = asked ? { kind: asked } : chooseIndexKind(expectedRows, dim, options.m);
   if (chosen.kind === 'hnswlib') {
     const shards = Math.min(options.shards ?? defaultShards(expectedRows), Math.max(1, expectedRows));
     const file = indexFile(dir, space, 'hnswlib');
@@ -458,20 +459,21 @@ function startBuild(
       ...(options.seed !== undefined ? { seed: options.seed } : {}),
     };
     const builder = new ShardedHnswBuilder(dim, expectedRows, shards, hnswOptions, onProgress);
+    let saved: ShardedHnswIndex | undefined;
     return {
       kind: 'hnswlib',
       precision: 'f32',
       files: shardFiles(file, shards),
       add: (vectors) => builder.add(vectors),
-      save: () => builder.save(file, efSearch),
-      atEfSearch: async (index, ef) => {
-        (index as ShardedHnswIndex).setEfSearch(ef);
-        return index;
+      save: async () => (saved = await builder.save(file, efSearch)),
+      // hnswlib's breadth is set in place, no reload.
+      atEfSearch: async (_, ef) => {
+        saved!.setEfSearch(ef);
+        return saved!;
       },
       abandon: () => builder.close(),
     };
   }
-  if (options.shards !== undefined) throw new Error('shards apply to hnswlib indexes, not usearch');
   const precision = options.precision ?? 'f16';
   // A one-thread usearch build is byte-reproducible (a multi-threaded one inserts in a racy order):
   // small pools, where it costs seconds, get reruns identical to the byte.
@@ -501,8 +503,7 @@ function startBuild(
 /** Remove the index files of `space` in `dir` other than `keep`: what an earlier build left. */
 async function removeOtherIndexFiles(dir: string, space: Space, keep: readonly string[]): Promise<void> {
   const kept = new Set(keep.map((f) => path.basename(f)));
-  const escaped = space.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-  const indexName = new RegExp(`^${escaped}\\.((\\d+\\.)?hnsw|usearch)$`);
+  const indexName = new RegExp(`^${space}\\.((\\d+\\.)?hnsw|usearch)$`);
   for (const name of await readdir(dir))
     if (indexName.test(name) && !kept.has(name)) await rm(path.join(dir, name), { force: true });
 }
